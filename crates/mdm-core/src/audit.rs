@@ -1,0 +1,208 @@
+//! The audit trail (R20): who did what to which user or device, when.
+//! Append-only; every state change writes its entry in the same transaction.
+
+use crate::ids::{TenantId, UserId};
+use crate::tokens::Actor;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use crate::core::Core;
+use crate::error::{CoreError, CoreResult};
+use crate::tenants::Tenant;
+use crate::users::Page;
+
+/// What happened. The text form (`user.created`) is stored and filtered on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum AuditAction {
+    #[serde(rename = "tenant.created")]
+    TenantCreated,
+    #[serde(rename = "settings.updated")]
+    SettingsUpdated,
+    #[serde(rename = "enrollment_url.regenerated")]
+    EnrollmentUrlRegenerated,
+    #[serde(rename = "enrollment_url.stale_used")]
+    EnrollmentUrlStaleUsed,
+    #[serde(rename = "user.created")]
+    UserCreated,
+    #[serde(rename = "user.updated")]
+    UserUpdated,
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
+    #[serde(rename = "user.imported")]
+    UserImported,
+    #[serde(rename = "token.created")]
+    TokenCreated,
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
+    #[serde(rename = "admin.created")]
+    AdminCreated,
+}
+
+impl AuditAction {
+    /// Every action, for parsing and for documentation.
+    pub const ALL: [AuditAction; 11] = [
+        Self::TenantCreated,
+        Self::SettingsUpdated,
+        Self::EnrollmentUrlRegenerated,
+        Self::EnrollmentUrlStaleUsed,
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::UserImported,
+        Self::TokenCreated,
+        Self::TokenRevoked,
+        Self::AdminCreated,
+    ];
+
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TenantCreated => "tenant.created",
+            Self::SettingsUpdated => "settings.updated",
+            Self::EnrollmentUrlRegenerated => "enrollment_url.regenerated",
+            Self::EnrollmentUrlStaleUsed => "enrollment_url.stale_used",
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeleted => "user.deleted",
+            Self::UserImported => "user.imported",
+            Self::TokenCreated => "token.created",
+            Self::TokenRevoked => "token.revoked",
+            Self::AdminCreated => "admin.created",
+        }
+    }
+
+    /// Parses the stored text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// An entry about to be appended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// `None` only for operator actions that concern no tenant (an operator token created).
+    pub tenant_id: Option<TenantId>,
+    pub at: OffsetDateTime,
+    /// `token:<id>`, `admin:<id>`, `cli`, `system`, `user:<id>`, `device:<id>`.
+    pub actor: String,
+    /// Human label of the actor at the time.
+    pub actor_label: String,
+    pub action: AuditAction,
+    /// `tenant`, `user`, `token`, `settings`, `enrollment_url`, `device`, …
+    pub subject_type: String,
+    pub subject_id: String,
+    /// The user concerned, for filtering.
+    pub user_id: Option<UserId>,
+    /// The device concerned, for filtering.
+    pub device_id: Option<String>,
+    /// Action-specific facts (old/new values, counts, reasons).
+    pub details: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// An entry by `actor` about `subject_type`/`subject_id`.
+    pub fn new(
+        tenant_id: Option<TenantId>,
+        at: OffsetDateTime,
+        actor: &Actor,
+        action: AuditAction,
+        subject: (&str, String),
+    ) -> Self {
+        Self {
+            tenant_id,
+            at,
+            actor: actor.key(),
+            actor_label: actor.label(),
+            action,
+            subject_type: subject.0.to_string(),
+            subject_id: subject.1,
+            user_id: None,
+            device_id: None,
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// Names the user concerned.
+    pub fn user(mut self, user: UserId) -> Self {
+        self.user_id = Some(user);
+        self
+    }
+
+    /// Adds action-specific facts.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// An entry as stored, with its sequence number.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// Monotonic per server; the paging cursor.
+    pub id: i64,
+    pub tenant_id: Option<TenantId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub actor_label: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub user_id: Option<UserId>,
+    pub device_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// Filters and paging for the audit trail. Newest first.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Exact actor key (`token:<id>`, `admin:<id>`, `cli`, `system`).
+    pub actor: Option<String>,
+    /// Exact action (`user.created`) or a prefix ending in `.` (`user.`).
+    pub action: Option<String>,
+    pub user_id: Option<UserId>,
+    pub device_id: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub from: Option<OffsetDateTime>,
+    /// Entries before this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub to: Option<OffsetDateTime>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// Entries older than this id (the `next` of the previous page).
+    pub before: Option<i64>,
+}
+
+impl Core {
+    /// The audit trail of a tenant, or the operator-level trail for `None`
+    /// (operators only). Newest first; `next` is the `before` of the next page.
+    pub async fn audit(&self, actor: &Actor, tenant: Option<&Tenant>, query: &AuditQuery) -> CoreResult<Page<AuditRecord>> {
+        match tenant {
+            Some(t) => actor.require_tenant(t.id)?,
+            None => actor.require_operator()?,
+        }
+        let limit = query.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(CoreError::invalid("limit", "between 1 and 1000"));
+        }
+        if let (Some(from), Some(to)) = (query.from, query.to) {
+            if from >= to {
+                return Err(CoreError::invalid("from", "must be before 'to'"));
+            }
+        }
+        let mut q = query.clone();
+        q.limit = Some(limit + 1);
+        let mut items = self.store.audit(tenant.map(|t| t.id), &q).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+}

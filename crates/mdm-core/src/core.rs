@@ -1,0 +1,95 @@
+//! The use cases, on one struct that holds the ports. The methods live in
+//! the module of the thing they act on (`tenants.rs`, `users.rs`, …).
+
+use crate::audit::{AuditAction, AuditEntry};
+use crate::error::{CoreError, CoreResult};
+use crate::ports::{Clock, Entropy, Store};
+use crate::secrets::{hash_password, random_token};
+use crate::tenants::{NewTenant, Tenant};
+use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
+use crate::ids::AdminId;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The domain's entry point: every use case is a method on it.
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    /// Base URL devices and browsers reach the server at, without trailing `/`.
+    pub(crate) public_url: String,
+}
+
+/// What the first start of an empty server created, to show the operator once.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    pub tenant: Tenant,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub operator_token: IssuedToken,
+}
+
+impl Core {
+    /// Wires the domain to its ports.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>, public_url: &str) -> Self {
+        Self { store, clock, entropy, public_url: public_url.trim_end_matches('/').to_string() }
+    }
+
+    /// The current time from the clock port.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Succeeds when the store answers (readiness).
+    pub async fn ready(&self) -> CoreResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    pub(crate) fn token(&self, bytes: usize) -> String {
+        random_token(self.entropy.as_ref(), bytes)
+    }
+
+    pub(crate) fn hash_password(&self, password: &str) -> CoreResult<String> {
+        hash_password(self.entropy.as_ref(), password).map_err(CoreError::Store)
+    }
+
+    /// On a server with no administrator yet: creates the operator
+    /// administrator `admin@mdm.local` with a random password, an operator API
+    /// token and a `default` tenant, and returns them so they can be shown
+    /// once. Returns `None` when an administrator exists.
+    pub async fn bootstrap(&self) -> CoreResult<Option<Bootstrap>> {
+        if self.store.count_admins().await? > 0 {
+            return Ok(None);
+        }
+        let actor = Actor::System;
+        let now = self.now();
+        let admin_password = self.token(18);
+        let admin = Admin {
+            id: AdminId::new(),
+            scope: Scope::Operator,
+            email: "admin@mdm.local".into(),
+            password_hash: self.hash_password(&admin_password)?,
+            created_at: now,
+        };
+        let audit = AuditEntry::new(None, now, &actor, AuditAction::AdminCreated, ("admin", admin.id.to_string()))
+            .details(serde_json::json!({ "email": admin.email, "scope": "operator", "bootstrap": true }));
+        self.store.create_admin(&admin, &audit).await?;
+        let operator_token = self
+            .create_token(&actor, Scope::Operator, NewToken { name: "bootstrap operator token".into(), expires_in_days: None })
+            .await?;
+        let tenant = match self.store.tenant_by_slug("default").await? {
+            Some(t) => t,
+            None => {
+                let new = NewTenant { slug: "default".into(), name: "Default".into() };
+                self.create_tenant(&actor, new).await?
+            }
+        };
+        Ok(Some(Bootstrap { tenant, admin_email: admin.email, admin_password, operator_token }))
+    }
+}

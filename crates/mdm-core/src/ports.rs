@@ -1,0 +1,154 @@
+//! The ports through which the domain reaches the world.
+//!
+//! The store is split into small traits named for what they hold, combined
+//! into [`Store`]. Every method that changes state takes the audit entries to
+//! write and writes them in the same transaction as the change.
+
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
+use crate::enrollment::EnrollmentUrlVersion;
+use crate::error::StoreError;
+use crate::ids::{AdminId, JobId, TenantId, TokenId, UserId};
+use crate::jobs::{Job, NewJob};
+use crate::settings::UserSettings;
+use crate::tenants::Tenant;
+use crate::tokens::{Admin, ApiToken, Scope};
+use crate::users::{Page, User, UserQuery};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The operating system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Cryptographically secure random bytes.
+pub trait Entropy: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's random source.
+pub struct SystemEntropy;
+
+impl Entropy for SystemEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // The OS RNG failing is unrecoverable and must not yield predictable secrets.
+        if getrandom::fill(buf).is_err() {
+            std::process::abort();
+        }
+    }
+}
+
+/// Tenants, their settings and enrollment URL versions.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant with its settings and first enrollment URL version.
+    /// `Conflict("tenant_slug")` when the slug is taken.
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        settings: &UserSettings,
+        url: &EnrollmentUrlVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>>;
+    /// All tenants, ordered by slug.
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
+    async fn settings(&self, tenant: TenantId) -> StoreResult<UserSettings>;
+    async fn update_settings(&self, tenant: TenantId, settings: &UserSettings, audit: &AuditEntry) -> StoreResult<()>;
+    /// The current (highest) enrollment URL version.
+    async fn current_enrollment_url(&self, tenant: TenantId) -> StoreResult<EnrollmentUrlVersion>;
+    /// One version, current or retired.
+    async fn enrollment_url_version(&self, tenant: TenantId, version: i64) -> StoreResult<Option<EnrollmentUrlVersion>>;
+    /// Retires the current version (dropping its clear-text secret) and makes
+    /// `next` current. `Conflict("enrollment_url_version")` when `next.version`
+    /// is not exactly one above the current one (a concurrent regeneration won).
+    async fn rotate_enrollment_url(&self, tenant: TenantId, next: &EnrollmentUrlVersion, audit: &AuditEntry) -> StoreResult<()>;
+}
+
+/// End users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts all users or none. `Conflict("user_email")` on a duplicate email
+    /// in the tenant (also within the batch). One audit entry per user or per batch.
+    async fn create_users(&self, users: &[User], audit: &[AuditEntry]) -> StoreResult<()>;
+    async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>>;
+    /// Users ordered by email, filtered and paged by keyset.
+    async fn users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>>;
+    async fn count_users(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// Replaces the stored user. `NotFound` when absent from the tenant,
+    /// `Conflict("user_email")` when the new email is taken.
+    async fn update_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()>;
+    /// `NotFound` when absent from the tenant.
+    async fn delete_user(&self, tenant: TenantId, id: UserId, audit: &AuditEntry) -> StoreResult<()>;
+}
+
+/// API tokens and administrator accounts.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    async fn create_token(&self, token: &ApiToken, audit: &AuditEntry) -> StoreResult<()>;
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    /// Tokens of one scope (operator tokens for `Scope::Operator`), newest first.
+    async fn tokens(&self, scope: Scope) -> StoreResult<Vec<ApiToken>>;
+    /// Sets `revoked_at`. `NotFound` when the token is not in `scope`.
+    async fn revoke_token(&self, scope: Scope, id: TokenId, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()>;
+    /// `Conflict("admin_email")` when the email is taken in the scope.
+    async fn create_admin(&self, admin: &Admin, audit: &AuditEntry) -> StoreResult<()>;
+    async fn admin(&self, id: AdminId) -> StoreResult<Option<Admin>>;
+    async fn admin_by_email(&self, scope: Scope, email: &str) -> StoreResult<Option<Admin>>;
+    async fn count_admins(&self) -> StoreResult<i64>;
+}
+
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry that accompanies no other change (a refused request).
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Entries of `tenant` (operator-level entries for `None`), newest first.
+    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Background jobs and named leases.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Queues a job; returns false when a job with the same dedupe key exists.
+    async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool>;
+    /// Leases up to `limit` due jobs (queued, `run_at <= now`, lease absent or
+    /// expired) to `worker` until `lease_until`, in one statement, so that no
+    /// job is handed to two workers.
+    async fn claim_jobs(&self, worker: &str, now: OffsetDateTime, lease_until: OffsetDateTime, limit: i64) -> StoreResult<Vec<Job>>;
+    /// Marks a job done, if `worker` still holds its lease. Returns whether it did.
+    async fn complete_job(&self, id: JobId, worker: &str, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Records a failed attempt, if `worker` still holds the lease: the job is
+    /// queued again at `retry_at`, or marked failed after its last attempt.
+    async fn fail_job(&self, id: JobId, worker: &str, error: &str, retry_at: OffsetDateTime) -> StoreResult<bool>;
+    async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
+    /// Takes or renews the named lease for `holder` until `until`; false when
+    /// another holder has it and it has not expired at `now`.
+    async fn try_lease(&self, name: &str, holder: &str, now: OffsetDateTime, until: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// Database health.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Everything the domain needs from storage.
+pub trait Store: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore {}
+
+impl<T> Store for T where T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore {}
