@@ -1,14 +1,14 @@
 //! The audit trail (R20): who did what to which user or device, when.
 //! Append-only; every state change writes its entry in the same transaction.
 
-use crate::ids::{TenantId, UserId};
-use crate::tokens::Actor;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
+use crate::ids::{TenantId, UserId};
 use crate::tenants::Tenant;
+use crate::tokens::Actor;
 use crate::users::Page;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// What happened. The text form (`user.created`) is stored and filtered on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -180,7 +180,12 @@ pub struct AuditQuery {
 impl Core {
     /// The audit trail of a tenant, or the operator-level trail for `None`
     /// (operators only). Newest first; `next` is the `before` of the next page.
-    pub async fn audit(&self, actor: &Actor, tenant: Option<&Tenant>, query: &AuditQuery) -> CoreResult<Page<AuditRecord>> {
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        tenant: Option<&Tenant>,
+        query: &AuditQuery,
+    ) -> CoreResult<Page<AuditRecord>> {
         match tenant {
             Some(t) => actor.require_tenant(t.id)?,
             None => actor.require_operator()?,

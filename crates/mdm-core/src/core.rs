@@ -3,11 +3,11 @@
 
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::AdminId;
 use crate::ports::{Clock, Entropy, Store};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
-use crate::ids::AdminId;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -32,8 +32,18 @@ pub struct Bootstrap {
 
 impl Core {
     /// Wires the domain to its ports.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>, public_url: &str) -> Self {
-        Self { store, clock, entropy, public_url: public_url.trim_end_matches('/').to_string() }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            entropy,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
     }
 
     /// The current time from the clock port.
@@ -77,19 +87,42 @@ impl Core {
             password_hash: self.hash_password(&admin_password)?,
             created_at: now,
         };
-        let audit = AuditEntry::new(None, now, &actor, AuditAction::AdminCreated, ("admin", admin.id.to_string()))
-            .details(serde_json::json!({ "email": admin.email, "scope": "operator", "bootstrap": true }));
+        let audit = AuditEntry::new(
+            None,
+            now,
+            &actor,
+            AuditAction::AdminCreated,
+            ("admin", admin.id.to_string()),
+        )
+        .details(
+            serde_json::json!({ "email": admin.email, "scope": "operator", "bootstrap": true }),
+        );
         self.store.create_admin(&admin, &audit).await?;
         let operator_token = self
-            .create_token(&actor, Scope::Operator, NewToken { name: "bootstrap operator token".into(), expires_in_days: None })
+            .create_token(
+                &actor,
+                Scope::Operator,
+                NewToken {
+                    name: "bootstrap operator token".into(),
+                    expires_in_days: None,
+                },
+            )
             .await?;
         let tenant = match self.store.tenant_by_slug("default").await? {
             Some(t) => t,
             None => {
-                let new = NewTenant { slug: "default".into(), name: "Default".into() };
+                let new = NewTenant {
+                    slug: "default".into(),
+                    name: "Default".into(),
+                };
                 self.create_tenant(&actor, new).await?
             }
         };
-        Ok(Some(Bootstrap { tenant, admin_email: admin.email, admin_password, operator_token }))
+        Ok(Some(Bootstrap {
+            tenant,
+            admin_email: admin.email,
+            admin_password,
+            operator_token,
+        }))
     }
 }

@@ -5,14 +5,14 @@
 //! date" (410) instead of working, and a URL that never existed answers 404.
 //! Only the SHA-256 of each secret is kept for old versions.
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::secrets::{ct_eq, sha256_hex};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// One version of a tenant's enrollment URL as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,19 +59,37 @@ Ask your administrator for a new invitation, or use the link from the most recen
 impl Core {
     fn enrollment_url_view(&self, tenant: &Tenant, v: &EnrollmentUrlVersion) -> EnrollmentUrl {
         let secret = v.secret.as_deref().unwrap_or_default();
-        let url = format!("{}/enroll/{}/{}", self.public_url, tenant.slug, key_segment(v.version, secret));
-        EnrollmentUrl { version: v.version, registration_url: format!("{url}/go"), url, created_at: v.created_at }
+        let url = format!(
+            "{}/enroll/{}/{}",
+            self.public_url,
+            tenant.slug,
+            key_segment(v.version, secret)
+        );
+        EnrollmentUrl {
+            version: v.version,
+            registration_url: format!("{url}/go"),
+            url,
+            created_at: v.created_at,
+        }
     }
 
     /// The tenant's current enrollment URL.
-    pub async fn enrollment_url(&self, actor: &Actor, tenant: &Tenant) -> CoreResult<EnrollmentUrl> {
+    pub async fn enrollment_url(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+    ) -> CoreResult<EnrollmentUrl> {
         actor.require_tenant(tenant.id)?;
         let current = self.store.current_enrollment_url(tenant.id).await?;
         Ok(self.enrollment_url_view(tenant, &current))
     }
 
     /// Makes a new enrollment URL version; every older URL stops working (R13).
-    pub async fn regenerate_enrollment_url(&self, actor: &Actor, tenant: &Tenant) -> CoreResult<EnrollmentUrl> {
+    pub async fn regenerate_enrollment_url(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+    ) -> CoreResult<EnrollmentUrl> {
         actor.require_tenant(tenant.id)?;
         let current = self.store.current_enrollment_url(tenant.id).await?;
         let now = self.now();
@@ -83,8 +101,16 @@ impl Core {
             created_at: now,
             retired_at: None,
         };
-        let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::EnrollmentUrlRegenerated, ("enrollment_url", tenant.id.to_string()))
-            .details(serde_json::json!({ "old_version": current.version, "new_version": next.version }));
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            now,
+            actor,
+            AuditAction::EnrollmentUrlRegenerated,
+            ("enrollment_url", tenant.id.to_string()),
+        )
+        .details(
+            serde_json::json!({ "old_version": current.version, "new_version": next.version }),
+        );
         self.store.rotate_enrollment_url(tenant.id, &next, &audit).await.map_err(|e| match e {
             crate::StoreError::Conflict(_) => CoreError::Conflict {
                 code: "enrollment_url_concurrent_update",
@@ -100,17 +126,34 @@ impl Core {
     /// a retired version; `NotFound` when it never existed.
     pub async fn resolve_enrollment_key(&self, slug: &str, key: &str) -> CoreResult<Tenant> {
         let not_found = || CoreError::NotFound("enrollment URL");
-        let tenant = self.store.tenant_by_slug(slug).await?.ok_or_else(not_found)?;
+        let tenant = self
+            .store
+            .tenant_by_slug(slug)
+            .await?
+            .ok_or_else(not_found)?;
         let (version, secret) = parse_key_segment(key).ok_or_else(not_found)?;
-        let stored = self.store.enrollment_url_version(tenant.id, version).await?.ok_or_else(not_found)?;
+        let stored = self
+            .store
+            .enrollment_url_version(tenant.id, version)
+            .await?
+            .ok_or_else(not_found)?;
         if !ct_eq(&sha256_hex(secret), &stored.secret_hash) {
             return Err(not_found());
         }
         if stored.retired_at.is_some() {
-            let audit = AuditEntry::new(Some(tenant.id), self.now(), &Actor::Public, AuditAction::EnrollmentUrlStaleUsed, ("enrollment_url", tenant.id.to_string()))
-                .details(serde_json::json!({ "version": version }));
+            let audit = AuditEntry::new(
+                Some(tenant.id),
+                self.now(),
+                &Actor::Public,
+                AuditAction::EnrollmentUrlStaleUsed,
+                ("enrollment_url", tenant.id.to_string()),
+            )
+            .details(serde_json::json!({ "version": version }));
             self.store.append_audit(&audit).await?;
-            return Err(CoreError::Gone { code: "enrollment_url_out_of_date", message: OUT_OF_DATE.into() });
+            return Err(CoreError::Gone {
+                code: "enrollment_url_out_of_date",
+                message: OUT_OF_DATE.into(),
+            });
         }
         Ok(tenant)
     }
@@ -122,7 +165,10 @@ mod tests {
 
     #[test]
     fn key_segments() {
-        assert_eq!(parse_key_segment(&key_segment(3, "abc-d_e")), Some((3, "abc-d_e")));
+        assert_eq!(
+            parse_key_segment(&key_segment(3, "abc-d_e")),
+            Some((3, "abc-d_e"))
+        );
         assert_eq!(parse_key_segment("3-abc"), None);
         assert_eq!(parse_key_segment("v0-abc"), None);
         assert_eq!(parse_key_segment("vx-abc"), None);

@@ -67,15 +67,29 @@ pub trait TenantStore: Send + Sync {
     /// All tenants, ordered by slug.
     async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
     async fn settings(&self, tenant: TenantId) -> StoreResult<UserSettings>;
-    async fn update_settings(&self, tenant: TenantId, settings: &UserSettings, audit: &AuditEntry) -> StoreResult<()>;
+    async fn update_settings(
+        &self,
+        tenant: TenantId,
+        settings: &UserSettings,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// The current (highest) enrollment URL version.
     async fn current_enrollment_url(&self, tenant: TenantId) -> StoreResult<EnrollmentUrlVersion>;
     /// One version, current or retired.
-    async fn enrollment_url_version(&self, tenant: TenantId, version: i64) -> StoreResult<Option<EnrollmentUrlVersion>>;
+    async fn enrollment_url_version(
+        &self,
+        tenant: TenantId,
+        version: i64,
+    ) -> StoreResult<Option<EnrollmentUrlVersion>>;
     /// Retires the current version (dropping its clear-text secret) and makes
     /// `next` current. `Conflict("enrollment_url_version")` when `next.version`
     /// is not exactly one above the current one (a concurrent regeneration won).
-    async fn rotate_enrollment_url(&self, tenant: TenantId, next: &EnrollmentUrlVersion, audit: &AuditEntry) -> StoreResult<()>;
+    async fn rotate_enrollment_url(
+        &self,
+        tenant: TenantId,
+        next: &EnrollmentUrlVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// End users.
@@ -93,7 +107,12 @@ pub trait UserStore: Send + Sync {
     /// `Conflict("user_email")` when the new email is taken.
     async fn update_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()>;
     /// `NotFound` when absent from the tenant.
-    async fn delete_user(&self, tenant: TenantId, id: UserId, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_user(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// API tokens and administrator accounts.
@@ -104,7 +123,13 @@ pub trait AccessStore: Send + Sync {
     /// Tokens of one scope (operator tokens for `Scope::Operator`), newest first.
     async fn tokens(&self, scope: Scope) -> StoreResult<Vec<ApiToken>>;
     /// Sets `revoked_at`. `NotFound` when the token is not in `scope`.
-    async fn revoke_token(&self, scope: Scope, id: TokenId, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()>;
+    async fn revoke_token(
+        &self,
+        scope: Scope,
+        id: TokenId,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// `Conflict("admin_email")` when the email is taken in the scope.
     async fn create_admin(&self, admin: &Admin, audit: &AuditEntry) -> StoreResult<()>;
     async fn admin(&self, id: AdminId) -> StoreResult<Option<Admin>>;
@@ -118,7 +143,11 @@ pub trait AuditStore: Send + Sync {
     /// Appends an entry that accompanies no other change (a refused request).
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// Entries of `tenant` (operator-level entries for `None`), newest first.
-    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    async fn audit(
+        &self,
+        tenant: Option<TenantId>,
+        query: &AuditQuery,
+    ) -> StoreResult<Vec<AuditRecord>>;
 }
 
 /// Background jobs and named leases.
@@ -129,16 +158,34 @@ pub trait JobStore: Send + Sync {
     /// Leases up to `limit` due jobs (queued, `run_at <= now`, lease absent or
     /// expired) to `worker` until `lease_until`, in one statement, so that no
     /// job is handed to two workers.
-    async fn claim_jobs(&self, worker: &str, now: OffsetDateTime, lease_until: OffsetDateTime, limit: i64) -> StoreResult<Vec<Job>>;
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>>;
     /// Marks a job done, if `worker` still holds its lease. Returns whether it did.
     async fn complete_job(&self, id: JobId, worker: &str, at: OffsetDateTime) -> StoreResult<bool>;
     /// Records a failed attempt, if `worker` still holds the lease: the job is
     /// queued again at `retry_at`, or marked failed after its last attempt.
-    async fn fail_job(&self, id: JobId, worker: &str, error: &str, retry_at: OffsetDateTime) -> StoreResult<bool>;
+    async fn fail_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retry_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
     /// Takes or renews the named lease for `holder` until `until`; false when
     /// another holder has it and it has not expired at `now`.
-    async fn try_lease(&self, name: &str, holder: &str, now: OffsetDateTime, until: OffsetDateTime) -> StoreResult<bool>;
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Database health.
@@ -149,6 +196,12 @@ pub trait HealthStore: Send + Sync {
 }
 
 /// Everything the domain needs from storage.
-pub trait Store: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore {}
+pub trait Store:
+    TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore
+{
+}
 
-impl<T> Store for T where T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore {}
+impl<T> Store for T where
+    T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore
+{
+}

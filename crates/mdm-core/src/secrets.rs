@@ -4,9 +4,9 @@
 //! passwords are hashed with argon2id. Comparisons of secrets are constant-time.
 
 use crate::ports::Entropy;
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -41,7 +41,9 @@ pub fn hash_password(entropy: &dyn Entropy, password: &str) -> Result<String, St
 /// Checks a password against a PHC string; a malformed hash never matches.
 pub fn verify_password(phc: &str, password: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -66,7 +68,10 @@ mod tests {
         let b = random_token(&SystemEntropy, 32);
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(ct_eq("abc", "abc"));
         assert!(!ct_eq("abc", "abd"));
         assert!(!ct_eq("abc", "ab"));

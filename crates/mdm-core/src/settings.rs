@@ -1,12 +1,12 @@
 //! Per-tenant user settings (R3).
 
-use crate::error::CoreError;
-use serde::{Deserialize, Serialize};
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
+use crate::error::CoreError;
 use crate::error::CoreResult;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
+use serde::{Deserialize, Serialize};
 
 /// How registration behaves for the users of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -40,12 +40,18 @@ impl UserSettings {
     /// Checks the bounds an administrator may choose.
     pub fn validate(&self) -> Result<(), CoreError> {
         if !(300..=90 * 24 * 3600).contains(&self.pin_lifetime_secs) {
-            return Err(CoreError::invalid("pin_lifetime_secs", "between 300 seconds and 90 days"));
+            return Err(CoreError::invalid(
+                "pin_lifetime_secs",
+                "between 300 seconds and 90 days",
+            ));
         }
         // iOS deletes a downloaded profile that is not installed within 8 minutes;
         // allow a little more for macOS, but never hours: the challenge inside is a credential.
         if !(60..=3600).contains(&self.profile_validity_secs) {
-            return Err(CoreError::invalid("profile_validity_secs", "between 60 and 3600 seconds"));
+            return Err(CoreError::invalid(
+                "profile_validity_secs",
+                "between 60 and 3600 seconds",
+            ));
         }
         Ok(())
     }
@@ -69,7 +75,9 @@ impl SettingsPatch {
             pin_required: self.pin_required.unwrap_or(s.pin_required),
             pin_lifetime_secs: self.pin_lifetime_secs.unwrap_or(s.pin_lifetime_secs),
             temporary_password: self.temporary_password.unwrap_or(s.temporary_password),
-            profile_validity_secs: self.profile_validity_secs.unwrap_or(s.profile_validity_secs),
+            profile_validity_secs: self
+                .profile_validity_secs
+                .unwrap_or(s.profile_validity_secs),
             qr_registration: self.qr_registration.unwrap_or(s.qr_registration),
         }
     }
@@ -83,7 +91,12 @@ impl Core {
     }
 
     /// Applies a partial update to the tenant's user settings.
-    pub async fn update_settings(&self, actor: &Actor, tenant: &Tenant, patch: &SettingsPatch) -> CoreResult<UserSettings> {
+    pub async fn update_settings(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        patch: &SettingsPatch,
+    ) -> CoreResult<UserSettings> {
         actor.require_tenant(tenant.id)?;
         let old = self.store.settings(tenant.id).await?;
         let new = patch.apply(&old);
@@ -91,8 +104,14 @@ impl Core {
         if new == old {
             return Ok(old);
         }
-        let audit = AuditEntry::new(Some(tenant.id), self.now(), actor, AuditAction::SettingsUpdated, ("settings", tenant.id.to_string()))
-            .details(serde_json::json!({ "old": old, "new": new }));
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            self.now(),
+            actor,
+            AuditAction::SettingsUpdated,
+            ("settings", tenant.id.to_string()),
+        )
+        .details(serde_json::json!({ "old": old, "new": new }));
         self.store.update_settings(tenant.id, &new, &audit).await?;
         Ok(new)
     }

@@ -1,17 +1,17 @@
 //! Tenants (R1): every user, device, invitation, certificate and audit entry
 //! belongs to exactly one.
 
-use crate::ids::TenantId;
-use crate::error::CoreError;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::enrollment::EnrollmentUrlVersion;
+use crate::error::CoreError;
 use crate::error::CoreResult;
+use crate::ids::TenantId;
 use crate::secrets::sha256_hex;
 use crate::settings::UserSettings;
 use crate::tokens::{Actor, Scope};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -37,7 +37,9 @@ pub struct NewTenant {
 /// with a letter, not ending with `-`.
 pub fn validate_slug(slug: &str) -> Result<(), CoreError> {
     let ok_len = (2..=63).contains(&slug.len());
-    let ok_chars = slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_chars = slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let ok_ends = slug.starts_with(|c: char| c.is_ascii_lowercase()) && !slug.ends_with('-');
     if ok_len && ok_chars && ok_ends {
         Ok(())
@@ -58,7 +60,10 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), CoreError> {
         return Err(CoreError::invalid(field, "at most 200 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(CoreError::invalid(field, "must not contain control characters"));
+        return Err(CoreError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -71,7 +76,12 @@ impl Core {
         validate_slug(&slug)?;
         validate_name("name", &new.name)?;
         let now = self.now();
-        let tenant = Tenant { id: TenantId::new(), slug, name: new.name.trim().to_string(), created_at: now };
+        let tenant = Tenant {
+            id: TenantId::new(),
+            slug,
+            name: new.name.trim().to_string(),
+            created_at: now,
+        };
         let secret = self.token(16);
         let url = EnrollmentUrlVersion {
             version: 1,
@@ -80,8 +90,14 @@ impl Core {
             created_at: now,
             retired_at: None,
         };
-        let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::TenantCreated, ("tenant", tenant.id.to_string()))
-            .details(serde_json::json!({ "slug": tenant.slug, "name": tenant.name }));
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            now,
+            actor,
+            AuditAction::TenantCreated,
+            ("tenant", tenant.id.to_string()),
+        )
+        .details(serde_json::json!({ "slug": tenant.slug, "name": tenant.name }));
         self.store
             .create_tenant(&tenant, &UserSettings::default(), &url, &audit)
             .await

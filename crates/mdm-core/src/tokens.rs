@@ -4,15 +4,15 @@
 //! SHA-256 is stored. A token is scoped to one tenant, or is an operator token
 //! that may create tenants and act in every tenant.
 
-use crate::error::CoreError;
-use crate::ids::{AdminId, TenantId, TokenId};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
+use crate::error::CoreError;
 use crate::error::CoreResult;
+use crate::ids::{AdminId, TenantId, TokenId};
 use crate::secrets::sha256_hex;
 use crate::tenants::validate_name;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// The text every token starts with, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "mdm_";
@@ -94,9 +94,17 @@ pub struct Admin {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     /// A request authenticated by an API token.
-    Token { id: TokenId, scope: Scope, name: String },
+    Token {
+        id: TokenId,
+        scope: Scope,
+        name: String,
+    },
     /// An administrator signed in to the portal.
-    Admin { id: AdminId, scope: Scope, email: String },
+    Admin {
+        id: AdminId,
+        scope: Scope,
+        email: String,
+    },
     /// The command line on the server host (full access).
     Cli,
     /// The server itself (background work).
@@ -128,7 +136,11 @@ impl Actor {
     /// Fails with `NotFound` (never `Forbidden`, so tenants cannot be probed)
     /// unless the actor may act in `tenant`.
     pub fn require_tenant(&self, tenant: TenantId) -> Result<(), CoreError> {
-        if self.can_access(tenant) { Ok(()) } else { Err(CoreError::NotFound("tenant")) }
+        if self.can_access(tenant) {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound("tenant"))
+        }
     }
 
     /// Fails unless the actor has operator scope.
@@ -168,16 +180,29 @@ impl Core {
         if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
             return Err(CoreError::Unauthenticated);
         }
-        let token = self.store.token_by_hash(&sha256_hex(secret)).await?.ok_or(CoreError::Unauthenticated)?;
+        let token = self
+            .store
+            .token_by_hash(&sha256_hex(secret))
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
         if !token.is_usable(self.now()) {
             return Err(CoreError::Unauthenticated);
         }
-        Ok(Actor::Token { id: token.id, scope: token.scope, name: token.name })
+        Ok(Actor::Token {
+            id: token.id,
+            scope: token.scope,
+            name: token.name,
+        })
     }
 
     /// Creates a token in `scope`. Tenant actors may create tokens for their
     /// own tenant only; operator tokens need an operator.
-    pub async fn create_token(&self, actor: &Actor, scope: Scope, new: NewToken) -> CoreResult<IssuedToken> {
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        new: NewToken,
+    ) -> CoreResult<IssuedToken> {
         match scope {
             Scope::Operator => actor.require_operator()?,
             Scope::Tenant(t) => actor.require_tenant(t)?,
@@ -185,7 +210,9 @@ impl Core {
         validate_name("name", &new.name)?;
         let now = self.now();
         let secret = format!("{TOKEN_PREFIX}{}", self.token(32));
-        let expires_at = new.expires_in_days.map(|d| now + time::Duration::days(i64::from(d)));
+        let expires_at = new
+            .expires_in_days
+            .map(|d| now + time::Duration::days(i64::from(d)));
         if new.expires_in_days == Some(0) {
             return Err(CoreError::invalid("expires_in_days", "must be at least 1"));
         }
@@ -198,8 +225,14 @@ impl Core {
             expires_at,
             revoked_at: None,
         };
-        let audit = AuditEntry::new(scope.tenant(), now, actor, AuditAction::TokenCreated, ("token", token.id.to_string()))
-            .details(serde_json::json!({ "name": token.name, "operator": scope == Scope::Operator }));
+        let audit = AuditEntry::new(
+            scope.tenant(),
+            now,
+            actor,
+            AuditAction::TokenCreated,
+            ("token", token.id.to_string()),
+        )
+        .details(serde_json::json!({ "name": token.name, "operator": scope == Scope::Operator }));
         self.store.create_token(&token, &audit).await?;
         Ok(IssuedToken { token, secret })
     }
@@ -220,10 +253,19 @@ impl Core {
             Scope::Tenant(t) => actor.require_tenant(t)?,
         }
         let now = self.now();
-        let audit = AuditEntry::new(scope.tenant(), now, actor, AuditAction::TokenRevoked, ("token", id.to_string()));
-        self.store.revoke_token(scope, id, now, &audit).await.map_err(|e| match e {
-            crate::StoreError::NotFound => CoreError::NotFound("token"),
-            other => other.into(),
-        })
+        let audit = AuditEntry::new(
+            scope.tenant(),
+            now,
+            actor,
+            AuditAction::TokenRevoked,
+            ("token", id.to_string()),
+        );
+        self.store
+            .revoke_token(scope, id, now, &audit)
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::NotFound => CoreError::NotFound("token"),
+                other => other.into(),
+            })
     }
 }

@@ -1,18 +1,18 @@
 //! End users (R2): the people devices are registered for. Email is the
 //! username; LDAP users carry the directory's stable id and login name.
 
-use crate::error::CoreError;
-use crate::ids::{TenantId, UserId};
-use crate::tenants::validate_name;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use crate::StoreError;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
+use crate::error::CoreError;
 use crate::error::CoreResult;
+use crate::ids::{TenantId, UserId};
 use crate::tenants::Tenant;
+use crate::tenants::validate_name;
 use crate::tokens::Actor;
-use crate::StoreError;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use time::OffsetDateTime;
 
 /// Where a user comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -127,15 +127,26 @@ pub struct Page<T> {
 /// a local part and a dotted domain, no spaces or control characters.
 pub fn normalize_email(raw: &str) -> Result<String, CoreError> {
     let email = raw.trim().to_lowercase();
-    let bad = || CoreError::invalid("email", format!("'{}' is not a valid email address", raw.trim()));
+    let bad = || {
+        CoreError::invalid(
+            "email",
+            format!("'{}' is not a valid email address", raw.trim()),
+        )
+    };
     if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
     let domain_ok = !domain.contains('@')
         && domain.contains('.')
-        && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-    if local.is_empty() || local.len() > 64 || !domain_ok || email.contains(['<', '>', ',', ';', '"']) {
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    if local.is_empty()
+        || local.len() > 64
+        || !domain_ok
+        || email.contains(['<', '>', ',', ';', '"'])
+    {
         return Err(bad());
     }
     Ok(email)
@@ -179,8 +190,15 @@ pub struct ImportRowError {
 /// `display_name` (or `name`), `password`, `enabled`; unknown columns are an error.
 /// Returns every row or every row's error, never a mix.
 pub fn parse_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<ImportRowError>> {
-    let row_err = |line: u64, field: &str, message: String| ImportRowError { line, field: field.into(), message };
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(data);
+    let row_err = |line: u64, field: &str, message: String| ImportRowError {
+        line,
+        field: field.into(),
+        message,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(data);
     let headers = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>(),
         Err(e) => return Err(vec![row_err(1, "header", e.to_string())]),
@@ -192,11 +210,19 @@ pub fn parse_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<ImportRowError>>
         col(&["password"]),
         col(&["enabled"]),
     ) else {
-        return Err(vec![row_err(1, "header", "a column named 'email' is required".into())]);
+        return Err(vec![row_err(
+            1,
+            "header",
+            "a column named 'email' is required".into(),
+        )]);
     };
     let known = ["email", "display_name", "name", "password", "enabled"];
     if let Some(unknown) = headers.iter().find(|h| !known.contains(&h.as_str())) {
-        return Err(vec![row_err(1, "header", format!("unknown column '{unknown}'"))]);
+        return Err(vec![row_err(
+            1,
+            "header",
+            format!("unknown column '{unknown}'"),
+        )]);
     }
     let (mut users, mut errors) = (Vec::new(), Vec::new());
     for (i, rec) in rdr.records().enumerate() {
@@ -208,12 +234,24 @@ pub fn parse_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<ImportRowError>>
                 continue;
             }
         };
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).filter(|s| !s.is_empty()).map(str::to_string);
-        let enabled = match get(en_col).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let enabled = match get(en_col)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("true" | "yes" | "1") => true,
             Some("false" | "no" | "0") => false,
             Some(other) => {
-                errors.push(row_err(line, "enabled", format!("'{other}' is not true/false")));
+                errors.push(row_err(
+                    line,
+                    "enabled",
+                    format!("'{other}' is not true/false"),
+                ));
                 continue;
             }
         };
@@ -225,11 +263,17 @@ pub fn parse_users_csv(data: &[u8]) -> Result<Vec<NewUser>, Vec<ImportRowError>>
         };
         match validate_new_user(&new) {
             Ok(_) => users.push(new),
-            Err(CoreError::Invalid { field, message }) => errors.push(row_err(line, &field, message)),
+            Err(CoreError::Invalid { field, message }) => {
+                errors.push(row_err(line, &field, message))
+            }
             Err(e) => errors.push(row_err(line, "row", e.to_string())),
         }
     }
-    if errors.is_empty() { Ok(users) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(users)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Most users one bulk call or CSV import may add.
@@ -244,34 +288,65 @@ pub struct ImportReport {
 
 impl Core {
     /// Adds one local user.
-    pub async fn create_user(&self, actor: &Actor, tenant: &Tenant, new: NewUser) -> CoreResult<User> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        new: NewUser,
+    ) -> CoreResult<User> {
         let mut users = self.create_users(actor, tenant, vec![new]).await?;
-        users.pop().ok_or(CoreError::Store("no user created".into()))
+        users
+            .pop()
+            .ok_or(CoreError::Store("no user created".into()))
     }
 
     /// Adds local users, all or none. Emails must be new to the tenant and
     /// distinct within the batch.
-    pub async fn create_users(&self, actor: &Actor, tenant: &Tenant, batch: Vec<NewUser>) -> CoreResult<Vec<User>> {
+    pub async fn create_users(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        batch: Vec<NewUser>,
+    ) -> CoreResult<Vec<User>> {
         actor.require_tenant(tenant.id)?;
         if batch.is_empty() {
             return Err(CoreError::invalid("users", "at least one user is required"));
         }
         if batch.len() > MAX_BATCH {
-            return Err(CoreError::invalid("users", format!("at most {MAX_BATCH} users per request")));
+            return Err(CoreError::invalid(
+                "users",
+                format!("at most {MAX_BATCH} users per request"),
+            ));
         }
         let now = self.now();
         let mut seen = HashSet::new();
         let mut users = Vec::with_capacity(batch.len());
         for (i, new) in batch.iter().enumerate() {
-            let field = |f: &str| if batch.len() == 1 { f.to_string() } else { format!("users[{i}].{f}") };
+            let field = |f: &str| {
+                if batch.len() == 1 {
+                    f.to_string()
+                } else {
+                    format!("users[{i}].{f}")
+                }
+            };
             let (email, name) = validate_new_user(new).map_err(|e| match e {
-                CoreError::Invalid { field: f, message } => CoreError::Invalid { field: field(&f), message },
+                CoreError::Invalid { field: f, message } => CoreError::Invalid {
+                    field: field(&f),
+                    message,
+                },
                 other => other,
             })?;
             if !seen.insert(email.clone()) {
-                return Err(CoreError::invalid(field("email"), format!("{email} appears twice in the request")));
+                return Err(CoreError::invalid(
+                    field("email"),
+                    format!("{email} appears twice in the request"),
+                ));
             }
-            let password_hash = new.password.as_deref().map(|p| self.hash_password(p)).transpose()?;
+            let password_hash = new
+                .password
+                .as_deref()
+                .map(|p| self.hash_password(p))
+                .transpose()?;
             users.push(User {
                 id: UserId::new(),
                 tenant_id: tenant.id,
@@ -315,29 +390,48 @@ impl Core {
         }
         CoreError::Conflict {
             code: "user_email_taken",
-            message: format!("a user with this email already exists: {}", taken.join(", ")),
+            message: format!(
+                "a user with this email already exists: {}",
+                taken.join(", ")
+            ),
         }
     }
 
     /// Imports local users from CSV (see [`parse_users_csv`]), all or none.
-    pub async fn import_users_csv(&self, actor: &Actor, tenant: &Tenant, csv: &[u8]) -> CoreResult<Result<ImportReport, Vec<ImportRowError>>> {
+    pub async fn import_users_csv(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        csv: &[u8],
+    ) -> CoreResult<Result<ImportReport, Vec<ImportRowError>>> {
         actor.require_tenant(tenant.id)?;
         let batch = match parse_users_csv(csv) {
             Ok(b) => b,
             Err(errors) => return Ok(Err(errors)),
         };
         let users = self.create_users(actor, tenant, batch).await?;
-        Ok(Ok(ImportReport { created: users.len(), users }))
+        Ok(Ok(ImportReport {
+            created: users.len(),
+            users,
+        }))
     }
 
     /// One user of the tenant.
     pub async fn user(&self, actor: &Actor, tenant: &Tenant, id: UserId) -> CoreResult<User> {
         actor.require_tenant(tenant.id)?;
-        self.store.user(tenant.id, id).await?.ok_or(CoreError::NotFound("user"))
+        self.store
+            .user(tenant.id, id)
+            .await?
+            .ok_or(CoreError::NotFound("user"))
     }
 
     /// Users of the tenant, filtered and paged.
-    pub async fn users(&self, actor: &Actor, tenant: &Tenant, query: &UserQuery) -> CoreResult<Page<User>> {
+    pub async fn users(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        query: &UserQuery,
+    ) -> CoreResult<Page<User>> {
         actor.require_tenant(tenant.id)?;
         if query.limit.is_some_and(|l| l == 0 || l > 1000) {
             return Err(CoreError::invalid("limit", "between 1 and 1000"));
@@ -346,7 +440,13 @@ impl Core {
     }
 
     /// Changes a user's email, name, password or enabled flag.
-    pub async fn update_user(&self, actor: &Actor, tenant: &Tenant, id: UserId, patch: UserPatch) -> CoreResult<User> {
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        id: UserId,
+        patch: UserPatch,
+    ) -> CoreResult<User> {
         let old = self.user(actor, tenant, id).await?;
         let mut user = old.clone();
         let mut changed = Vec::new();
@@ -361,7 +461,10 @@ impl Core {
         }
         if let Some(password) = &patch.password {
             if user.source == UserSource::Ldap {
-                return Err(CoreError::invalid("password", "directory users sign in with their network credentials"));
+                return Err(CoreError::invalid(
+                    "password",
+                    "directory users sign in with their network credentials",
+                ));
             }
             validate_password("password", password)?;
             user.password_hash = Some(self.hash_password(password)?);
@@ -376,31 +479,52 @@ impl Core {
             return Ok(old);
         }
         user.updated_at = self.now();
-        let audit = AuditEntry::new(Some(tenant.id), user.updated_at, actor, AuditAction::UserUpdated, ("user", id.to_string()))
-            .user(id)
-            .details(serde_json::json!({
-                "changed": changed,
-                "email": { "old": old.email, "new": user.email },
-                "enabled": { "old": old.enabled, "new": user.enabled },
-            }));
-        self.store.update_user(&user, &audit).await.map_err(|e| match e {
-            StoreError::Conflict(_) => CoreError::Conflict { code: "user_email_taken", message: format!("a user with email {} already exists", user.email) },
-            StoreError::NotFound => CoreError::NotFound("user"),
-            other => other.into(),
-        })?;
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            user.updated_at,
+            actor,
+            AuditAction::UserUpdated,
+            ("user", id.to_string()),
+        )
+        .user(id)
+        .details(serde_json::json!({
+            "changed": changed,
+            "email": { "old": old.email, "new": user.email },
+            "enabled": { "old": old.enabled, "new": user.enabled },
+        }));
+        self.store
+            .update_user(&user, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => CoreError::Conflict {
+                    code: "user_email_taken",
+                    message: format!("a user with email {} already exists", user.email),
+                },
+                StoreError::NotFound => CoreError::NotFound("user"),
+                other => other.into(),
+            })?;
         Ok(user)
     }
 
     /// Removes a user.
     pub async fn delete_user(&self, actor: &Actor, tenant: &Tenant, id: UserId) -> CoreResult<()> {
         let user = self.user(actor, tenant, id).await?;
-        let audit = AuditEntry::new(Some(tenant.id), self.now(), actor, AuditAction::UserDeleted, ("user", id.to_string()))
-            .user(id)
-            .details(serde_json::json!({ "email": user.email }));
-        self.store.delete_user(tenant.id, id, &audit).await.map_err(|e| match e {
-            StoreError::NotFound => CoreError::NotFound("user"),
-            other => other.into(),
-        })
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            self.now(),
+            actor,
+            AuditAction::UserDeleted,
+            ("user", id.to_string()),
+        )
+        .user(id)
+        .details(serde_json::json!({ "email": user.email }));
+        self.store
+            .delete_user(tenant.id, id, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => CoreError::NotFound("user"),
+                other => other.into(),
+            })
     }
 }
 
@@ -410,19 +534,35 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email(" Alice@Example.COM ").ok().as_deref(), Some("alice@example.com"));
-        for bad in ["", "alice", "alice@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@-x.com", "<a@example.com>"] {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").ok().as_deref(),
+            Some("alice@example.com")
+        );
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@@example.com",
+            "a@-x.com",
+            "<a@example.com>",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn csv_all_or_errors() {
-        let ok = parse_users_csv(b"email,name,enabled\nalice@example.com,Alice,\nbob@example.com,,no\n");
+        let ok =
+            parse_users_csv(b"email,name,enabled\nalice@example.com,Alice,\nbob@example.com,,no\n");
         let ok = ok.map_err(|e| format!("{e:?}")).unwrap_or_default();
         assert_eq!(ok.len(), 2);
         assert!(!ok[1].enabled);
-        let bad = parse_users_csv(b"email,name\nalice@example.com,Alice\nnot-an-email,Bob\n").err().unwrap_or_default();
+        let bad = parse_users_csv(b"email,name\nalice@example.com,Alice\nnot-an-email,Bob\n")
+            .err()
+            .unwrap_or_default();
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 3);
         assert_eq!(bad[0].field, "email");

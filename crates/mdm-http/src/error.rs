@@ -1,0 +1,119 @@
+//! JSON errors with stable machine-readable codes. This is the one place
+//! where a domain error becomes an HTTP status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mdm_core::CoreError;
+use mdm_core::users::ImportRowError;
+use serde::Serialize;
+
+/// An error answer: `{"error": {"code", "message", "field"?, "rows"?}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+/// The JSON body of an error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// What went wrong, in a stable code and a human message.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid_field`, `not_found`, `user_email_taken`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Per-row errors of a CSV import.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<ImportRowError>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+                rows: None,
+            },
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// A CSV import whose rows failed validation; nothing was written.
+    pub fn csv_rows(rows: Vec<ImportRowError>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "csv_invalid",
+            format!(
+                "{} row(s) of the CSV are invalid; no user was imported",
+                rows.len()
+            ),
+        );
+        e.body.rows = Some(rows);
+        e
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid { field, message } => {
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    format!("{field}: {message}"),
+                );
+                err.body.field = Some(field);
+                err
+            }
+            CoreError::NotFound(what) => Self::not_found(what),
+            CoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            CoreError::Gone { code, message } => Self::new(StatusCode::GONE, code, message),
+            CoreError::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid API token is required (Authorization: Bearer mdm_…)",
+            ),
+            CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::Store(m) => {
+                tracing::error!(error = %m, "storage failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the server failed; the request changed nothing",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
+        let mut res = (self.status, axum::Json(ErrorEnvelope { error: self.body })).into_response();
+        if unauthenticated {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,392 @@
+//! The command line: `serve` and the administration commands, which act on
+//! the database directly as the `cli` actor (full access, audited as such).
+
+use crate::config::{self, Overrides};
+use crate::{serve, wiring};
+use anyhow::Context;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use mdm_core::audit::AuditQuery;
+use mdm_core::tokens::{Actor, NewToken, Scope};
+use mdm_core::users::{NewUser, UserQuery, UserSource};
+use mdm_core::{Core, CoreError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// MDM device registration server.
+#[derive(Parser, Debug)]
+#[command(name = "mdm", version, about, long_about = None)]
+pub struct Args {
+    /// TOML configuration file (default: ./mdm.toml when present).
+    #[arg(long, global = true, env = "MDM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (`sqlite://…` or `postgres://…`); overrides the configuration.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Data directory; overrides the configuration.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// URL devices and browsers reach the server at.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Print the effective configuration (secrets redacted) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Copy a whole database into another, freshly created one (e.g. SQLite into PostgreSQL).
+    ConvertDb {
+        /// Source database URL.
+        #[arg(long)]
+        from: String,
+        /// Target database URL; it must be empty.
+        #[arg(long)]
+        to: String,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage users of a tenant.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Read a tenant's audit trail, newest first.
+    Audit(AuditArgs),
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCmd {
+    /// Create a tenant.
+    Create {
+        /// Short name used in URLs (a-z, 0-9, '-').
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    /// Add a local user.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read an initial (temporary) password from this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Substring of email or name.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Import users from a CSV file (columns: email, display_name, password, enabled).
+    Import {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Create an API token and print its secret (shown once).
+    Create {
+        /// Scope the token to this tenant.
+        #[arg(
+            long,
+            conflicts_with = "operator",
+            required_unless_present = "operator"
+        )]
+        tenant: Option<String>,
+        /// An operator token: every tenant, and creating tenants.
+        #[arg(long)]
+        operator: bool,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+#[derive(ClapArgs, Debug)]
+struct AuditArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Action, or a prefix ending in '.' (e.g. `user.`).
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    user: Option<mdm_core::UserId>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the parsed command.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        database_url: args.database_url.clone(),
+        data_dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve {
+        listen, public_url, ..
+    } = &args.command
+    {
+        overrides.listen = *listen;
+        overrides.public_url = public_url.clone();
+    }
+    let loaded = config::load(args.config.as_deref(), &overrides)?;
+    init_logging(&loaded.config);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let config = loaded.config;
+    match args.command {
+        Command::Serve {
+            print_config: true, ..
+        } => {
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::Serve { .. } => serve::run(config).await,
+        Command::Migrate => {
+            wiring::open_store(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::ConvertDb { from, to } => convert(&from, &to).await,
+        Command::Openapi => {
+            println!("{}", mdm_http::openapi::document_json());
+            Ok(())
+        }
+        cmd => {
+            let core = wiring::core(wiring::open_store(&config).await?, &config);
+            admin(&core, cmd).await.map_err(explain)
+        }
+    }
+}
+
+async fn convert(from: &str, to: &str) -> anyhow::Result<()> {
+    let source = wiring::open_url(from, 4).await?;
+    let target = wiring::open_url(to, 4).await?;
+    let report = mdm_store::copy_all(&source, &target)
+        .await
+        .context("conversion failed; the target is unchanged")?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
+    let cli = Actor::Cli;
+    match cmd {
+        Command::Tenant(TenantCmd::Create { slug, name }) => {
+            let name = name.unwrap_or_else(|| slug.clone());
+            let t = core
+                .create_tenant(&cli, mdm_core::tenants::NewTenant { slug, name })
+                .await?;
+            let url = core.enrollment_url(&cli, &t).await?;
+            println!(
+                "created tenant {} ({})\nregistration URL: {}",
+                t.slug, t.id, url.registration_url
+            );
+        }
+        Command::Tenant(TenantCmd::List) => {
+            for t in core.tenants(&cli).await? {
+                println!("{}\t{}\t{}", t.slug, t.id, t.name);
+            }
+        }
+        Command::User(UserCmd::Add {
+            tenant,
+            email,
+            name,
+            password_file,
+        }) => {
+            let tenant = core.tenant(&cli, &tenant).await?;
+            let password = password_file
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                })
+                .transpose()
+                .map_err(|e| CoreError::invalid("password_file", e.to_string()))?;
+            let u = core
+                .create_user(
+                    &cli,
+                    &tenant,
+                    NewUser {
+                        email,
+                        display_name: name,
+                        password,
+                        enabled: true,
+                    },
+                )
+                .await?;
+            println!("created user {} ({})", u.email, u.id);
+        }
+        Command::User(UserCmd::List {
+            tenant,
+            search,
+            limit,
+        }) => {
+            let tenant = core.tenant(&cli, &tenant).await?;
+            let mut q = UserQuery {
+                q: search,
+                limit: Some(limit.clamp(1, 1000)),
+                ..Default::default()
+            };
+            loop {
+                let page = core.users(&cli, &tenant, &q).await?;
+                for u in &page.items {
+                    let source = if u.source == UserSource::Ldap {
+                        "ldap"
+                    } else {
+                        "local"
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        u.email,
+                        u.display_name,
+                        source,
+                        if u.enabled { "enabled" } else { "disabled" },
+                        u.id
+                    );
+                }
+                match page.next {
+                    Some(next) => q.after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Command::User(UserCmd::Import { tenant, file }) => {
+            let tenant = core.tenant(&cli, &tenant).await?;
+            let data = std::fs::read(&file)
+                .map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;
+            match core.import_users_csv(&cli, &tenant, &data).await? {
+                Ok(report) => println!("imported {} users", report.created),
+                Err(rows) => {
+                    for r in &rows {
+                        eprintln!("line {}: {}: {}", r.line, r.field, r.message);
+                    }
+                    return Err(CoreError::invalid(
+                        "file",
+                        format!("{} invalid row(s); nothing was imported", rows.len()),
+                    ));
+                }
+            }
+        }
+        Command::Token(TokenCmd::Create {
+            tenant,
+            operator,
+            name,
+            expires_in_days,
+        }) => {
+            let scope = match (tenant, operator) {
+                (_, true) => Scope::Operator,
+                (Some(t), false) => Scope::Tenant(core.tenant(&cli, &t).await?.id),
+                (None, false) => {
+                    return Err(CoreError::invalid("tenant", "give --tenant or --operator"));
+                }
+            };
+            let issued = core
+                .create_token(
+                    &cli,
+                    scope,
+                    NewToken {
+                        name,
+                        expires_in_days,
+                    },
+                )
+                .await?;
+            println!("{}", issued.secret);
+            eprintln!(
+                "token {} created; the secret above is shown only once",
+                issued.token.id
+            );
+        }
+        Command::Audit(a) => audit(core, a).await?,
+        Command::Serve { .. } | Command::Migrate | Command::ConvertDb { .. } | Command::Openapi => {
+        }
+    }
+    Ok(())
+}
+
+async fn audit(core: &Core, a: AuditArgs) -> Result<(), CoreError> {
+    let cli = Actor::Cli;
+    let tenant = core.tenant(&cli, &a.tenant).await?;
+    let q = AuditQuery {
+        action: a.action,
+        actor: a.actor,
+        user_id: a.user,
+        limit: Some(a.limit),
+        ..Default::default()
+    };
+    let page = core.audit(&cli, Some(&tenant), &q).await?;
+    for r in page.items {
+        if a.json {
+            println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        } else {
+            let at =
+                r.at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+            println!(
+                "{at}\t{}\t{}\t{}:{}\t{}",
+                r.action, r.actor_label, r.subject_type, r.subject_id, r.details
+            );
+        }
+    }
+    Ok(())
+}
+
+fn explain(e: CoreError) -> anyhow::Error {
+    match e {
+        CoreError::NotFound(what) => anyhow::anyhow!("{what} not found"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn init_logging(config: &config::Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("MDM_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

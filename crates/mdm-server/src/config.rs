@@ -1,0 +1,227 @@
+//! The server configuration: one typed struct, layered as defaults → TOML
+//! file → `MDM_*` environment → command-line flags. Secrets may also come
+//! from files (`secret_file`, `database_url_file`). Unknown keys are warned
+//! about, never silently ignored.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything the server reads from its environment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// URL devices and browsers use to reach the server (default `http://<listen>`).
+    pub public_url: Option<String>,
+    /// Where the SQLite database, the server secret and first-start credentials live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Read `database_url` from this file instead.
+    pub database_url_file: Option<PathBuf>,
+    /// Connections in the database pool.
+    pub database_max_connections: u32,
+    /// The server secret (64 hex characters) from which keys for encryption at
+    /// rest are derived; default: generated into `data_dir/secret.key` on first start.
+    pub secret: Option<String>,
+    /// Read the server secret from this file instead.
+    pub secret_file: Option<PathBuf>,
+    /// Largest API request body, in bytes.
+    pub max_body_bytes: usize,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `mdm=debug,info`.
+    pub log_level: String,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 16,
+            secret: None,
+            secret_file: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            metrics: true,
+        }
+    }
+}
+
+/// Flags that override every other layer.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// The loaded configuration and the warnings loading produced.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the configuration. `file` is the TOML file named by `--config` or
+/// `MDM_CONFIG`; without one, `./mdm.toml` is read when it exists.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded> {
+    let default_file = Path::new("mdm.toml");
+    let toml = match file {
+        Some(f) if !f.exists() => bail!("configuration file {} does not exist", f.display()),
+        Some(f) => Some(f),
+        None => default_file.exists().then_some(default_file),
+    };
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(f) = toml {
+        fig = fig.merge(Toml::file(f));
+    }
+    // Text settings are taken verbatim: figment would otherwise read a hex
+    // secret such as `0123…` as a number.
+    let text: BTreeMap<String, String> = Env::prefixed("MDM_")
+        .only(TEXT_KEYS)
+        .iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let mut ignored = vec!["config", "log", "test_postgres_url"];
+    ignored.extend_from_slice(TEXT_KEYS);
+    let fig = fig
+        .merge(Env::prefixed("MDM_").ignore(&ignored))
+        .merge(Serialized::defaults(text))
+        .merge(Serialized::defaults(overrides));
+    let mut warnings = unknown_keys(&fig)?;
+    let mut config: Config = fig.extract().context("invalid configuration")?;
+    if let Some(path) = config.secret_file.take() {
+        config.secret = Some(read_secret(&path)?);
+    }
+    if let Some(path) = config.database_url_file.take() {
+        config.database_url = Some(read_secret(&path)?);
+    }
+    if !["text", "json"].contains(&config.log_format.as_str()) {
+        bail!(
+            "log_format must be \"text\" or \"json\", not {:?}",
+            config.log_format
+        );
+    }
+    if config.database_max_connections == 0 {
+        bail!("database_max_connections must be at least 1");
+    }
+    if let Some(url) = &config.public_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("public_url must start with http:// or https://");
+        }
+    }
+    if !config.listen.ip().is_loopback() && config.public_url.is_none() {
+        warnings.push("listen is not a loopback address and public_url is unset: devices will be sent http:// URLs".into());
+    }
+    Ok(Loaded { config, warnings })
+}
+
+/// Keys whose environment values are text, never numbers or booleans.
+const TEXT_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "database_url",
+    "database_url_file",
+    "secret",
+    "secret_file",
+    "log_format",
+    "log_level",
+];
+
+fn unknown_keys(fig: &Figment) -> anyhow::Result<Vec<String>> {
+    let known: BTreeSet<String> = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
+    let merged: figment::value::Dict = fig.extract().context("invalid configuration")?;
+    Ok(merged
+        .keys()
+        .filter(|k| !known.contains(k.as_str()))
+        .map(|k| format!("unknown configuration key '{k}' is ignored (from the TOML file or an MDM_{} variable)", k.to_uppercase()))
+        .collect())
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+impl Config {
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("mdm.db").display()
+            ),
+        }
+    }
+
+    /// The public base URL, defaulting to `http://<listen>`.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The configuration as TOML with secrets (and passwords in URLs) redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.secret.is_some() {
+            shown.secret = Some("<redacted>".into());
+        }
+        shown.database_url = Some(redact_url(&self.database_url()));
+        shown.public_url = Some(self.public_url());
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `<redacted>`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h/db"),
+            "postgres://u:<redacted>@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/mdm.db"), "sqlite://data/mdm.db");
+    }
+}

@@ -1,0 +1,21 @@
+//! `mdm`: the MDM device registration server and its administration commands.
+
+mod cli;
+mod config;
+mod serve;
+mod wiring;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match cli::run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

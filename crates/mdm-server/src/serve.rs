@@ -1,0 +1,121 @@
+//! `mdm serve`: the HTTP server.
+
+use crate::config::Config;
+use crate::wiring;
+use anyhow::Context;
+use mdm_core::core::Bootstrap;
+use mdm_http::HttpLimits;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use tokio::net::TcpListener;
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let store = wiring::open_store(&config).await?;
+    wiring::server_secret(&config)?;
+    let core = wiring::core(store, &config);
+    let bootstrap = core.bootstrap().await.context("first-start setup failed")?;
+    let metrics = if config.metrics {
+        metrics_handle()
+    } else {
+        None
+    };
+    let limits = HttpLimits {
+        max_body_bytes: config.max_body_bytes,
+    };
+    let app = mdm_http::router(core, metrics, &limits);
+    announce(&config, addr, bootstrap.as_ref())?;
+    tracing::info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints where the server is and how to get in; on first start writes the
+/// generated credentials to `data_dir/initial-credentials.txt` (mode 0600).
+fn announce(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    bootstrap: Option<&Bootstrap>,
+) -> anyhow::Result<()> {
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let credentials = match bootstrap {
+        Some(b) => {
+            let path = config.data_dir.join("initial-credentials.txt");
+            let text = format!(
+                "# Created on first start. Keep this safe, then delete the file.\n\
+                 operator_api_token = \"{}\"\nadmin_email = \"{}\"\nadmin_password = \"{}\"\ndefault_tenant = \"{}\"\n",
+                b.operator_token.secret, b.admin_email, b.admin_password, b.tenant.slug
+            );
+            wiring::write_private(&path, &text)?;
+            Some(path)
+        }
+        None => None,
+    };
+    println!("mdm is serving on http://{addr} (public URL {public})");
+    println!(
+        "  health: http://{addr}/healthz   API: http://{addr}/api/v1   OpenAPI: http://{addr}/api/openapi.json"
+    );
+    match credentials {
+        Some(path) => {
+            println!(
+                "  first start: an operator API token and the admin password are in {}",
+                path.display()
+            );
+            println!(
+                "  try: curl -H \"Authorization: Bearer $(grep -o 'mdm_[A-Za-z0-9_-]*' {})\" http://{addr}/api/v1/tenants",
+                path.display()
+            );
+        }
+        None => println!(
+            "  API tokens: mdm token create --operator --name <name>  (or --tenant <slug>)"
+        ),
+    }
+    Ok(())
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .clone()
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

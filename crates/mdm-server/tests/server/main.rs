@@ -1,0 +1,131 @@
+//! End-to-end tests of the `mdm` binary: servers on loopback, one on SQLite
+//! and one on PostgreSQL (when `MDM_TEST_POSTGRES_URL` is set), driven over
+//! HTTP and through the CLI. One binary, fixtures started once.
+
+mod api;
+mod client;
+mod isolation;
+mod ops;
+mod support;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::future::Future;
+use std::sync::Arc;
+use support::{PgDatabase, Server, TestResult};
+
+type ServerTest = fn(Arc<Server>) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
+
+macro_rules! server_tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|s| Box::pin($module::$name(s))) as ServerTest)),*]
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Arc::new(rt),
+        Err(e) => {
+            eprintln!("cannot start a runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot create a temp dir: {e}");
+            std::process::exit(2);
+        }
+    };
+    let pg_admin = std::env::var("MDM_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if pg_admin.is_none() {
+        eprintln!(
+            "notice: MDM_TEST_POSTGRES_URL is unset: the PostgreSQL half of the server tests is skipped"
+        );
+    }
+    let mut databases = Vec::new();
+    let mut servers = Vec::new();
+    match Server::start("sqlite", &tmp.path().join("sqlite"), None) {
+        Ok(s) => servers.push(Arc::new(s)),
+        Err(e) => {
+            eprintln!("cannot start the SQLite server: {e}");
+            std::process::exit(2);
+        }
+    }
+    if let Some(admin) = &pg_admin {
+        let started = rt
+            .block_on(PgDatabase::create(admin, "mdm_srv"))
+            .and_then(|db| {
+                let s = Server::start("postgres", &tmp.path().join("postgres"), Some(&db.url));
+                databases.push(db);
+                s
+            });
+        match started {
+            Ok(s) => servers.push(Arc::new(s)),
+            Err(e) => {
+                eprintln!("cannot start the PostgreSQL server: {e}");
+                for s in &servers {
+                    s.stop();
+                }
+                for db in &databases {
+                    rt.block_on(db.drop_db());
+                }
+                std::process::exit(2);
+            }
+        }
+    }
+
+    let tests = server_tests![
+        api::health_and_metrics,
+        api::cli_then_api,
+        api::users_crud_and_paging,
+        api::bulk_and_csv_import,
+        api::bad_input,
+        api::settings,
+        api::enrollment_url_regeneration,
+        api::tokens,
+        api::audit_filters,
+        isolation::tenant_isolation_on_every_route,
+    ];
+    let mut trials = Vec::new();
+    for server in &servers {
+        for (name, test) in &tests {
+            let (rt, server, test) = (rt.clone(), server.clone(), *test);
+            trials.push(Trial::test(format!("{}::{name}", server.name), move || {
+                rt.block_on(test(server)).map_err(Failed::from)
+            }));
+        }
+    }
+    {
+        let rt = rt.clone();
+        let sqlite = servers[0].clone();
+        trials.push(Trial::test("openapi_document_is_committed", move || {
+            rt.block_on(api::openapi_drift(sqlite))
+                .map_err(Failed::from)
+        }));
+    }
+    trials.push(Trial::test("print_config_redacts_and_warns", || {
+        ops::print_config().map_err(Failed::from)
+    }));
+    {
+        let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
+        trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {
+            rt.block_on(ops::convert_db(sqlite, pg_admin))
+                .map_err(Failed::from)
+        }));
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    for s in &servers {
+        s.stop();
+    }
+    for db in &databases {
+        rt.block_on(db.drop_db());
+    }
+    conclusion.exit();
+}

@@ -1,0 +1,231 @@
+//! The store handle: one `AnyPool`, the backend chosen once from the URL,
+//! embedded migrations, and the write transaction each backend needs.
+
+use crate::sql::{Sql, db_error};
+use async_trait::async_trait;
+use mdm_core::StoreError;
+use mdm_core::ports::{HealthStore, StoreResult};
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::fmt;
+use std::pin::Pin;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a store talks to. Only this crate ever looks at it to
+/// choose SQL; callers may show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names by its scheme.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        match scheme.as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::Backend(
+                "database URL must start with sqlite: or postgres:// (e.g. sqlite:///var/lib/mdm/mdm.db)".into(),
+            )),
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The versions of the migrations embedded for this backend, ascending.
+    pub fn migration_versions(self) -> Vec<i64> {
+        self.migrator().iter().map(|m| m.version).collect()
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// PRAGMAs run on every new SQLite connection: `busy_timeout` first so the
+/// others wait for a busy database instead of failing.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+];
+
+/// The SQLite and PostgreSQL implementation of [`mdm_core::ports::Store`].
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// A SQLite URL that creates the file when missing, unless it says otherwise.
+fn sqlite_url(url: &str) -> String {
+    if is_sqlite_memory(url) || url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+fn sqlite_after_connect<'c>(
+    conn: &'c mut AnyConnection,
+    _meta: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>> {
+    Box::pin(async move {
+        for pragma in SQLITE_PRAGMAS {
+            conn.execute(pragma).await?;
+        }
+        Ok(())
+    })
+}
+
+impl SqlStore {
+    /// Connects to `sqlite:<path>` (the file is created when missing) or
+    /// `postgres://…`, with a pool of at most `max_connections` (an in-memory
+    /// SQLite database always uses one connection, which is kept open).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let max_connections = max_connections.max(1);
+        let (url, options) = match backend {
+            Backend::Sqlite if is_sqlite_memory(url) => (
+                url.to_string(),
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .after_connect(sqlite_after_connect),
+            ),
+            Backend::Sqlite => (
+                sqlite_url(url),
+                AnyPoolOptions::new().max_connections(max_connections).after_connect(sqlite_after_connect),
+            ),
+            Backend::Postgres => (url.to_string(), AnyPoolOptions::new().max_connections(max_connections)),
+        };
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Backend(format!("connecting to the {backend} database: {e}")))?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// Applies the embedded migrations that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.backend
+            .migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating the {} database: {e}", self.backend)))?;
+        tracing::debug!(backend = %self.backend, "database schema is up to date");
+        Ok(())
+    }
+
+    /// The versions of the migrations applied to this database, ascending.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = Sql::new("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("reading applied migrations (is the database migrated?): {e}")))?;
+        rows.iter().map(|r| crate::rows::Row(r).int("version")).collect()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection; waits for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write
+    /// lock up front (`BEGIN IMMEDIATE`), so two writers queue on
+    /// `busy_timeout` instead of failing when a read lock cannot be upgraded.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(|e| db_error(e, None))
+    }
+}
+
+/// Commits `tx`.
+pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(|e| db_error(e, None))
+}
+
+#[async_trait]
+impl HealthStore for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Sql::new("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite:///tmp/x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("sqlite::memory:").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("PostgreSQL://u@h/db").ok(), Some(Backend::Postgres));
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert!(Backend::from_url("/tmp/x.db").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        assert_eq!(sqlite_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite:x.db?cache=shared"), "sqlite:x.db?cache=shared&mode=rwc");
+        assert_eq!(sqlite_url("sqlite:x.db?mode=ro"), "sqlite:x.db?mode=ro");
+        assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_keeps_one_database() -> Result<(), StoreError> {
+        let store = SqlStore::connect("sqlite::memory:", 8).await?;
+        store.migrate().await?;
+        // Concurrent queries would open more connections, each with its own
+        // empty database, if the pool were not held at one.
+        let (a, b, c) = tokio::join!(store.check_schema(), store.check_schema(), store.count_rows("users"));
+        a?;
+        b?;
+        assert_eq!(c?, 0);
+        assert_eq!(store.applied_migrations().await?, Backend::Sqlite.migration_versions());
+        store.close().await;
+        Ok(())
+    }
+
+    #[test]
+    fn both_backends_embed_the_same_migration_versions() {
+        assert!(!Backend::Sqlite.migration_versions().is_empty());
+        assert_eq!(Backend::Sqlite.migration_versions(), Backend::Postgres.migration_versions());
+    }
+}
