@@ -1,0 +1,175 @@
+//! Digest and RSA signature algorithms: identifiers, hashing and verification.
+
+use aws_lc_rs::{digest, signature as lc_sig};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912;
+use der::asn1::Null;
+use der::{Any, Decode};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::PkiError;
+
+/// A message digest used with RSA PKCS#1 v1.5 signatures and CMS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DigestAlg {
+    /// SHA-1: only for legacy peers (Debian's scepclient, old devices).
+    Sha1,
+    /// SHA-256: the default everywhere.
+    Sha256,
+    /// SHA-384 (verification of third-party certificates).
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl DigestAlg {
+    /// The digest's object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => rfc5912::ID_SHA_1,
+            Self::Sha256 => rfc5912::ID_SHA_256,
+            Self::Sha384 => rfc5912::ID_SHA_384,
+            Self::Sha512 => rfc5912::ID_SHA_512,
+        }
+    }
+
+    /// Maps a digest OID back to the algorithm.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+            .into_iter()
+            .find(|d| d.oid() == *oid)
+    }
+
+    /// Human-readable name ("SHA-256").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA-1",
+            Self::Sha256 => "SHA-256",
+            Self::Sha384 => "SHA-384",
+            Self::Sha512 => "SHA-512",
+        }
+    }
+
+    /// Hashes `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        digest::digest(self.lc(), data).as_ref().to_vec()
+    }
+
+    fn lc(self) -> &'static digest::Algorithm {
+        match self {
+            Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha384 => &digest::SHA384,
+            Self::Sha512 => &digest::SHA512,
+        }
+    }
+
+    /// Digest AlgorithmIdentifier with absent parameters (RFC 5754).
+    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters: None,
+        }
+    }
+
+    /// OID of `<digest>WithRSAEncryption`.
+    pub fn rsa_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => rfc5912::SHA_1_WITH_RSA_ENCRYPTION,
+            Self::Sha256 => rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            Self::Sha384 => rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+            Self::Sha512 => rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
+        }
+    }
+
+    /// `<digest>WithRSAEncryption` AlgorithmIdentifier with NULL parameters (RFC 8017).
+    pub fn rsa_signature_identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned {
+            oid: self.rsa_signature_oid(),
+            parameters: Some(Any::from(Null)),
+        }
+    }
+
+    /// Name of the RSA signature algorithm ("sha256WithRSAEncryption").
+    pub fn rsa_signature_name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1WithRSAEncryption",
+            Self::Sha256 => "sha256WithRSAEncryption",
+            Self::Sha384 => "sha384WithRSAEncryption",
+            Self::Sha512 => "sha512WithRSAEncryption",
+        }
+    }
+}
+
+/// Resolves the digest of an RSA PKCS#1 v1.5 signature algorithm identifier.
+///
+/// `<digest>WithRSAEncryption` names its digest. Plain `rsaEncryption` (as Go's
+/// pkcs7 writes in SignerInfo) takes the digest from `digest_hint`, the SignerInfo's
+/// digestAlgorithm.
+pub fn rsa_signature_digest(
+    alg: &AlgorithmIdentifierOwned,
+    digest_hint: Option<DigestAlg>,
+) -> Result<DigestAlg, PkiError> {
+    if alg.oid == rfc5912::RSA_ENCRYPTION {
+        return digest_hint.ok_or_else(|| unsupported(&alg.oid));
+    }
+    [
+        DigestAlg::Sha1,
+        DigestAlg::Sha256,
+        DigestAlg::Sha384,
+        DigestAlg::Sha512,
+    ]
+    .into_iter()
+    .find(|d| d.rsa_signature_oid() == alg.oid)
+    .ok_or_else(|| unsupported(&alg.oid))
+}
+
+/// Describes an OID as "name (dotted)" for messages.
+pub fn oid_name(oid: &ObjectIdentifier) -> String {
+    match const_oid::db::DB.by_oid(oid) {
+        Some(name) => format!("{name} ({oid})"),
+        None => oid.to_string(),
+    }
+}
+
+fn unsupported(oid: &ObjectIdentifier) -> PkiError {
+    PkiError::UnsupportedAlgorithm(oid_name(oid))
+}
+
+/// Verifies an RSA PKCS#1 v1.5 signature made with `digest` by the key in `spki`.
+///
+/// Keys from 1024 to 8192 bits are accepted, as devices still create 1024-bit
+/// SCEP keys when a profile leaves `Keysize` unset.
+pub fn verify_rsa(
+    spki: &SubjectPublicKeyInfoOwned,
+    digest: DigestAlg,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), PkiError> {
+    if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
+        return Err(PkiError::UnsupportedAlgorithm(format!(
+            "public key {}",
+            oid_name(&spki.algorithm.oid)
+        )));
+    }
+    let key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(PkiError::KeyRejected(
+            "public key bit string has unused bits".into(),
+        ))?;
+    let params: &'static lc_sig::RsaParameters = match digest {
+        DigestAlg::Sha1 => &lc_sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        DigestAlg::Sha256 => &lc_sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        DigestAlg::Sha384 => &lc_sig::RSA_PKCS1_2048_8192_SHA384,
+        DigestAlg::Sha512 => &lc_sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+    };
+    lc_sig::UnparsedPublicKey::new(params, key)
+        .verify(message, signature)
+        .map_err(|_| PkiError::BadSignature("RSA PKCS#1 v1.5 signature does not verify"))
+}
+
+/// Parses a DER SubjectPublicKeyInfo.
+pub fn spki_from_der(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
+    SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| PkiError::malformed("public key", e))
+}
