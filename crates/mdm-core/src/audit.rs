@@ -194,10 +194,10 @@ impl Core {
         if !(1..=1000).contains(&limit) {
             return Err(CoreError::invalid("limit", "between 1 and 1000"));
         }
-        if let (Some(from), Some(to)) = (query.from, query.to) {
-            if from >= to {
-                return Err(CoreError::invalid("from", "must be before 'to'"));
-            }
+        if let (Some(from), Some(to)) = (query.from, query.to)
+            && from >= to
+        {
+            return Err(CoreError::invalid("from", "must be before 'to'"));
         }
         let mut q = query.clone();
         q.limit = Some(limit + 1);

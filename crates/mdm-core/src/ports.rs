@@ -2,7 +2,9 @@
 //!
 //! The store is split into small traits named for what they hold, combined
 //! into [`Store`]. Every method that changes state takes the audit entries to
-//! write and writes them in the same transaction as the change.
+//! write and writes them in the same transaction as the change. Stores keep
+//! times at millisecond precision: a value read back is truncated to the
+//! millisecond.
 
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::enrollment::EnrollmentUrlVersion;
@@ -142,7 +144,9 @@ pub trait AccessStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends an entry that accompanies no other change (a refused request).
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
-    /// Entries of `tenant` (operator-level entries for `None`), newest first.
+    /// Entries of `tenant` (operator-level entries for `None`), newest first,
+    /// at most `query.limit` of them (default 100). The store caps the limit
+    /// at 1001: a full page of 1000 plus the row that shows a next page exists.
     async fn audit(
         &self,
         tenant: Option<TenantId>,

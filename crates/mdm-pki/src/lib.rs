@@ -18,6 +18,7 @@ mod profile;
 mod random;
 mod signed_data;
 mod signer;
+mod vault;
 mod x509time;
 
 pub use alg::{DigestAlg, oid_name, rsa_signature_digest, spki_from_der, verify_rsa};
@@ -39,6 +40,7 @@ pub use signed_data::{
     signing_time_attribute, single_value, verify_signed_data, verify_signer_info,
 };
 pub use signer::{RsaSignature, RsaSigner, RsaVerifyingKey};
+pub use vault::Vault;
 pub use x509time::{from_x509_time, parse_lenient_time, to_x509_time};
 
 /// Re-exported so callers name the same versions of the ASN.1 crates.

@@ -122,10 +122,10 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
     if config.database_max_connections == 0 {
         bail!("database_max_connections must be at least 1");
     }
-    if let Some(url) = &config.public_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("public_url must start with http:// or https://");
-        }
+    if let Some(url) = &config.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        bail!("public_url must start with http:// or https://");
     }
     if !config.listen.ip().is_loopback() && config.public_url.is_none() {
         warnings.push("listen is not a loopback address and public_url is unset: devices will be sent http:// URLs".into());

@@ -33,23 +33,39 @@ impl AccessStore for SqlStore {
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
-        let sql = Sql::new(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1")).arg(token_hash);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(token_from_row).transpose()
+        let sql = Sql::new(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"
+        ))
+        .arg(token_hash);
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
     }
 
     async fn tokens(&self, scope: Scope) -> StoreResult<Vec<ApiToken>> {
         let mut sql = Sql::new(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE "));
-        sql.eq_or_null("tenant_id", scope.tenant()).push(" ORDER BY created_at DESC, id DESC");
+        sql.eq_or_null("tenant_id", scope.tenant())
+            .push(" ORDER BY created_at DESC, id DESC");
         let rows = sql.fetch_all(&self.pool).await?;
         rows.iter().map(token_from_row).collect()
     }
 
-    async fn revoke_token(&self, scope: Scope, id: TokenId, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()> {
+    async fn revoke_token(
+        &self,
+        scope: Scope,
+        id: TokenId,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         // A token revoked twice keeps its first revocation time.
-        let mut sql = Sql::new("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND ")
-            .arg(at)
-            .arg(id);
+        let mut sql = Sql::new(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND ",
+        )
+        .arg(at)
+        .arg(id);
         sql.eq_or_null("tenant_id", scope.tenant());
         if sql.execute(&mut *tx).await? == 0 {
             return Err(StoreError::NotFound);
@@ -75,17 +91,30 @@ impl AccessStore for SqlStore {
 
     async fn admin(&self, id: AdminId) -> StoreResult<Option<Admin>> {
         let sql = Sql::new(format!("SELECT {ADMIN_COLS} FROM admins WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(admin_from_row).transpose()
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(admin_from_row)
+            .transpose()
     }
 
     async fn admin_by_email(&self, scope: Scope, email: &str) -> StoreResult<Option<Admin>> {
-        let mut sql = Sql::new(format!("SELECT {ADMIN_COLS} FROM admins WHERE email = $1 AND ")).arg(email);
+        let mut sql = Sql::new(format!(
+            "SELECT {ADMIN_COLS} FROM admins WHERE email = $1 AND "
+        ))
+        .arg(email);
         sql.eq_or_null("tenant_id", scope.tenant());
-        sql.fetch_optional(&self.pool).await?.as_ref().map(admin_from_row).transpose()
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(admin_from_row)
+            .transpose()
     }
 
     async fn count_admins(&self) -> StoreResult<i64> {
-        let row = Sql::new("SELECT COUNT(*) AS n FROM admins").fetch_one(&self.pool).await?;
+        let row = Sql::new("SELECT COUNT(*) AS n FROM admins")
+            .fetch_one(&self.pool)
+            .await?;
         Row(&row).int("n")
     }
 }

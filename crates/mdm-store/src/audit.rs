@@ -2,7 +2,7 @@
 //! inside the transaction of every change, read newest first.
 
 use crate::rows::{AUDIT_COLS, audit_from_row};
-use crate::sql::{Arg, Sql, like_escape, page_size, rows_per_insert};
+use crate::sql::{Arg, Sql, audit_rows, like_escape, rows_per_insert};
 use crate::store::{Backend, SqlStore, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -59,7 +59,9 @@ fn audit_sql(tenant: Option<TenantId>, q: &AuditQuery) -> Sql {
     }
     match q.action.as_deref() {
         Some(prefix) if prefix.ends_with('.') => {
-            sql.push(" AND action LIKE ").bind(format!("{}%", like_escape(prefix))).push(" ESCAPE '\\'");
+            sql.push(" AND action LIKE ")
+                .bind(format!("{}%", like_escape(prefix)))
+                .push(" ESCAPE '\\'");
         }
         Some(action) => {
             sql.push(" AND action = ").bind(action);
@@ -81,7 +83,8 @@ fn audit_sql(tenant: Option<TenantId>, q: &AuditQuery) -> Sql {
     if let Some(before) = q.before {
         sql.push(" AND id < ").bind(before);
     }
-    sql.push(" ORDER BY id DESC LIMIT ").bind(page_size(q.limit));
+    sql.push(" ORDER BY id DESC LIMIT ")
+        .bind(audit_rows(q.limit));
     sql
 }
 
@@ -93,7 +96,11 @@ impl AuditStore for SqlStore {
         commit(tx).await
     }
 
-    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+    async fn audit(
+        &self,
+        tenant: Option<TenantId>,
+        query: &AuditQuery,
+    ) -> StoreResult<Vec<AuditRecord>> {
         let rows = audit_sql(tenant, query).fetch_all(&self.pool).await?;
         rows.iter().map(audit_from_row).collect()
     }
@@ -105,8 +112,17 @@ mod tests {
 
     #[test]
     fn operator_entries_are_selected_by_null_tenant() {
-        let sql = audit_sql(None, &AuditQuery { action: Some("user.".into()), ..AuditQuery::default() });
-        assert!(sql.text().contains("WHERE tenant_id IS NULL AND action LIKE $1 ESCAPE"));
+        let sql = audit_sql(
+            None,
+            &AuditQuery {
+                action: Some("user.".into()),
+                ..AuditQuery::default()
+            },
+        );
+        assert!(
+            sql.text()
+                .contains("WHERE tenant_id IS NULL AND action LIKE $1 ESCAPE")
+        );
         assert!(sql.text().ends_with("ORDER BY id DESC LIMIT $2"));
     }
 }

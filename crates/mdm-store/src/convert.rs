@@ -42,10 +42,16 @@ fn refuse(message: String) -> StoreError {
 /// may be missed.
 pub async fn copy_all(from: &SqlStore, to: &SqlStore) -> Result<CopyReport, StoreError> {
     check_ready(from, to).await?;
-    let mut source = from.pool.begin().await.map_err(|e| crate::sql::db_error(e, None))?;
+    let mut source = from
+        .pool
+        .begin()
+        .await
+        .map_err(|e| crate::sql::db_error(e, None))?;
     if from.backend == Backend::Postgres {
         // One snapshot for every table of the source.
-        Sql::new("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *source).await?;
+        Sql::new("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *source)
+            .await?;
     }
     let mut target = to.begin_write().await?;
     let mut report = CopyReport::default();
@@ -60,7 +66,10 @@ pub async fn copy_all(from: &SqlStore, to: &SqlStore) -> Result<CopyReport, Stor
     }
     commit(target).await?;
     // The source transaction only read; ending it is all that is left.
-    source.rollback().await.map_err(|e| crate::sql::db_error(e, None))?;
+    source
+        .rollback()
+        .await
+        .map_err(|e| crate::sql::db_error(e, None))?;
     Ok(report)
 }
 
@@ -69,7 +78,10 @@ pub async fn copy_all(from: &SqlStore, to: &SqlStore) -> Result<CopyReport, Stor
 async fn check_ready(from: &SqlStore, to: &SqlStore) -> Result<(), StoreError> {
     let expected = from.backend.migration_versions();
     let source = from.applied_migrations().await.map_err(|e| {
-        refuse(format!("the source {} database is not migrated ({e}): run `migrate` on it first", from.backend))
+        refuse(format!(
+            "the source {} database is not migrated ({e}): run `migrate` on it first",
+            from.backend
+        ))
     })?;
     let target = to.applied_migrations().await.map_err(|e| {
         refuse(format!(
@@ -117,7 +129,11 @@ async fn copy_table(
     let mut last: Option<Vec<ColumnValue>> = None;
     let mut copied = 0u64;
     loop {
-        let mut sql = Sql::new(format!("SELECT {} FROM {}", table.column_list(), table.name));
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM {}",
+            table.column_list(),
+            table.name
+        ));
         if let Some(last) = &last {
             // Keyset: rows whose key sorts after the last one copied.
             sql.push(&format!(" WHERE ({}) > ", table.key_list()));
@@ -127,9 +143,13 @@ async fn copy_table(
             }
             sql.tuple(args);
         }
-        sql.push(&format!(" ORDER BY {} LIMIT ", table.key_list())).bind(READ_BATCH);
+        sql.push(&format!(" ORDER BY {} LIMIT ", table.key_list()))
+            .bind(READ_BATCH);
         let rows = sql.fetch_all(&mut *source).await?;
-        let rows = rows.iter().map(|r| table.decode(r)).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(|r| table.decode(r))
+            .collect::<Result<Vec<_>, _>>()?;
         insert_rows(table, &rows, target, target_backend).await?;
         copied += rows.len() as u64;
         if (rows.len() as i64) < READ_BATCH {
@@ -147,12 +167,21 @@ async fn insert_rows(
     backend: Backend,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(rows_per_insert(backend, table.columns.len())) {
-        let mut sql = Sql::new(format!("INSERT INTO {} ({}) VALUES ", table.name, table.column_list()));
+        let mut sql = Sql::new(format!(
+            "INSERT INTO {} ({}) VALUES ",
+            table.name,
+            table.column_list()
+        ));
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            let args = table.columns.iter().zip(row).map(|((_, ty), v)| to_arg(*ty, v)).collect::<Result<Vec<_>, _>>()?;
+            let args = table
+                .columns
+                .iter()
+                .zip(row)
+                .map(|((_, ty), v)| to_arg(*ty, v))
+                .collect::<Result<Vec<_>, _>>()?;
             sql.tuple(args);
         }
         sql.one_off().execute(&mut *target).await?;
@@ -162,7 +191,11 @@ async fn insert_rows(
 
 /// Moves a PostgreSQL identity sequence past the copied ids, so the next
 /// insert does not collide with a copied row.
-async fn reset_identity(target: &mut AnyConnection, table: &Table, column: &str) -> Result<(), StoreError> {
+async fn reset_identity(
+    target: &mut AnyConnection,
+    table: &Table,
+    column: &str,
+) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT setval(pg_get_serial_sequence('{t}', '{column}'), COALESCE((SELECT MAX({column}) FROM {t}), 0) + 1, false)",
         t = table.name

@@ -66,12 +66,18 @@ impl JobStore for SqlStore {
             .arg(limit)
             .fetch_all(&self.pool)
             .await?;
-        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         // RETURNING gives no order.
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
     }
 
+    // "Still holds the lease" means no other worker has claimed the job
+    // since: a lease that ran out but was not taken over still counts, so
+    // finished work is not redone for being a little late.
     async fn complete_job(&self, id: JobId, worker: &str, at: OffsetDateTime) -> StoreResult<bool> {
         let changed = Sql::new(
             "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1 \
@@ -85,7 +91,13 @@ impl JobStore for SqlStore {
         Ok(changed == 1)
     }
 
-    async fn fail_job(&self, id: JobId, worker: &str, error: &str, retry_at: OffsetDateTime) -> StoreResult<bool> {
+    async fn fail_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retry_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
         // Every right-hand side sees the row as it was before this update.
         let changed = Sql::new(
             "UPDATE jobs SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
@@ -105,10 +117,20 @@ impl JobStore for SqlStore {
 
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>> {
         let sql = Sql::new(format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(job_from_row).transpose()
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
     }
 
-    async fn try_lease(&self, name: &str, holder: &str, now: OffsetDateTime, until: OffsetDateTime) -> StoreResult<bool> {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
         // Insert, or take over a lease that has expired or is already ours;
         // a lease held by someone else is left alone (no row changes).
         let changed = Sql::new(

@@ -27,11 +27,14 @@ fn unreadable(col: &str, e: impl std::fmt::Display) -> StoreError {
 
 impl Row<'_> {
     pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        self.0.try_get::<Option<i64>, _>(col).map_err(|e| unreadable(col, e))
+        self.0
+            .try_get::<Option<i64>, _>(col)
+            .map_err(|e| unreadable(col, e))
     }
 
     pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
-        self.opt_int(col)?.ok_or_else(|| unreadable(col, "unexpected NULL"))
+        self.opt_int(col)?
+            .ok_or_else(|| unreadable(col, "unexpected NULL"))
     }
 
     pub(crate) fn int32(&self, col: &str) -> Result<i32, StoreError> {
@@ -43,11 +46,14 @@ impl Row<'_> {
     }
 
     pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.0.try_get::<Option<String>, _>(col).map_err(|e| unreadable(col, e))
+        self.0
+            .try_get::<Option<String>, _>(col)
+            .map_err(|e| unreadable(col, e))
     }
 
     pub(crate) fn text(&self, col: &str) -> Result<String, StoreError> {
-        self.opt_text(col)?.ok_or_else(|| unreadable(col, "unexpected NULL"))
+        self.opt_text(col)?
+            .ok_or_else(|| unreadable(col, "unexpected NULL"))
     }
 
     pub(crate) fn time(&self, col: &str) -> Result<OffsetDateTime, StoreError> {
@@ -70,7 +76,9 @@ impl Row<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        self.opt_text(col)?.map(|s| s.parse().map_err(|e| unreadable(col, e))).transpose()
+        self.opt_text(col)?
+            .map(|s| s.parse().map_err(|e| unreadable(col, e)))
+            .transpose()
     }
 
     pub(crate) fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {
@@ -90,7 +98,12 @@ pub(crate) const TENANT_COLS: &str = "id, slug, name, created_at";
 
 pub(crate) fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
     let r = Row(row);
-    Ok(Tenant { id: r.parse("id")?, slug: r.text("slug")?, name: r.text("name")?, created_at: r.time("created_at")? })
+    Ok(Tenant {
+        id: r.parse("id")?,
+        slug: r.text("slug")?,
+        name: r.text("name")?,
+        created_at: r.time("created_at")?,
+    })
 }
 
 pub(crate) const SETTINGS_COLS: &str =
@@ -142,7 +155,8 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
-pub(crate) const TOKEN_COLS: &str = "id, tenant_id, name, token_hash, created_at, expires_at, revoked_at";
+pub(crate) const TOKEN_COLS: &str =
+    "id, tenant_id, name, token_hash, created_at, expires_at, revoked_at";
 
 pub(crate) fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
     let r = Row(row);
@@ -170,8 +184,7 @@ pub(crate) fn admin_from_row(row: &AnyRow) -> Result<Admin, StoreError> {
     })
 }
 
-pub(crate) const AUDIT_COLS: &str =
-    "id, tenant_id, at, actor, actor_label, action, subject_type, subject_id, user_id, device_id, details";
+pub(crate) const AUDIT_COLS: &str = "id, tenant_id, at, actor, actor_label, action, subject_type, subject_id, user_id, device_id, details";
 
 pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let r = Row(row);

@@ -130,7 +130,12 @@ impl Sql {
     /// A statement whose text may already hold `$n` placeholders; supply
     /// their values in order with [`Sql::arg`].
     pub(crate) fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into(), args: Vec::new(), unique_rule: None, persistent: true }
+        Self {
+            text: text.into(),
+            args: Vec::new(),
+            unique_rule: None,
+            persistent: true,
+        }
     }
 
     /// The value of the next already written placeholder.
@@ -176,7 +181,11 @@ impl Sql {
             Arg::Blob(v) => v.is_none(),
         };
         self.push(column);
-        if is_null { self.push(" IS NULL") } else { self.push(" = ").bind(value) }
+        if is_null {
+            self.push(" IS NULL")
+        } else {
+            self.push(" = ").bind(value)
+        }
     }
 
     /// A unique violation of this statement breaks the named rule
@@ -198,7 +207,15 @@ impl Sql {
         &self.text
     }
 
-    fn build(self) -> Result<(sqlx::query::Query<'static, Any, AnyArguments>, Option<&'static str>), StoreError> {
+    fn build(
+        self,
+    ) -> Result<
+        (
+            sqlx::query::Query<'static, Any, AnyArguments>,
+            Option<&'static str>,
+        ),
+        StoreError,
+    > {
         let mut args = AnyArguments::default();
         for arg in self.args {
             let added = match arg {
@@ -213,12 +230,22 @@ impl Sql {
     }
 
     /// Runs the statement; returns the number of rows it changed.
-    pub(crate) async fn execute<'c, E: Executor<'c, Database = Any>>(self, ex: E) -> Result<u64, StoreError> {
+    pub(crate) async fn execute<'c, E: Executor<'c, Database = Any>>(
+        self,
+        ex: E,
+    ) -> Result<u64, StoreError> {
         let (query, rule) = self.build()?;
-        query.execute(ex).await.map(|r| r.rows_affected()).map_err(|e| db_error(e, rule))
+        query
+            .execute(ex)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| db_error(e, rule))
     }
 
-    pub(crate) async fn fetch_all<'c, E: Executor<'c, Database = Any>>(self, ex: E) -> Result<Vec<AnyRow>, StoreError> {
+    pub(crate) async fn fetch_all<'c, E: Executor<'c, Database = Any>>(
+        self,
+        ex: E,
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let (query, rule) = self.build()?;
         query.fetch_all(ex).await.map_err(|e| db_error(e, rule))
     }
@@ -228,11 +255,17 @@ impl Sql {
         ex: E,
     ) -> Result<Option<AnyRow>, StoreError> {
         let (query, rule) = self.build()?;
-        query.fetch_optional(ex).await.map_err(|e| db_error(e, rule))
+        query
+            .fetch_optional(ex)
+            .await
+            .map_err(|e| db_error(e, rule))
     }
 
     /// The one row the statement returns; `NotFound` when it returns none.
-    pub(crate) async fn fetch_one<'c, E: Executor<'c, Database = Any>>(self, ex: E) -> Result<AnyRow, StoreError> {
+    pub(crate) async fn fetch_one<'c, E: Executor<'c, Database = Any>>(
+        self,
+        ex: E,
+    ) -> Result<AnyRow, StoreError> {
         self.fetch_optional(ex).await?.ok_or(StoreError::NotFound)
     }
 }
@@ -285,17 +318,28 @@ pub(crate) fn page_size(limit: Option<u32>) -> i64 {
     i64::from(limit.unwrap_or(100).clamp(1, 1000))
 }
 
+/// The number of audit rows to read: `limit` clamped to 1–1001, 100 when
+/// absent. The domain pages the audit trail itself and asks for one row
+/// more than its page (at most 1000) to learn whether a next page exists.
+pub(crate) fn audit_rows(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(100).clamp(1, 1001))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn millis_round_trip() {
-        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let t = t + time::Duration::milliseconds(123) + time::Duration::microseconds(456);
         let ms = to_millis(t);
         assert_eq!(ms, 1_700_000_000_123);
-        assert_eq!(from_millis(ms).ok(), Some(t - time::Duration::microseconds(456)));
+        assert_eq!(
+            from_millis(ms).ok(),
+            Some(t - time::Duration::microseconds(456))
+        );
         let before_epoch = OffsetDateTime::UNIX_EPOCH - time::Duration::microseconds(1500);
         assert_eq!(to_millis(before_epoch), -2);
     }
@@ -303,11 +347,14 @@ mod tests {
     #[test]
     fn placeholders_and_escapes() {
         let mut sql = Sql::new("SELECT 1 WHERE a = $1").arg(1i64);
-        sql.push(" AND b IN ").tuple([Arg::from("x"), Arg::from(2i64)]);
+        sql.push(" AND b IN ")
+            .tuple([Arg::from("x"), Arg::from(2i64)]);
         assert_eq!(sql.text(), "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
         assert_eq!(like_escape("a_b%c\\"), "a\\_b\\%c\\\\");
         assert_eq!(page_size(None), 100);
         assert_eq!(page_size(Some(0)), 1);
         assert_eq!(page_size(Some(5000)), 1000);
+        assert_eq!(audit_rows(Some(1001)), 1001);
+        assert_eq!(audit_rows(Some(0)), 1);
     }
 }

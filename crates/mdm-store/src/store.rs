@@ -27,7 +27,10 @@ pub enum Backend {
 impl Backend {
     /// The backend a database URL names by its scheme.
     pub fn from_url(url: &str) -> Result<Backend, StoreError> {
-        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default();
         match scheme.as_str() {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => Ok(Backend::Postgres),
@@ -122,24 +125,26 @@ impl SqlStore {
             ),
             Backend::Sqlite => (
                 sqlite_url(url),
-                AnyPoolOptions::new().max_connections(max_connections).after_connect(sqlite_after_connect),
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .after_connect(sqlite_after_connect),
             ),
-            Backend::Postgres => (url.to_string(), AnyPoolOptions::new().max_connections(max_connections)),
+            Backend::Postgres => (
+                url.to_string(),
+                AnyPoolOptions::new().max_connections(max_connections),
+            ),
         };
-        let pool = options
-            .connect(&url)
-            .await
-            .map_err(|e| StoreError::Backend(format!("connecting to the {backend} database: {e}")))?;
+        let pool = options.connect(&url).await.map_err(|e| {
+            StoreError::Backend(format!("connecting to the {backend} database: {e}"))
+        })?;
         Ok(SqlStore { pool, backend })
     }
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.backend
-            .migrator()
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating the {} database: {e}", self.backend)))?;
+        self.backend.migrator().run(&self.pool).await.map_err(|e| {
+            StoreError::Backend(format!("migrating the {} database: {e}", self.backend))
+        })?;
         tracing::debug!(backend = %self.backend, "database schema is up to date");
         Ok(())
     }
@@ -149,8 +154,14 @@ impl SqlStore {
         let rows = Sql::new("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| StoreError::Backend(format!("reading applied migrations (is the database migrated?): {e}")))?;
-        rows.iter().map(|r| crate::rows::Row(r).int("version")).collect()
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "reading applied migrations (is the database migrated?): {e}"
+                ))
+            })?;
+        rows.iter()
+            .map(|r| crate::rows::Row(r).int("version"))
+            .collect()
     }
 
     pub fn backend(&self) -> Backend {
@@ -192,18 +203,36 @@ mod tests {
 
     #[test]
     fn backend_from_url() {
-        assert_eq!(Backend::from_url("sqlite:///tmp/x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("sqlite::memory:").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
-        assert_eq!(Backend::from_url("PostgreSQL://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("PostgreSQL://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
         assert!(Backend::from_url("mysql://h/db").is_err());
         assert!(Backend::from_url("/tmp/x.db").is_err());
     }
 
     #[test]
     fn sqlite_urls_create_the_file() {
-        assert_eq!(sqlite_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db?mode=rwc");
-        assert_eq!(sqlite_url("sqlite:x.db?cache=shared"), "sqlite:x.db?cache=shared&mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite:///tmp/x.db"),
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url("sqlite:x.db?cache=shared"),
+            "sqlite:x.db?cache=shared&mode=rwc"
+        );
         assert_eq!(sqlite_url("sqlite:x.db?mode=ro"), "sqlite:x.db?mode=ro");
         assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
     }
@@ -214,11 +243,18 @@ mod tests {
         store.migrate().await?;
         // Concurrent queries would open more connections, each with its own
         // empty database, if the pool were not held at one.
-        let (a, b, c) = tokio::join!(store.check_schema(), store.check_schema(), store.count_rows("users"));
+        let (a, b, c) = tokio::join!(
+            store.check_schema(),
+            store.check_schema(),
+            store.count_rows("users")
+        );
         a?;
         b?;
         assert_eq!(c?, 0);
-        assert_eq!(store.applied_migrations().await?, Backend::Sqlite.migration_versions());
+        assert_eq!(
+            store.applied_migrations().await?,
+            Backend::Sqlite.migration_versions()
+        );
         store.close().await;
         Ok(())
     }
@@ -226,6 +262,9 @@ mod tests {
     #[test]
     fn both_backends_embed_the_same_migration_versions() {
         assert!(!Backend::Sqlite.migration_versions().is_empty());
-        assert_eq!(Backend::Sqlite.migration_versions(), Backend::Postgres.migration_versions());
+        assert_eq!(
+            Backend::Sqlite.migration_versions(),
+            Backend::Postgres.migration_versions()
+        );
     }
 }

@@ -49,7 +49,12 @@ use ColumnType::{Int, Text};
 pub const TABLES: &[Table] = &[
     Table {
         name: "tenants",
-        columns: &[("id", Text), ("slug", Text), ("name", Text), ("created_at", Int)],
+        columns: &[
+            ("id", Text),
+            ("slug", Text),
+            ("name", Text),
+            ("created_at", Int),
+        ],
         key: &["id"],
         identity: None,
     },
@@ -114,7 +119,13 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "admins",
-        columns: &[("id", Text), ("tenant_id", Text), ("email", Text), ("password_hash", Text), ("created_at", Int)],
+        columns: &[
+            ("id", Text),
+            ("tenant_id", Text),
+            ("email", Text),
+            ("password_hash", Text),
+            ("created_at", Int),
+        ],
         key: &["id"],
         identity: None,
     },
@@ -169,13 +180,20 @@ const INTERNAL_TABLES: [&str; 2] = ["_sqlx_migrations", "sqlite_sequence"];
 
 /// The table named `name`.
 pub fn table(name: &str) -> Result<&'static Table, StoreError> {
-    TABLES.iter().find(|t| t.name == name).ok_or_else(|| StoreError::Backend(format!("unknown table {name}")))
+    TABLES
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| StoreError::Backend(format!("unknown table {name}")))
 }
 
 impl Table {
     /// `a, b, c`
     pub(crate) fn column_list(&self) -> String {
-        self.columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+        self.columns
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// `a, b`
@@ -185,7 +203,10 @@ impl Table {
 
     /// Positions of the key columns in `columns`.
     pub(crate) fn key_positions(&self) -> Vec<usize> {
-        self.key.iter().filter_map(|k| self.columns.iter().position(|(c, _)| c == k)).collect()
+        self.key
+            .iter()
+            .filter_map(|k| self.columns.iter().position(|(c, _)| c == k))
+            .collect()
     }
 
     /// Reads one row in column order.
@@ -193,11 +214,18 @@ impl Table {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (name, ty)) in self.columns.iter().enumerate() {
             let value = match ty {
-                ColumnType::Int => row.try_get::<Option<i64>, _>(i).map(|v| v.map(ColumnValue::Int)),
-                ColumnType::Text => row.try_get::<Option<String>, _>(i).map(|v| v.map(ColumnValue::Text)),
-                ColumnType::Blob => row.try_get::<Option<Vec<u8>>, _>(i).map(|v| v.map(ColumnValue::Blob)),
+                ColumnType::Int => row
+                    .try_get::<Option<i64>, _>(i)
+                    .map(|v| v.map(ColumnValue::Int)),
+                ColumnType::Text => row
+                    .try_get::<Option<String>, _>(i)
+                    .map(|v| v.map(ColumnValue::Text)),
+                ColumnType::Blob => row
+                    .try_get::<Option<Vec<u8>>, _>(i)
+                    .map(|v| v.map(ColumnValue::Blob)),
             };
-            let value = value.map_err(|e| StoreError::Backend(format!("reading {}.{name}: {e}", self.name)))?;
+            let value = value
+                .map_err(|e| StoreError::Backend(format!("reading {}.{name}: {e}", self.name)))?;
             values.push(value.unwrap_or(ColumnValue::Null));
         }
         Ok(values)
@@ -213,7 +241,11 @@ pub(crate) fn to_arg(ty: ColumnType, value: &ColumnValue) -> Result<Arg, StoreEr
         (ColumnType::Int, ColumnValue::Int(v)) => Arg::Int(Some(*v)),
         (ColumnType::Text, ColumnValue::Text(v)) => Arg::Text(Some(v.clone())),
         (ColumnType::Blob, ColumnValue::Blob(v)) => Arg::Blob(Some(v.clone())),
-        (ty, v) => return Err(StoreError::Backend(format!("value {v:?} in a column of type {ty:?}"))),
+        (ty, v) => {
+            return Err(StoreError::Backend(format!(
+                "value {v:?} in a column of type {ty:?}"
+            )));
+        }
     })
 }
 
@@ -222,9 +254,17 @@ impl SqlStore {
     /// order is the same on every backend).
     pub async fn table_rows(&self, table: &str) -> Result<Vec<Vec<ColumnValue>>, StoreError> {
         let t = self::table(table)?;
-        let sql = Sql::new(format!("SELECT {} FROM {} ORDER BY {}", t.column_list(), t.name, t.key_list()));
+        let sql = Sql::new(format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            t.column_list(),
+            t.name,
+            t.key_list()
+        ));
         let rows = sql.fetch_all(&self.pool).await?;
-        let mut rows = rows.iter().map(|r| t.decode(r)).collect::<Result<Vec<_>, _>>()?;
+        let mut rows = rows
+            .iter()
+            .map(|r| t.decode(r))
+            .collect::<Result<Vec<_>, _>>()?;
         let key = t.key_positions();
         rows.sort_by(|a, b| key.iter().map(|&i| &a[i]).cmp(key.iter().map(|&i| &b[i])));
         Ok(rows)
@@ -233,7 +273,9 @@ impl SqlStore {
     /// The number of rows in `table`.
     pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
         let t = self::table(table)?;
-        let row = Sql::new(format!("SELECT COUNT(*) AS n FROM {}", t.name)).fetch_one(&self.pool).await?;
+        let row = Sql::new(format!("SELECT COUNT(*) AS n FROM {}", t.name))
+            .fetch_one(&self.pool)
+            .await?;
         Row(&row).int("n")
     }
 
@@ -247,8 +289,14 @@ impl SqlStore {
             }
         };
         let rows = Sql::new(sql).fetch_all(&self.pool).await?;
-        let names = rows.iter().map(|r| Row(r).text("name")).collect::<Result<BTreeSet<_>, _>>()?;
-        Ok(names.into_iter().filter(|n| !INTERNAL_TABLES.contains(&n.as_str())).collect())
+        let names = rows
+            .iter()
+            .map(|r| Row(r).text("name"))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(names
+            .into_iter()
+            .filter(|n| !INTERNAL_TABLES.contains(&n.as_str()))
+            .collect())
     }
 
     /// The columns of `table` in the database, in definition order.
@@ -267,7 +315,10 @@ impl SqlStore {
     /// Checks that the database has exactly the tables and columns of
     /// [`TABLES`]; names the first difference.
     pub async fn check_schema(&self) -> Result<(), StoreError> {
-        let expected = TABLES.iter().map(|t| t.name.to_string()).collect::<BTreeSet<_>>();
+        let expected = TABLES
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect::<BTreeSet<_>>();
         let actual = self.table_names().await?;
         if actual != expected {
             let missing = expected.difference(&actual).cloned().collect::<Vec<_>>();
@@ -279,7 +330,11 @@ impl SqlStore {
         }
         for t in TABLES {
             let columns = self.column_names(t.name).await?;
-            let listed = t.columns.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>();
+            let listed = t
+                .columns
+                .iter()
+                .map(|(c, _)| c.to_string())
+                .collect::<Vec<_>>();
             if columns != listed {
                 return Err(StoreError::Backend(format!(
                     "table {} has columns {columns:?} in the {} database but {listed:?} in the table list",

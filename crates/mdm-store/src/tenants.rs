@@ -1,7 +1,9 @@
 //! Tenants, their user settings and their versioned enrollment URL.
 
 use crate::audit::insert_audit;
-use crate::rows::{SETTINGS_COLS, TENANT_COLS, URL_COLS, settings_from_row, tenant_from_row, url_from_row};
+use crate::rows::{
+    SETTINGS_COLS, TENANT_COLS, URL_COLS, settings_from_row, tenant_from_row, url_from_row,
+};
 use crate::sql::{Arg, Sql};
 use crate::store::{SqlStore, commit};
 use async_trait::async_trait;
@@ -14,7 +16,11 @@ use mdm_core::settings::UserSettings;
 use mdm_core::tenants::Tenant;
 use sqlx::AnyConnection;
 
-async fn insert_url(conn: &mut AnyConnection, tenant: TenantId, url: &EnrollmentUrlVersion) -> Result<(), StoreError> {
+async fn insert_url(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    url: &EnrollmentUrlVersion,
+) -> Result<(), StoreError> {
     let mut sql = Sql::new(
         "INSERT INTO enrollment_urls (tenant_id, version, secret_hash, secret, created_at, retired_at) VALUES ",
     );
@@ -26,7 +32,10 @@ async fn insert_url(conn: &mut AnyConnection, tenant: TenantId, url: &Enrollment
         url.created_at.into(),
         url.retired_at.into(),
     ]);
-    sql.unique("enrollment_url_version").execute(conn).await.map(|_| ())
+    sql.unique("enrollment_url_version")
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 #[async_trait]
@@ -47,7 +56,9 @@ impl TenantStore for SqlStore {
             tenant.created_at.into(),
         ]);
         sql.unique("tenant_slug").execute(&mut *tx).await?;
-        let mut sql = Sql::new(format!("INSERT INTO tenant_settings (tenant_id, {SETTINGS_COLS}) VALUES "));
+        let mut sql = Sql::new(format!(
+            "INSERT INTO tenant_settings (tenant_id, {SETTINGS_COLS}) VALUES "
+        ));
         sql.tuple([
             Arg::from(tenant.id),
             settings.pin_required.into(),
@@ -64,25 +75,43 @@ impl TenantStore for SqlStore {
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         let sql = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(tenant_from_row).transpose()
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>> {
         let sql = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1")).arg(slug);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(tenant_from_row).transpose()
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
     }
 
     async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let rows = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants ORDER BY slug")).fetch_all(&self.pool).await?;
+        let rows = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants ORDER BY slug"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
     async fn settings(&self, tenant: TenantId) -> StoreResult<UserSettings> {
-        let sql = Sql::new(format!("SELECT {SETTINGS_COLS} FROM tenant_settings WHERE tenant_id = $1")).arg(tenant);
+        let sql = Sql::new(format!(
+            "SELECT {SETTINGS_COLS} FROM tenant_settings WHERE tenant_id = $1"
+        ))
+        .arg(tenant);
         settings_from_row(&sql.fetch_one(&self.pool).await?)
     }
 
-    async fn update_settings(&self, tenant: TenantId, settings: &UserSettings, audit: &AuditEntry) -> StoreResult<()> {
+    async fn update_settings(
+        &self,
+        tenant: TenantId,
+        settings: &UserSettings,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let changed = Sql::new(
             "UPDATE tenant_settings SET pin_required = $1, pin_lifetime_secs = $2, temporary_password = $3, \
@@ -111,14 +140,29 @@ impl TenantStore for SqlStore {
         url_from_row(&sql.fetch_one(&self.pool).await?)
     }
 
-    async fn enrollment_url_version(&self, tenant: TenantId, version: i64) -> StoreResult<Option<EnrollmentUrlVersion>> {
-        let sql = Sql::new(format!("SELECT {URL_COLS} FROM enrollment_urls WHERE tenant_id = $1 AND version = $2"))
-            .arg(tenant)
-            .arg(version);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(url_from_row).transpose()
+    async fn enrollment_url_version(
+        &self,
+        tenant: TenantId,
+        version: i64,
+    ) -> StoreResult<Option<EnrollmentUrlVersion>> {
+        let sql = Sql::new(format!(
+            "SELECT {URL_COLS} FROM enrollment_urls WHERE tenant_id = $1 AND version = $2"
+        ))
+        .arg(tenant)
+        .arg(version);
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(url_from_row)
+            .transpose()
     }
 
-    async fn rotate_enrollment_url(&self, tenant: TenantId, next: &EnrollmentUrlVersion, audit: &AuditEntry) -> StoreResult<()> {
+    async fn rotate_enrollment_url(
+        &self,
+        tenant: TenantId,
+        next: &EnrollmentUrlVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         // On SQLite the write lock is already held; on PostgreSQL two
         // concurrent rotations may both pass this check, and the primary key

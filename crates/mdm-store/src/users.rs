@@ -32,7 +32,10 @@ fn user_values(u: &User) -> [Arg; 12] {
 /// The listing query: one more row than the page holds, to know whether a
 /// next page exists.
 fn users_sql(tenant: TenantId, q: &UserQuery, fetch: i64) -> Sql {
-    let mut sql = Sql::new(format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1")).arg(tenant);
+    let mut sql = Sql::new(format!(
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1"
+    ))
+    .arg(tenant);
     if let Some(after) = &q.after {
         sql.push(" AND email > ").bind(after.as_str());
     }
@@ -45,8 +48,12 @@ fn users_sql(tenant: TenantId, q: &UserQuery, fetch: i64) -> Sql {
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         // Emails are stored lower-cased; SQLite's lower() folds ASCII only.
         let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-        sql.push(" AND (email LIKE ").bind(pattern.as_str()).push(" ESCAPE '\\'");
-        sql.push(" OR lower(display_name) LIKE ").bind(pattern).push(" ESCAPE '\\')");
+        sql.push(" AND (email LIKE ")
+            .bind(pattern.as_str())
+            .push(" ESCAPE '\\'");
+        sql.push(" OR lower(display_name) LIKE ")
+            .bind(pattern)
+            .push(" ESCAPE '\\')");
     }
     sql.push(" ORDER BY email LIMIT ").bind(fetch);
     sql
@@ -72,28 +79,55 @@ impl UserStore for SqlStore {
     }
 
     async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>> {
-        let sql = Sql::new(format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND id = $2")).arg(tenant).arg(id);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(user_from_row).transpose()
+        let sql = Sql::new(format!(
+            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant)
+        .arg(id);
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
-        let sql =
-            Sql::new(format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND email = $2")).arg(tenant).arg(email);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(user_from_row).transpose()
+        let sql = Sql::new(format!(
+            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND email = $2"
+        ))
+        .arg(tenant)
+        .arg(email);
+        sql.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     async fn users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>> {
         let limit = page_size(query.limit);
-        let rows = users_sql(tenant, query, limit + 1).fetch_all(&self.pool).await?;
-        let mut items = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = users_sql(tenant, query, limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let more = items.len() as i64 > limit;
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = if more { items.last().map(|u| u.email.clone()) } else { None };
+        let next = if more {
+            items.last().map(|u| u.email.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
     async fn count_users(&self, tenant: TenantId) -> StoreResult<i64> {
-        let row = Sql::new("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1").arg(tenant).fetch_one(&self.pool).await?;
+        let row = Sql::new("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1")
+            .arg(tenant)
+            .fetch_one(&self.pool)
+            .await?;
         crate::rows::Row(&row).int("n")
     }
 
@@ -125,10 +159,18 @@ impl UserStore for SqlStore {
         commit(tx).await
     }
 
-    async fn delete_user(&self, tenant: TenantId, id: UserId, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_user(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let deleted =
-            Sql::new("DELETE FROM users WHERE tenant_id = $1 AND id = $2").arg(tenant).arg(id).execute(&mut *tx).await?;
+        let deleted = Sql::new("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .arg(tenant)
+            .arg(id)
+            .execute(&mut *tx)
+            .await?;
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }

@@ -23,6 +23,8 @@ mod jobs;
 mod support;
 #[path = "conformance/tenants.rs"]
 mod tenants;
+#[path = "conformance/user_lists.rs"]
+mod user_lists;
 #[path = "conformance/users.rs"]
 mod users;
 
@@ -55,8 +57,8 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         users::crud,
         users::duplicate_email_writes_nothing,
         users::tenant_isolation,
-        users::list_filters_and_paging,
-        users::large_tenant_stays_fast,
+        user_lists::filters_and_paging,
+        user_lists::large_tenant_stays_fast,
         access::tokens,
         access::admins,
         audit::filters_and_paging,
@@ -105,7 +107,10 @@ async fn setup(env: &Arc<Env>) -> anyhow::Result<Vec<Ctx>> {
 
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => Arc::new(rt),
         Err(e) => {
             eprintln!("cannot start a tokio runtime: {e}");
@@ -122,9 +127,10 @@ fn main() -> std::process::ExitCode {
     let ctxs = rt.block_on(setup(&env));
     let conclusion = match &ctxs {
         Ok(ctxs) => {
-            let mut all = vec![Trial::test("migrations::same_versions_in_both_dirs", || {
-                support::same_migration_versions().map_err(|e| format!("{e:#}").into())
-            })];
+            let mut all = vec![Trial::test(
+                "migrations::same_versions_in_both_dirs",
+                || support::same_migration_versions().map_err(|e| format!("{e:#}").into()),
+            )];
             for ctx in ctxs {
                 all.extend(trials(&rt, ctx));
             }
@@ -135,7 +141,9 @@ fn main() -> std::process::ExitCode {
             None
         }
     };
-    let stores: Vec<Arc<SqlStore>> = ctxs.map(|c| c.into_iter().map(|c| c.store).collect()).unwrap_or_default();
+    let stores: Vec<Arc<SqlStore>> = ctxs
+        .map(|c| c.into_iter().map(|c| c.store).collect())
+        .unwrap_or_default();
     if let Err(e) = rt.block_on(env.cleanup(stores)) {
         eprintln!("cleaning up the test databases failed: {e:#}");
     }

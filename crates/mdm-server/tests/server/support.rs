@@ -123,11 +123,11 @@ impl Server {
     }
 
     pub fn stop(&self) {
-        if let Ok(mut guard) = self.child.lock() {
-            if let Some(mut c) = guard.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        if let Ok(mut guard) = self.child.lock()
+            && let Some(mut c) = guard.take()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

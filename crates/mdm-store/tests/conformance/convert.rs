@@ -17,7 +17,11 @@ use time::Duration;
 /// Fills `s` with a bit of everything, enough rows in `users` and `audit`
 /// to need several copy batches.
 async fn populate(s: &SqlStore) -> anyhow::Result<()> {
-    let tenants = [new_tenant(s).await?, new_tenant(s).await?, new_tenant(s).await?];
+    let tenants = [
+        new_tenant(s).await?,
+        new_tenant(s).await?,
+        new_tenant(s).await?,
+    ];
     let first = &tenants[0];
     for v in 2..=3 {
         let secret = hex(20);
@@ -28,12 +32,28 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
             created_at: now(),
             retired_at: None,
         };
-        let audit = entry(Some(first.id), AuditAction::EnrollmentUrlRegenerated, ("enrollment_url", v.to_string()));
+        let audit = entry(
+            Some(first.id),
+            AuditAction::EnrollmentUrlRegenerated,
+            ("enrollment_url", v.to_string()),
+        );
         s.rotate_enrollment_url(first.id, &next, &audit).await?;
     }
-    let settings = UserSettings { pin_required: true, qr_registration: false, ..UserSettings::default() };
-    s.update_settings(tenants[1].id, &settings, &entry(Some(tenants[1].id), AuditAction::SettingsUpdated, ("settings", "x".into())))
-        .await?;
+    let settings = UserSettings {
+        pin_required: true,
+        qr_registration: false,
+        ..UserSettings::default()
+    };
+    s.update_settings(
+        tenants[1].id,
+        &settings,
+        &entry(
+            Some(tenants[1].id),
+            AuditAction::SettingsUpdated,
+            ("settings", "x".into()),
+        ),
+    )
+    .await?;
 
     for (n, tenant) in [(1200, first), (3, &tenants[1]), (1, &tenants[2])] {
         let users = (0..n)
@@ -52,12 +72,26 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
             .collect::<Vec<_>>();
         let audit = users
             .iter()
-            .map(|u| entry(Some(tenant.id), AuditAction::UserCreated, ("user", u.id.to_string())).user(u.id))
+            .map(|u| {
+                entry(
+                    Some(tenant.id),
+                    AuditAction::UserCreated,
+                    ("user", u.id.to_string()),
+                )
+                .user(u.id)
+            })
             .collect::<Vec<_>>();
         s.create_users(&users, &audit).await?;
     }
 
-    for (i, scope) in [Scope::Operator, Scope::Tenant(first.id), Scope::Tenant(tenants[1].id)].into_iter().enumerate() {
+    for (i, scope) in [
+        Scope::Operator,
+        Scope::Tenant(first.id),
+        Scope::Tenant(tenants[1].id),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let token = ApiToken {
             id: TokenId::new(),
             scope,
@@ -67,14 +101,50 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
             expires_at: (i == 1).then(|| now() + Duration::days(1)),
             revoked_at: None,
         };
-        s.create_token(&token, &entry(scope.tenant(), AuditAction::TokenCreated, ("token", token.id.to_string()))).await?;
+        s.create_token(
+            &token,
+            &entry(
+                scope.tenant(),
+                AuditAction::TokenCreated,
+                ("token", token.id.to_string()),
+            ),
+        )
+        .await?;
         if i == 2 {
-            s.revoke_token(scope, token.id, now(), &entry(scope.tenant(), AuditAction::TokenRevoked, ("token", "x".into()))).await?;
+            s.revoke_token(
+                scope,
+                token.id,
+                now(),
+                &entry(
+                    scope.tenant(),
+                    AuditAction::TokenRevoked,
+                    ("token", "x".into()),
+                ),
+            )
+            .await?;
         }
-        let admin = Admin { id: AdminId::new(), scope, email: format!("admin{i}@example.com"), password_hash: "$argon2id$x".into(), created_at: now() };
-        s.create_admin(&admin, &entry(scope.tenant(), AuditAction::AdminCreated, ("admin", admin.id.to_string()))).await?;
+        let admin = Admin {
+            id: AdminId::new(),
+            scope,
+            email: format!("admin{i}@example.com"),
+            password_hash: "$argon2id$x".into(),
+            created_at: now(),
+        };
+        s.create_admin(
+            &admin,
+            &entry(
+                scope.tenant(),
+                AuditAction::AdminCreated,
+                ("admin", admin.id.to_string()),
+            ),
+        )
+        .await?;
     }
-    let mut odd = entry(None, AuditAction::EnrollmentUrlStaleUsed, ("device", "d".into()));
+    let mut odd = entry(
+        None,
+        AuditAction::EnrollmentUrlStaleUsed,
+        ("device", "d".into()),
+    );
     odd.device_id = Some("device-1".into());
     odd.details = serde_json::json!({ "text": "quote \" and ünïcode ✓", "n": [1, 2.5, null] });
     s.append_audit(&odd).await?;
@@ -96,8 +166,10 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
     anyhow::ensure!(claimed.len() == 3, "claimed {}", claimed.len());
     s.complete_job(claimed[0].id, "w", t0).await?;
     s.fail_job(claimed[1].id, "w", "gave up", t0).await?;
-    s.try_lease("scheduler", "w", t0, t0 + Duration::minutes(1)).await?;
-    s.try_lease("ldap-sync", "x", t0, t0 + Duration::minutes(2)).await?;
+    s.try_lease("scheduler", "w", t0, t0 + Duration::minutes(1))
+        .await?;
+    s.try_lease("ldap-sync", "x", t0, t0 + Duration::minutes(2))
+        .await?;
     Ok(())
 }
 
@@ -107,7 +179,10 @@ pub async fn copy_all_tables(ctx: Ctx) -> anyhow::Result<()> {
     let target = ctx.fresh_store(true).await?;
     let report = copy_all(&source, &target).await?;
 
-    check_eq!(report.tables.iter().map(|(t, _)| *t).collect::<Vec<_>>(), TABLES.iter().map(|t| t.name).collect::<Vec<_>>());
+    check_eq!(
+        report.tables.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        TABLES.iter().map(|t| t.name).collect::<Vec<_>>()
+    );
     for (table, copied) in &report.tables {
         let rows = source.table_rows(table).await?;
         anyhow::ensure!(!rows.is_empty(), "the fixture leaves {table} empty");
@@ -115,24 +190,57 @@ pub async fn copy_all_tables(ctx: Ctx) -> anyhow::Result<()> {
         let copy = target.table_rows(table).await?;
         anyhow::ensure!(rows == copy, "table {table} differs after the copy");
     }
-    anyhow::ensure!(report.total_rows() > 2400, "expected several batches, copied {}", report.total_rows());
+    anyhow::ensure!(
+        report.total_rows() > 2400,
+        "expected several batches, copied {}",
+        report.total_rows()
+    );
 
     // The copy is a working store: reads agree, and new audit ids follow the copied ones.
     let tenants = source.tenants().await?;
     check_eq!(target.tenants().await?, tenants);
     for t in &tenants {
-        check_eq!(target.current_enrollment_url(t.id).await?, source.current_enrollment_url(t.id).await?);
-        check_eq!(target.count_users(t.id).await?, source.count_users(t.id).await?);
+        check_eq!(
+            target.current_enrollment_url(t.id).await?,
+            source.current_enrollment_url(t.id).await?
+        );
+        check_eq!(
+            target.count_users(t.id).await?,
+            source.count_users(t.id).await?
+        );
     }
-    let ids = source.table_rows("audit").await?.into_iter().filter_map(|r| match r.first() {
-        Some(ColumnValue::Int(id)) => Some(*id),
-        _ => None,
-    });
+    let ids = source
+        .table_rows("audit")
+        .await?
+        .into_iter()
+        .filter_map(|r| match r.first() {
+            Some(ColumnValue::Int(id)) => Some(*id),
+            _ => None,
+        });
     let max_id = ids.max().unwrap_or_default();
     let first = &tenants[0];
-    target.append_audit(&entry(Some(first.id), AuditAction::UserUpdated, ("user", "after-copy".into()))).await?;
-    let newest = target.audit(Some(first.id), &AuditQuery { limit: Some(1), ..Default::default() }).await?;
-    anyhow::ensure!(newest.first().is_some_and(|r| r.id > max_id && r.subject_id == "after-copy"), "new audit id after copy: {newest:?}");
+    target
+        .append_audit(&entry(
+            Some(first.id),
+            AuditAction::UserUpdated,
+            ("user", "after-copy".into()),
+        ))
+        .await?;
+    let newest = target
+        .audit(
+            Some(first.id),
+            &AuditQuery {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?;
+    anyhow::ensure!(
+        newest
+            .first()
+            .is_some_and(|r| r.id > max_id && r.subject_id == "after-copy"),
+        "new audit id after copy: {newest:?}"
+    );
     target.close().await;
     source.close().await;
     Ok(())
@@ -143,20 +251,32 @@ pub async fn refuses_unready_target(ctx: Ctx) -> anyhow::Result<()> {
     new_tenant(&source).await?;
 
     let unmigrated = ctx.fresh_store(false).await?;
-    let err = copy_all(&source, &unmigrated).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let err = copy_all(&source, &unmigrated)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     anyhow::ensure!(err.contains("migrate"), "unmigrated target: {err:?}");
     check_eq!(unmigrated.applied_migrations().await.is_err(), true);
 
     // The shared store already holds rows.
     new_tenant(&ctx.store).await?;
     let before = ctx.store.tenants().await?;
-    let err = copy_all(&source, &ctx.store).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let err = copy_all(&source, &ctx.store)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     anyhow::ensure!(err.contains("not empty"), "non-empty target: {err:?}");
     check_eq!(ctx.store.tenants().await?, before);
 
     let empty_source = ctx.env.fresh_store(Backend::Sqlite, false).await?;
     let target = ctx.fresh_store(true).await?;
-    let err = copy_all(&empty_source, &target).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let err = copy_all(&empty_source, &target)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     anyhow::ensure!(err.contains("source"), "unmigrated source: {err:?}");
     for s in [source, unmigrated, empty_source, target] {
         s.close().await;
@@ -168,7 +288,10 @@ pub async fn schema_matches_table_list(ctx: Ctx) -> anyhow::Result<()> {
     let s = &*ctx.store;
     s.ping().await?;
     check_eq!(s.backend(), ctx.backend);
-    check_eq!(s.applied_migrations().await?, ctx.backend.migration_versions());
+    check_eq!(
+        s.applied_migrations().await?,
+        ctx.backend.migration_versions()
+    );
     s.migrate().await?;
     s.check_schema().await?;
     Ok(())

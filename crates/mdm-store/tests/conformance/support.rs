@@ -21,7 +21,14 @@ use time::OffsetDateTime;
 macro_rules! check_eq {
     ($a:expr, $b:expr $(,)?) => {{
         let (a, b) = (&$a, &$b);
-        anyhow::ensure!(a == b, "{} != {}\n  left: {:?}\n right: {:?}", stringify!($a), stringify!($b), a, b);
+        anyhow::ensure!(
+            a == b,
+            "{} != {}\n  left: {:?}\n right: {:?}",
+            stringify!($a),
+            stringify!($b),
+            a,
+            b
+        );
     }};
 }
 
@@ -74,14 +81,21 @@ impl Env {
     pub fn new() -> anyhow::Result<Env> {
         Ok(Env {
             tmp: tempfile::tempdir().context("creating a temp dir")?,
-            pg_admin_url: std::env::var("MDM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()),
+            pg_admin_url: std::env::var("MDM_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
             pg_databases: Mutex::new(Vec::new()),
         })
     }
 
     async fn admin(&self) -> anyhow::Result<sqlx::PgConnection> {
-        let url = self.pg_admin_url.as_deref().context("MDM_TEST_POSTGRES_URL is not set")?;
-        sqlx::PgConnection::connect(url).await.with_context(|| format!("connecting to {url}"))
+        let url = self
+            .pg_admin_url
+            .as_deref()
+            .context("MDM_TEST_POSTGRES_URL is not set")?;
+        sqlx::PgConnection::connect(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))
     }
 
     /// A new, empty database of `backend` (migrated when `migrate`).
@@ -91,10 +105,15 @@ impl Env {
             Backend::Postgres => {
                 let name = format!("mdm_test_{}", hex(16));
                 let mut admin = self.admin().await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await?;
                 admin.close().await?;
                 let url = with_database(self.pg_admin_url.as_deref().unwrap_or_default(), &name);
-                self.pg_databases.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push(name);
+                self.pg_databases
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .push(name);
                 url
             }
         };
@@ -110,7 +129,12 @@ impl Env {
         for store in stores {
             store.close().await;
         }
-        let names = std::mem::take(&mut *self.pg_databases.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        let names = std::mem::take(
+            &mut *self
+                .pg_databases
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?,
+        );
         if names.is_empty() {
             return Ok(());
         }
@@ -118,7 +142,10 @@ impl Env {
         for name in names {
             // FORCE terminates connections a failed test may have left open.
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
+            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+            {
                 eprintln!("dropping test database {name}: {e}");
             }
         }
@@ -129,7 +156,12 @@ impl Env {
 impl Ctx {
     pub async fn new(backend: Backend, env: Arc<Env>) -> anyhow::Result<Ctx> {
         let store = Arc::new(env.fresh_store(backend, true).await?);
-        Ok(Ctx { backend, store, env, jobs_lock: Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Ctx {
+            backend,
+            store,
+            env,
+            jobs_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// A fresh database of this context's backend.
@@ -142,12 +174,20 @@ impl Ctx {
 /// descriptions, and match what the crate embeds.
 pub fn same_migration_versions() -> anyhow::Result<()> {
     let dir = |backend: &str| -> anyhow::Result<Vec<(i64, String)>> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))? {
+        for entry in
+            std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))?
+        {
             let name = entry?.file_name().to_string_lossy().into_owned();
-            let Some(stem) = name.strip_suffix(".sql") else { bail!("unexpected file {name} in {backend}") };
-            let (version, description) = stem.split_once('_').context("name is not <version>_<description>.sql")?;
+            let Some(stem) = name.strip_suffix(".sql") else {
+                bail!("unexpected file {name} in {backend}")
+            };
+            let (version, description) = stem
+                .split_once('_')
+                .context("name is not <version>_<description>.sql")?;
             found.push((version.parse::<i64>()?, description.to_string()));
         }
         found.sort();
@@ -175,8 +215,12 @@ pub fn entry(tenant: Option<TenantId>, action: AuditAction, subject: (&str, Stri
 
 /// A tenant, its settings and first URL version, not yet stored.
 pub fn tenant_fixture() -> (Tenant, UserSettings, EnrollmentUrlVersion) {
-    let tenant =
-        Tenant { id: TenantId::new(), slug: format!("t-{}", hex(12)), name: "Conformance Tenant".into(), created_at: now() };
+    let tenant = Tenant {
+        id: TenantId::new(),
+        slug: format!("t-{}", hex(12)),
+        name: "Conformance Tenant".into(),
+        created_at: now(),
+    };
     let secret = hex(20);
     let url = EnrollmentUrlVersion {
         version: 1,
@@ -191,8 +235,14 @@ pub fn tenant_fixture() -> (Tenant, UserSettings, EnrollmentUrlVersion) {
 /// A stored tenant with default settings.
 pub async fn new_tenant(store: &SqlStore) -> anyhow::Result<Tenant> {
     let (tenant, settings, url) = tenant_fixture();
-    let audit = entry(Some(tenant.id), AuditAction::TenantCreated, ("tenant", tenant.id.to_string()));
-    store.create_tenant(&tenant, &settings, &url, &audit).await?;
+    let audit = entry(
+        Some(tenant.id),
+        AuditAction::TenantCreated,
+        ("tenant", tenant.id.to_string()),
+    );
+    store
+        .create_tenant(&tenant, &settings, &url, &audit)
+        .await?;
     Ok(tenant)
 }
 
@@ -215,11 +265,22 @@ pub fn user(tenant: TenantId, email: &str) -> User {
 }
 
 /// Every audit record of `tenant` matching `query`, newest first, across pages.
-pub async fn all_audit(store: &SqlStore, tenant: Option<TenantId>, query: AuditQuery) -> anyhow::Result<Vec<AuditRecord>> {
+pub async fn all_audit(
+    store: &SqlStore,
+    tenant: Option<TenantId>,
+    query: AuditQuery,
+) -> anyhow::Result<Vec<AuditRecord>> {
     let mut out: Vec<AuditRecord> = Vec::new();
     loop {
         let page = store
-            .audit(tenant, &AuditQuery { limit: Some(1000), before: out.last().map(|r| r.id), ..query.clone() })
+            .audit(
+                tenant,
+                &AuditQuery {
+                    limit: Some(1000),
+                    before: out.last().map(|r| r.id),
+                    ..query.clone()
+                },
+            )
             .await?;
         let done = page.len() < 1000;
         out.extend(page);
