@@ -35,11 +35,23 @@ pub enum AuditAction {
     TokenRevoked,
     #[serde(rename = "admin.created")]
     AdminCreated,
+    #[serde(rename = "ca.created")]
+    CaCreated,
+    #[serde(rename = "scep.challenge_created")]
+    ScepChallengeCreated,
+    #[serde(rename = "scep.refused")]
+    ScepRefused,
+    #[serde(rename = "certificate.issued")]
+    CertificateIssued,
+    #[serde(rename = "certificate.renewed")]
+    CertificateRenewed,
+    #[serde(rename = "certificate.revoked")]
+    CertificateRevoked,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 11] = [
+    pub const ALL: [AuditAction; 17] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -51,6 +63,12 @@ impl AuditAction {
         Self::TokenCreated,
         Self::TokenRevoked,
         Self::AdminCreated,
+        Self::CaCreated,
+        Self::ScepChallengeCreated,
+        Self::ScepRefused,
+        Self::CertificateIssued,
+        Self::CertificateRenewed,
+        Self::CertificateRevoked,
     ];
 
     /// The stored text form.
@@ -67,6 +85,12 @@ impl AuditAction {
             Self::TokenCreated => "token.created",
             Self::TokenRevoked => "token.revoked",
             Self::AdminCreated => "admin.created",
+            Self::CaCreated => "ca.created",
+            Self::ScepChallengeCreated => "scep.challenge_created",
+            Self::ScepRefused => "scep.refused",
+            Self::CertificateIssued => "certificate.issued",
+            Self::CertificateRenewed => "certificate.renewed",
+            Self::CertificateRevoked => "certificate.revoked",
         }
     }
 

@@ -8,7 +8,11 @@ use crate::ports::{Clock, Entropy, Store};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
-use std::sync::Arc;
+use crate::ids::CaId;
+use crate::pki::{LoadedCa, PkiSettings};
+use mdm_pki::Vault;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 /// The domain's entry point: every use case is a method on it.
@@ -19,6 +23,19 @@ pub struct Core {
     pub(crate) entropy: Arc<dyn Entropy>,
     /// Base URL devices and browsers reach the server at, without trailing `/`.
     pub(crate) public_url: String,
+    /// Seals CA keys and other secrets at rest.
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) pki: PkiSettings,
+    /// Opened CA keys by CA id (CAs are immutable, so this never goes stale).
+    pub(crate) ca_cache: Arc<Mutex<HashMap<CaId, Arc<LoadedCa>>>>,
+}
+
+/// Settings the domain takes from the configuration.
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    /// Base URL devices and browsers reach the server at.
+    pub public_url: String,
+    pub pki: PkiSettings,
 }
 
 /// What the first start of an empty server created, to show the operator once.
@@ -36,13 +53,17 @@ impl Core {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
-        public_url: &str,
+        vault: Vault,
+        settings: CoreSettings,
     ) -> Self {
         Self {
             store,
             clock,
             entropy,
-            public_url: public_url.trim_end_matches('/').to_string(),
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+            vault: Arc::new(vault),
+            pki: settings.pki,
+            ca_cache: Arc::default(),
         }
     }
 

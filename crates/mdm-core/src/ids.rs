@@ -62,3 +62,11 @@ uuid_id!(
     /// A background job.
     JobId
 );
+uuid_id!(
+    /// A certificate authority of a tenant.
+    CaId
+);
+uuid_id!(
+    /// A one-time SCEP challenge.
+    ChallengeId
+);

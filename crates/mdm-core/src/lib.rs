@@ -12,7 +12,9 @@ pub mod enrollment;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod pki;
 pub mod ports;
+pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod tenants;
@@ -21,4 +23,4 @@ pub mod users;
 
 pub use crate::core::Core;
 pub use error::{CoreError, StoreError};
-pub use ids::{AdminId, JobId, TenantId, TokenId, UserId};
+pub use ids::{AdminId, CaId, ChallengeId, JobId, TenantId, TokenId, UserId};

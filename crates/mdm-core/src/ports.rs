@@ -11,6 +11,7 @@ use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
 use crate::ids::{AdminId, JobId, TenantId, TokenId, UserId};
 use crate::jobs::{Job, NewJob};
+use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use crate::settings::UserSettings;
 use crate::tenants::Tenant;
 use crate::tokens::{Admin, ApiToken, Scope};
@@ -192,6 +193,28 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Certificate authorities, issued certificates and SCEP challenges.
+#[async_trait]
+pub trait PkiStore: Send + Sync {
+    /// Stores a tenant's new active CA. `Conflict("tenant_ca")` when the
+    /// tenant already has an active CA.
+    async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()>;
+    /// The tenant's active CA.
+    async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>>;
+    async fn create_challenge(&self, challenge: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()>;
+    /// Marks the tenant's challenge with this hash used at `now` if it is
+    /// unused and `expires_at > now`, in one statement (two concurrent
+    /// redemptions: exactly one gets `Redeemed`); otherwise reports why not.
+    async fn redeem_challenge(&self, tenant: TenantId, challenge_hash: &str, now: OffsetDateTime) -> StoreResult<Redeem>;
+    /// `Conflict("certificate_serial")` when the serial exists in the tenant.
+    async fn record_certificate(&self, cert: &CertificateRecord, audit: &AuditEntry) -> StoreResult<()>;
+    async fn certificate(&self, tenant: TenantId, serial: &str) -> StoreResult<Option<CertificateRecord>>;
+    /// Newest first, keyset-paged by (issued_at, serial).
+    async fn certificates(&self, tenant: TenantId, query: &CertificateQuery) -> StoreResult<Page<CertificateRecord>>;
+    /// Sets `revoked_at`. `NotFound` when absent from the tenant.
+    async fn revoke_certificate(&self, tenant: TenantId, serial: &str, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()>;
+}
+
 /// Database health.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -201,11 +224,11 @@ pub trait HealthStore: Send + Sync {
 
 /// Everything the domain needs from storage.
 pub trait Store:
-    TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore
+    TenantStore + UserStore + AccessStore + AuditStore + JobStore + PkiStore + HealthStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + HealthStore
+    T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + PkiStore + HealthStore
 {
 }

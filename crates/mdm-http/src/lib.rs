@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod scep;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,6 +54,7 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         .merge(api)
         .merge(health::router())
         .merge(enroll::router())
+        .merge(scep::router())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(health::track))

@@ -193,7 +193,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         cmd => {
-            let core = wiring::core(wiring::open_store(&config).await?, &config);
+            let core = wiring::core(wiring::open_store(&config).await?, &config)?;
             admin(&core, cmd).await.map_err(explain)
         }
     }

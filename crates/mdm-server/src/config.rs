@@ -39,6 +39,12 @@ pub struct Config {
     pub log_level: String,
     /// Serve Prometheus metrics at `/metrics`.
     pub metrics: bool,
+    /// Validity of issued device certificates, in days.
+    pub cert_validity_days: i64,
+    /// Validity of a new tenant CA, in days.
+    pub ca_validity_days: i64,
+    /// RSA key size of new tenant CAs (2048, 3072 or 4096).
+    pub ca_key_bits: usize,
 }
 
 impl Default for Config {
@@ -56,6 +62,9 @@ impl Default for Config {
             log_format: "text".into(),
             log_level: "info".into(),
             metrics: true,
+            cert_validity_days: 365,
+            ca_validity_days: 3650,
+            ca_key_bits: 2048,
         }
     }
 }
@@ -118,6 +127,12 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
             "log_format must be \"text\" or \"json\", not {:?}",
             config.log_format
         );
+    }
+    if ![2048, 3072, 4096].contains(&config.ca_key_bits) {
+        bail!("ca_key_bits must be 2048, 3072 or 4096");
+    }
+    if !(1..=3650).contains(&config.cert_validity_days) || config.ca_validity_days <= config.cert_validity_days {
+        bail!("cert_validity_days must be 1-3650 and shorter than ca_validity_days");
     }
     if config.database_max_connections == 0 {
         bail!("database_max_connections must be at least 1");

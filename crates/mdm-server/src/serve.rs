@@ -20,8 +20,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.public_url = Some(format!("http://{addr}"));
     }
     let store = wiring::open_store(&config).await?;
-    wiring::server_secret(&config)?;
-    let core = wiring::core(store, &config);
+    let core = wiring::core(store, &config)?;
     let bootstrap = core.bootstrap().await.context("first-start setup failed")?;
     let metrics = if config.metrics {
         metrics_handle()

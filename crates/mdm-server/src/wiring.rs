@@ -2,6 +2,8 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use mdm_core::core::CoreSettings;
+use mdm_core::pki::PkiSettings;
 use mdm_core::Core;
 use mdm_core::ports::{SystemClock, SystemEntropy};
 use mdm_store::SqlStore;
@@ -32,14 +34,18 @@ pub async fn open_url(url: &str, max_connections: u32) -> anyhow::Result<SqlStor
     Ok(store)
 }
 
-/// The domain on a store.
-pub fn core(store: SqlStore, config: &Config) -> Core {
-    Core::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        Arc::new(SystemEntropy),
-        &config.public_url(),
-    )
+/// The domain on a store, with the vault keyed by the server secret.
+pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
+    let vault = mdm_pki::Vault::from_secret(&server_secret(config)?).map_err(|e| anyhow::anyhow!("vault: {e}"))?;
+    let settings = CoreSettings {
+        public_url: config.public_url(),
+        pki: PkiSettings {
+            cert_validity_days: config.cert_validity_days,
+            ca_validity_days: config.ca_validity_days,
+            ca_key_bits: config.ca_key_bits,
+        },
+    };
+    Ok(Core::new(Arc::new(store), Arc::new(SystemClock), Arc::new(SystemEntropy), vault, settings))
 }
 
 /// The server secret: from the configuration, or `data_dir/secret.key`,

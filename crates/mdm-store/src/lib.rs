@@ -15,6 +15,7 @@ mod access;
 mod audit;
 mod convert;
 mod jobs;
+mod pki;
 mod rows;
 mod sql;
 mod store;

@@ -56,6 +56,13 @@ impl Row<'_> {
             .ok_or_else(|| unreadable(col, "unexpected NULL"))
     }
 
+    pub(crate) fn blob(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+        self.0
+            .try_get::<Option<Vec<u8>>, _>(col)
+            .map_err(|e| unreadable(col, e))?
+            .ok_or_else(|| unreadable(col, "unexpected NULL"))
+    }
+
     pub(crate) fn time(&self, col: &str) -> Result<OffsetDateTime, StoreError> {
         from_millis(self.int(col)?)
     }

@@ -6,7 +6,7 @@
 
 use crate::store::Backend;
 use mdm_core::StoreError;
-use mdm_core::ids::{AdminId, JobId, TenantId, TokenId, UserId};
+use mdm_core::ids::{AdminId, CaId, ChallengeId, JobId, TenantId, TokenId, UserId};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -70,6 +70,12 @@ impl From<Option<String>> for Arg {
 }
 
 /// Times are stored as unix milliseconds.
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Self {
+        Arg::Blob(Some(v.to_vec()))
+    }
+}
+
 impl From<OffsetDateTime> for Arg {
     fn from(v: OffsetDateTime) -> Self {
         Arg::Int(Some(to_millis(v)))
@@ -104,7 +110,7 @@ macro_rules! id_args {
     )*};
 }
 
-id_args!(TenantId, UserId, AdminId, TokenId, JobId);
+id_args!(TenantId, UserId, AdminId, TokenId, JobId, CaId, ChallengeId);
 
 /// Unix milliseconds of a time (sub-millisecond precision is dropped).
 pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {

@@ -2,6 +2,7 @@
 //! case, and encodes; errors become JSON at the edge (`crate::error`).
 
 pub mod audit;
+pub mod pki;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -16,4 +17,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(tokens::router())
         .merge(audit::router())
+        .merge(pki::router())
 }

@@ -27,6 +27,8 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/operator/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/tenants") => j(json!({ "slug": "intruder-tenant", "name": "x" })),
+        ("post", "/api/v1/tenants/{tenant}/scep/challenges") => j(json!({ "registration": "intruder" })),
+        ("post", "/api/v1/tenants/{tenant}/certificates/{serial}/revoke") => Some(("application/json", Vec::new())),
         ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate") => {
             Some(("application/json", Vec::new()))
         }
@@ -59,6 +61,7 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
         "b token",
     )?;
     let b_token_id = b_token["token"]["id"].as_str().ok_or("id")?.to_string();
+    let b_serial = crate::scep::enroll_one(&s, &b, "b-device").await?;
     let b_before = snapshot(&b.api, &b.slug).await?;
 
     let doc = expect(
@@ -93,7 +96,7 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                 let url = path
                     .replace("{tenant}", tenant_ref)
                     .replace("{user_id}", &b_user_id)
-                    .replace("{token_id}", &b_token_id);
+                    .replace("{token_id}", &b_token_id).replace("{serial}", &b_serial);
                 let r = match &body {
                     Some((ct, bytes)) => {
                         a.api
@@ -122,7 +125,7 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                 let url = path
                     .replace("{tenant}", &a.slug)
                     .replace("{user_id}", &b_user_id)
-                    .replace("{token_id}", &b_token_id);
+                    .replace("{token_id}", &b_token_id).replace("{serial}", &b_serial);
                 let r = match &body {
                     Some((ct, bytes)) => {
                         a.api
@@ -159,7 +162,7 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
 /// Everything observable about a tenant, to show requests from elsewhere changed nothing.
 async fn snapshot(api: &Api, slug: &str) -> Result<Value, String> {
     let mut snap = serde_json::Map::new();
-    for part in ["users", "settings", "enrollment-url", "tokens"] {
+    for part in ["users", "settings", "enrollment-url", "tokens", "certificates", "ca"] {
         let v = expect(
             api.get(&format!("/api/v1/tenants/{slug}/{part}")).await?,
             200,

@@ -6,6 +6,7 @@ mod api;
 mod client;
 mod isolation;
 mod ops;
+mod scep;
 mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -91,6 +92,11 @@ fn main() {
         api::tokens,
         api::audit_filters,
         isolation::tenant_isolation_on_every_route,
+        scep::scepclient_enrolls_and_is_refused_when_it_should_be,
+        scep::our_client_every_cipher_and_digest,
+        scep::one_challenge_one_certificate_under_concurrency,
+        scep::renewal_and_revocation,
+        scep::bad_scep_input,
     ];
     let mut trials = Vec::new();
     for server in &servers {

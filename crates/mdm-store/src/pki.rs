@@ -1,0 +1,230 @@
+//! Certificate authorities, one-time SCEP challenges and issued certificates.
+
+use crate::audit::insert_audit;
+use crate::rows::Row;
+use crate::sql::{Arg, Sql, to_millis};
+use crate::store::{SqlStore, commit};
+use async_trait::async_trait;
+use mdm_core::StoreError;
+use mdm_core::audit::AuditEntry;
+use mdm_core::ids::TenantId;
+use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
+use mdm_core::ports::{PkiStore, StoreResult};
+use mdm_core::users::Page;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";
+const CHALLENGE_COLS: &str = "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
+const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
+                         registration, device_id, renewal_of, revoked_at, cert_der";
+
+fn ca_from_row(row: &AnyRow) -> Result<CaRecord, StoreError> {
+    let r = Row(row);
+    Ok(CaRecord {
+        id: r.parse("id")?,
+        tenant_id: r.parse("tenant_id")?,
+        subject: r.text("subject")?,
+        cert_der: r.blob("cert_der")?,
+        sealed_key: r.blob("sealed_key")?,
+        not_after: r.time("not_after")?,
+        created_at: r.time("created_at")?,
+        active: r.flag("active")?,
+    })
+}
+
+fn challenge_from_row(row: &AnyRow) -> Result<ScepChallenge, StoreError> {
+    let r = Row(row);
+    Ok(ScepChallenge {
+        id: r.parse("id")?,
+        tenant_id: r.parse("tenant_id")?,
+        registration: r.text("registration")?,
+        challenge_hash: r.text("challenge_hash")?,
+        created_at: r.time("created_at")?,
+        expires_at: r.time("expires_at")?,
+        used_at: r.opt_time("used_at")?,
+    })
+}
+
+fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
+    let r = Row(row);
+    Ok(CertificateRecord {
+        serial: r.text("serial")?,
+        tenant_id: r.parse("tenant_id")?,
+        ca_id: r.parse("ca_id")?,
+        subject: r.text("subject")?,
+        fingerprint_sha256: r.text("fingerprint_sha256")?,
+        not_before: r.time("not_before")?,
+        not_after: r.time("not_after")?,
+        issued_at: r.time("issued_at")?,
+        registration: r.opt_text("registration")?,
+        device_id: r.opt_text("device_id")?,
+        renewal_of: r.opt_text("renewal_of")?,
+        revoked_at: r.opt_time("revoked_at")?,
+        cert_der: r.blob("cert_der")?,
+    })
+}
+
+/// The paging cursor of a certificate: `<issued_at ms>.<serial>`.
+fn cursor(c: &CertificateRecord) -> String {
+    format!("{}.{}", to_millis(c.issued_at), c.serial)
+}
+
+fn parse_cursor(s: &str) -> Option<(i64, &str)> {
+    let (ms, serial) = s.split_once('.')?;
+    Some((ms.parse().ok()?, serial))
+}
+
+#[async_trait]
+impl PkiStore for SqlStore {
+    async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = Sql::new(format!("INSERT INTO certificate_authorities ({CA_COLS}) VALUES "));
+        sql.tuple([
+            Arg::from(ca.id),
+            ca.tenant_id.into(),
+            ca.subject.as_str().into(),
+            ca.cert_der.as_slice().into(),
+            ca.sealed_key.as_slice().into(),
+            ca.not_after.into(),
+            ca.created_at.into(),
+            ca.active.into(),
+        ]);
+        sql.unique("tenant_ca").execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+
+    async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>> {
+        let sql = Sql::new(format!("SELECT {CA_COLS} FROM certificate_authorities WHERE tenant_id = $1 AND active = 1")).arg(tenant);
+        sql.fetch_optional(&self.pool).await?.as_ref().map(ca_from_row).transpose()
+    }
+
+    async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = Sql::new(format!("INSERT INTO scep_challenges ({CHALLENGE_COLS}) VALUES "));
+        sql.tuple([
+            Arg::from(ch.id),
+            ch.tenant_id.into(),
+            ch.registration.as_str().into(),
+            ch.challenge_hash.as_str().into(),
+            ch.created_at.into(),
+            ch.expires_at.into(),
+            ch.used_at.into(),
+        ]);
+        sql.unique("challenge").execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+
+    async fn redeem_challenge(&self, tenant: TenantId, hash: &str, now: OffsetDateTime) -> StoreResult<Redeem> {
+        // One statement: of two concurrent redemptions exactly one matches
+        // `used_at IS NULL` (PostgreSQL re-checks the row after the first
+        // commits; SQLite runs writers one at a time).
+        let redeemed = Sql::new(format!(
+            "UPDATE scep_challenges SET used_at = $1 \
+             WHERE tenant_id = $2 AND challenge_hash = $3 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING {CHALLENGE_COLS}"
+        ))
+        .arg(now)
+        .arg(tenant)
+        .arg(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = redeemed {
+            return Ok(Redeem::Redeemed(challenge_from_row(&row)?));
+        }
+        let found = Sql::new(format!("SELECT {CHALLENGE_COLS} FROM scep_challenges WHERE tenant_id = $1 AND challenge_hash = $2"))
+            .arg(tenant)
+            .arg(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match found.as_ref().map(challenge_from_row).transpose()? {
+            None => Redeem::Unknown,
+            Some(ch) if ch.used_at.is_some() => Redeem::Used(ch),
+            Some(ch) => Redeem::Expired(ch),
+        })
+    }
+
+    async fn record_certificate(&self, c: &CertificateRecord, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
+        sql.tuple([
+            Arg::from(c.tenant_id),
+            c.serial.as_str().into(),
+            c.ca_id.into(),
+            c.subject.as_str().into(),
+            c.fingerprint_sha256.as_str().into(),
+            c.not_before.into(),
+            c.not_after.into(),
+            c.issued_at.into(),
+            c.registration.as_deref().into(),
+            c.device_id.as_deref().into(),
+            c.renewal_of.as_deref().into(),
+            c.revoked_at.into(),
+            c.cert_der.as_slice().into(),
+        ]);
+        sql.unique("certificate_serial").execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+
+    async fn certificate(&self, tenant: TenantId, serial: &str) -> StoreResult<Option<CertificateRecord>> {
+        let sql = Sql::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND serial = $2")).arg(tenant).arg(serial);
+        sql.fetch_optional(&self.pool).await?.as_ref().map(cert_from_row).transpose()
+    }
+
+    async fn certificates(&self, tenant: TenantId, q: &CertificateQuery) -> StoreResult<Page<CertificateRecord>> {
+        let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
+        let mut sql = Sql::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = "));
+        sql.bind(tenant);
+        if let Some(r) = &q.registration {
+            sql.push(" AND registration = ").bind(r.as_str());
+        }
+        if let Some(d) = &q.device_id {
+            sql.push(" AND device_id = ").bind(d.as_str());
+        }
+        match q.valid {
+            Some(true) => sql.push(" AND revoked_at IS NULL"),
+            Some(false) => sql.push(" AND revoked_at IS NOT NULL"),
+            None => &mut sql,
+        };
+        if let Some((ms, serial)) = q.after.as_deref().and_then(parse_cursor) {
+            sql.push(" AND (issued_at < ").bind(ms).push(" OR (issued_at = ").bind(ms).push(" AND serial < ").bind(serial).push("))");
+        }
+        sql.push(" ORDER BY issued_at DESC, serial DESC LIMIT ").bind(limit + 1);
+        let mut items = sql.one_off().fetch_all(&self.pool).await?.iter().map(cert_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn revoke_certificate(&self, tenant: TenantId, serial: &str, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let sql = Sql::new("UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND serial = $3")
+            .arg(at)
+            .arg(tenant)
+            .arg(serial);
+        if sql.execute(&mut *tx).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(parse_cursor("1700000000000.0a1b"), Some((1_700_000_000_000, "0a1b")));
+        assert_eq!(parse_cursor("x.0a1b"), None);
+        assert_eq!(parse_cursor("nodot"), None);
+    }
+}
