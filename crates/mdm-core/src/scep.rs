@@ -274,7 +274,19 @@ impl Core {
     }
 }
 
-/// The CA of a tenant, exposed for building profiles and inspecting messages.
-pub async fn loaded_ca(core: &Core, tenant: &Tenant) -> CoreResult<Arc<LoadedCa>> {
-    core.tenant_ca(tenant).await
+impl Core {
+    /// What an administrator needs when an enrollment fails: the SCEP
+    /// message's type, transaction, nonces, algorithms, signer and — with the
+    /// tenant, whose CA key decrypts it — the CSR subject. Never the challenge.
+    pub async fn inspect_scep_message(&self, actor: &Actor, tenant: Option<&Tenant>, bytes: &[u8]) -> CoreResult<mdm_scep::Inspection> {
+        let ca: Option<Arc<LoadedCa>> = match tenant {
+            Some(t) => {
+                actor.require_tenant(t.id)?;
+                Some(self.tenant_ca(t).await?)
+            }
+            None => None,
+        };
+        let with = ca.as_ref().map(|c| (&c.cert, &c.key as &dyn mdm_scep::CekDecryptor));
+        mdm_scep::inspect(bytes, with).map_err(|e| CoreError::invalid("message", e.to_string()))
+    }
 }

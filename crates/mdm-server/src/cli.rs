@@ -65,6 +65,9 @@ enum Command {
     Token(TokenCmd),
     /// Read a tenant's audit trail, newest first.
     Audit(AuditArgs),
+    /// SCEP tools: inspect a message, mint a one-time challenge.
+    #[command(subcommand)]
+    Scep(ScepCmd),
     /// Print the OpenAPI document of the REST API.
     Openapi,
 }
@@ -133,6 +136,26 @@ enum TokenCmd {
         name: String,
         #[arg(long)]
         expires_in_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScepCmd {
+    /// Print what a SCEP message (DER or base64 file) contains: message type,
+    /// transactionID, nonces, algorithms, signer; with --tenant, also the CSR
+    /// (decrypted with that tenant's CA key). The challenge is never printed.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Mint a one-time challenge for a third-party SCEP client.
+    Challenge {
+        #[arg(long)]
+        tenant: String,
+        /// What the certificate is for.
+        #[arg(long, default_value = "manual")]
+        registration: String,
     },
 }
 
@@ -337,6 +360,20 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
             );
         }
         Command::Audit(a) => audit(core, a).await?,
+        Command::Scep(ScepCmd::Inspect { file, tenant }) => {
+            let bytes = std::fs::read(&file).map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;
+            let tenant = match tenant {
+                Some(t) => Some(core.tenant(&cli, &t).await?),
+                None => None,
+            };
+            print!("{}", core.inspect_scep_message(&cli, tenant.as_ref(), &bytes).await?);
+        }
+        Command::Scep(ScepCmd::Challenge { tenant, registration }) => {
+            let tenant = core.tenant(&cli, &tenant).await?;
+            let ch = core.mint_challenge(&cli, &tenant, &registration).await?;
+            println!("{}", ch.challenge);
+            eprintln!("one-time challenge for {}; valid until {}; SCEP URL {}", ch.registration, ch.expires_at, core.scep_url(&tenant));
+        }
         Command::Serve { .. } | Command::Migrate | Command::ConvertDb { .. } | Command::Openapi => {
         }
     }

@@ -97,6 +97,7 @@ fn main() {
         scep::one_challenge_one_certificate_under_concurrency,
         scep::renewal_and_revocation,
         scep::bad_scep_input,
+        scep::cli_inspect_and_challenge,
     ];
     let mut trials = Vec::new();
     for server in &servers {

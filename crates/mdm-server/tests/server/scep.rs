@@ -344,3 +344,27 @@ fn base64_encode(data: &[u8]) -> String {
     }
     out
 }
+
+pub async fn cli_inspect_and_challenge(s: Arc<Server>) -> TestResult {
+    let scep = scep_fixture(&s).await?;
+    let ch = s.cli(&["scep", "challenge", "--tenant", &scep.f.slug, "--registration", "cli-reg"])?.trim().to_string();
+    ensure!(ch.len() >= 22, "challenge from the CLI: {ch}");
+    let r = requester("inspected-device")?;
+    let msg = request(&scep.ca, &r, Some(&ch), ContentCipher::Des3, DigestAlg::Sha512)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("req.der");
+    std::fs::write(&file, &msg).map_err(|e| e.to_string())?;
+    let path = file.to_string_lossy().to_string();
+    let out = s.cli(&["scep", "inspect", "--tenant", &scep.f.slug, &path])?;
+    let txid = transaction_id_for(&r.key).0;
+    for want in ["PKCSReq", txid.as_str(), "CSR subject:     CN=inspected-device", "SHA-512", "DES-EDE3-CBC"] {
+        ensure!(out.contains(want), "inspect output lacks {want}:\n{out}");
+    }
+    ensure!(!out.contains(&ch), "inspect printed the challenge:\n{out}");
+    let plain = s.cli(&["scep", "inspect", &path])?;
+    ensure!(plain.contains(txid.as_str()) && !plain.contains("CSR subject"), "without a tenant the CSR stays encrypted:\n{plain}");
+    // The CLI's challenge works once.
+    let (_, body) = post(&scep, msg).await?;
+    ensure!(reply(&scep, &r, &body)?.status == PkiStatus::Success, "CLI challenge enrols");
+    Ok(())
+}
