@@ -216,8 +216,13 @@ impl Core {
         let ctx = req.context();
         let csr = match &req.content {
             RequestContent::Csr(csr) => csr,
-            // Nothing is ever left pending, and certificates are fetched only by enrolling.
-            _ => return self.scep_failure(&ca, &ctx, FailInfo::BadRequest, &nonce),
+            // This server never answers PENDING, so there is nothing to poll
+            // for (RFC 8894 §3.3.3: no record of the request → FAILURE), and
+            // certificates and CRLs are not handed out by serial.
+            RequestContent::CertPoll(_) | RequestContent::GetCert(_) => {
+                return self.scep_failure(&ca, &ctx, FailInfo::BadCertId, &nonce);
+            }
+            RequestContent::GetCrl(_) => return self.scep_failure(&ca, &ctx, FailInfo::BadRequest, &nonce),
         };
         let sign = SignRequest {
             tenant: tenant.clone(),

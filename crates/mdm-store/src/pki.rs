@@ -205,12 +205,18 @@ impl PkiStore for SqlStore {
 
     async fn revoke_certificate(&self, tenant: TenantId, serial: &str, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let sql = Sql::new("UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND serial = $3")
+        let sql = Sql::new("UPDATE certificates SET revoked_at = $1 WHERE tenant_id = $2 AND serial = $3 AND revoked_at IS NULL")
             .arg(at)
             .arg(tenant)
             .arg(serial);
         if sql.execute(&mut *tx).await? == 0 {
-            return Err(StoreError::NotFound);
+            // Already revoked (keep the first time and write no second entry), or absent.
+            let exists = Sql::new("SELECT serial FROM certificates WHERE tenant_id = $1 AND serial = $2")
+                .arg(tenant)
+                .arg(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return if exists.is_some() { Ok(()) } else { Err(StoreError::NotFound) };
         }
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await

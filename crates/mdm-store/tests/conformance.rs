@@ -15,10 +15,14 @@
 mod access;
 #[path = "conformance/audit.rs"]
 mod audit;
+#[path = "conformance/certificates.rs"]
+mod certificates;
 #[path = "conformance/convert.rs"]
 mod convert;
 #[path = "conformance/jobs.rs"]
 mod jobs;
+#[path = "conformance/pki.rs"]
+mod pki;
 #[path = "conformance/support.rs"]
 mod support;
 #[path = "conformance/tenants.rs"]
@@ -68,6 +72,14 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         jobs::expired_leases_are_reclaimed,
         jobs::fail_retry_and_give_up,
         jobs::named_leases,
+        pki::ca_per_tenant,
+        pki::challenge_outcomes,
+        pki::concurrent_redeems_one_wins,
+        certificates::round_trip_and_uniqueness,
+        certificates::filters_and_paging,
+        certificates::equal_times_page_by_serial,
+        certificates::limit_is_clamped,
+        certificates::revocation,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

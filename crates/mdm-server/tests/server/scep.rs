@@ -271,6 +271,13 @@ pub async fn renewal_and_revocation(s: Arc<Server>) -> TestResult {
     ensure!(rep.status == PkiStatus::Success, "renewal: {:?} {:?}", rep.status, rep.fail_info);
     let renewed = audit_actions(&scep.f, "certificate.renewed").await?;
     ensure!(renewed.len() == 1, "renewal audited: {renewed:?}");
+    // GetCertInitial (CertPoll): nothing is ever pending here, so the answer is FAILURE badCertId.
+    let poll = mdm_scep::client::cert_poll_content(scep.ca.tbs_certificate().subject(), &r.name).map_err(|e| e.to_string())?;
+    let poll_opts = RequestOptions { message_type: MessageType::CertPoll, ..opts.clone() };
+    let poll_msg = build_request(&poll, &r.cert, &r.key, &scep.ca, &poll_opts).map_err(|e| e.to_string())?;
+    let (_, body) = post(&scep, poll_msg).await?;
+    let rep = reply(&scep, &r, &body)?;
+    ensure!(rep.status == PkiStatus::Failure && rep.fail_info == Some(FailInfo::BadCertId), "CertPoll: {:?} {:?}", rep.status, rep.fail_info);
     // Revoke the first certificate: it can no longer renew.
     let serial = mdm_pki::CertificateExt::serial_hex(&first);
     let rev = expect(scep.f.api.post(&format!("/api/v1/tenants/{}/certificates/{serial}/revoke", scep.f.slug), json!(null)).await?, 200, "revoke")?;

@@ -2,11 +2,15 @@
 //! checks it relies on.
 
 use crate::check_eq;
+use crate::pki;
 use crate::support::{Ctx, entry, hex, new_tenant, now, user};
 use mdm_core::audit::{AuditAction, AuditQuery};
-use mdm_core::ids::{AdminId, JobId, TokenId};
+use mdm_core::ids::{AdminId, JobId, TenantId, TokenId};
 use mdm_core::jobs::NewJob;
-use mdm_core::ports::{AccessStore, AuditStore, HealthStore, JobStore, TenantStore, UserStore};
+use mdm_core::pki::{CaRecord, CertificateRecord, Redeem};
+use mdm_core::ports::{
+    AccessStore, AuditStore, HealthStore, JobStore, PkiStore, TenantStore, UserStore,
+};
 use mdm_core::secrets::sha256_hex;
 use mdm_core::settings::UserSettings;
 use mdm_core::tokens::{Admin, ApiToken, Scope};
@@ -170,6 +174,45 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
         .await?;
     s.try_lease("ldap-sync", "x", t0, t0 + Duration::minutes(2))
         .await?;
+    populate_pki(s, first.id, tenants[1].id).await
+}
+
+/// An active and a retired CA, used and unused challenges, certificates
+/// with and without their optional fields.
+async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow::Result<()> {
+    let ca = pki::new_ca(s, first).await?;
+    let retired = CaRecord {
+        active: false,
+        ..pki::ca(first)
+    };
+    s.create_ca(&retired, &pki::ca_audit(&retired)).await?;
+    let other_ca = pki::new_ca(s, second).await?;
+    for (i, tenant) in [first, first, first, second].into_iter().enumerate() {
+        let secret = hex(32);
+        let ch = pki::challenge(tenant, &secret);
+        s.create_challenge(&ch, &pki::challenge_audit(&ch)).await?;
+        if i % 2 == 0 {
+            let outcome = s
+                .redeem_challenge(tenant, &sha256_hex(&secret), now())
+                .await?;
+            anyhow::ensure!(matches!(outcome, Redeem::Redeemed(_)), "{outcome:?}");
+        }
+    }
+    let t0 = now();
+    let renewed = pki::certificate(&retired, &hex(32), t0 - Duration::days(300));
+    let full = CertificateRecord {
+        registration: Some("reg-1".into()),
+        device_id: Some("device-1".into()),
+        renewal_of: Some(renewed.serial.clone()),
+        revoked_at: Some(t0),
+        ..pki::certificate(&ca, &hex(32), t0 - Duration::days(1))
+    };
+    let bare = pki::certificate(&ca, &hex(32), t0);
+    let elsewhere = pki::certificate(&other_ca, &full.serial, t0);
+    for c in [renewed, full, bare, elsewhere] {
+        s.record_certificate(&c, &pki::certificate_audit(&c))
+            .await?;
+    }
     Ok(())
 }
 

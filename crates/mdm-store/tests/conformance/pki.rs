@@ -1,0 +1,298 @@
+//! Certificate authorities and one-time SCEP challenges, and the PKI
+//! fixtures that `certificates` and `convert` share. The store never parses CA or
+//! certificate bytes, so arbitrary blobs stand in for them.
+
+use crate::check_eq;
+use crate::support::{Ctx, actions, entry, hex, new_tenant, now};
+use mdm_core::StoreError;
+use mdm_core::audit::{AuditAction, AuditEntry};
+use mdm_core::ids::{CaId, ChallengeId, TenantId};
+use mdm_core::pki::{CaRecord, CertificateRecord, Redeem, ScepChallenge};
+use mdm_core::ports::PkiStore;
+use mdm_core::secrets::sha256_hex;
+use mdm_store::{ColumnValue, SqlStore};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// `len` varied bytes that start, contain and end with 0x00 and 0xff.
+pub fn blob(seed: u8, len: usize) -> Vec<u8> {
+    let middle = (0..len).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed));
+    [0x00, 0xff, seed]
+        .into_iter()
+        .chain(middle)
+        .chain([0xff, 0x00])
+        .collect()
+}
+
+/// An active CA of `tenant`, not yet stored.
+pub fn ca(tenant: TenantId) -> CaRecord {
+    CaRecord {
+        id: CaId::new(),
+        tenant_id: tenant,
+        subject: format!("CN=t-{} Device CA,O=Conformance", hex(8)),
+        cert_der: blob(1, 700),
+        sealed_key: blob(2, 1200),
+        not_after: now() + Duration::days(3650),
+        created_at: now(),
+        active: true,
+    }
+}
+
+pub fn ca_audit(ca: &CaRecord) -> AuditEntry {
+    entry(
+        Some(ca.tenant_id),
+        AuditAction::CaCreated,
+        ("ca", ca.id.to_string()),
+    )
+}
+
+/// A stored active CA of `tenant`.
+pub async fn new_ca(s: &SqlStore, tenant: TenantId) -> anyhow::Result<CaRecord> {
+    let ca = ca(tenant);
+    s.create_ca(&ca, &ca_audit(&ca)).await?;
+    Ok(ca)
+}
+
+/// An unused challenge of `tenant` whose secret is `secret`, valid for an hour.
+pub fn challenge(tenant: TenantId, secret: &str) -> ScepChallenge {
+    ScepChallenge {
+        id: ChallengeId::new(),
+        tenant_id: tenant,
+        registration: format!("reg-{}", hex(8)),
+        challenge_hash: sha256_hex(secret),
+        created_at: now(),
+        expires_at: now() + Duration::hours(1),
+        used_at: None,
+    }
+}
+
+pub fn challenge_audit(ch: &ScepChallenge) -> AuditEntry {
+    entry(
+        Some(ch.tenant_id),
+        AuditAction::ScepChallengeCreated,
+        ("scep_challenge", ch.id.to_string()),
+    )
+}
+
+/// A certificate signed by `ca`, without the optional fields, not yet stored.
+pub fn certificate(ca: &CaRecord, serial: &str, issued_at: OffsetDateTime) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.to_string(),
+        tenant_id: ca.tenant_id,
+        ca_id: ca.id,
+        subject: format!("CN=device {serial}"),
+        fingerprint_sha256: sha256_hex(serial),
+        not_before: issued_at - Duration::minutes(5),
+        not_after: issued_at + Duration::days(365),
+        issued_at,
+        registration: None,
+        device_id: None,
+        renewal_of: None,
+        revoked_at: None,
+        cert_der: blob(serial.len() as u8, 900),
+    }
+}
+
+pub fn certificate_audit(c: &CertificateRecord) -> AuditEntry {
+    entry(
+        Some(c.tenant_id),
+        AuditAction::CertificateIssued,
+        ("certificate", c.serial.clone()),
+    )
+}
+
+/// The ids of the CAs of `tenant` in the database.
+async fn ca_ids(s: &SqlStore, tenant: TenantId) -> anyhow::Result<Vec<ColumnValue>> {
+    let tenant = ColumnValue::Text(tenant.to_string());
+    Ok(s.table_rows("certificate_authorities")
+        .await?
+        .into_iter()
+        .filter(|row| row.get(1) == Some(&tenant))
+        .filter_map(|row| row.into_iter().next())
+        .collect())
+}
+
+pub async fn ca_per_tenant(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let (a, b) = (new_tenant(s).await?, new_tenant(s).await?);
+    check_eq!(s.active_ca(a.id).await?, None);
+    let first = new_ca(s, a.id).await?;
+    check_eq!(s.active_ca(a.id).await?, Some(first.clone()));
+
+    // A second active CA is refused and leaves no trace.
+    let second = CaRecord {
+        subject: first.subject.clone(),
+        ..ca(a.id)
+    };
+    let result = s.create_ca(&second, &ca_audit(&second)).await;
+    anyhow::ensure!(
+        matches!(result, Err(StoreError::Conflict("tenant_ca"))),
+        "second active CA: {result:?}"
+    );
+    check_eq!(s.active_ca(a.id).await?, Some(first.clone()));
+    check_eq!(
+        ca_ids(s, a.id).await?,
+        vec![ColumnValue::Text(first.id.to_string())]
+    );
+    check_eq!(
+        actions(s, a.id).await?,
+        vec!["tenant.created", "ca.created"]
+    );
+
+    // Inactive CAs (rotated out) may sit beside the active one.
+    let retired = CaRecord {
+        active: false,
+        ..ca(a.id)
+    };
+    s.create_ca(&retired, &ca_audit(&retired)).await?;
+    check_eq!(s.active_ca(a.id).await?, Some(first.clone()));
+    check_eq!(ca_ids(s, a.id).await?.len(), 2);
+
+    // Isolation: B has no CA until it creates its own.
+    check_eq!(s.active_ca(b.id).await?, None);
+    let of_b = new_ca(s, b.id).await?;
+    check_eq!(s.active_ca(b.id).await?, Some(of_b));
+    check_eq!(s.active_ca(a.id).await?, Some(first));
+    check_eq!(
+        actions(s, a.id).await?,
+        vec!["tenant.created", "ca.created", "ca.created"]
+    );
+    check_eq!(
+        actions(s, b.id).await?,
+        vec!["tenant.created", "ca.created"]
+    );
+    Ok(())
+}
+
+fn used(ch: &ScepChallenge, at: OffsetDateTime) -> ScepChallenge {
+    ScepChallenge {
+        used_at: Some(at),
+        ..ch.clone()
+    }
+}
+
+pub async fn challenge_outcomes(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let (a, b) = (new_tenant(s).await?, new_tenant(s).await?);
+    let secret = hex(32);
+    let ch = challenge(a.id, &secret);
+    s.create_challenge(&ch, &challenge_audit(&ch)).await?;
+
+    // The same secret again in the tenant is refused and leaves no trace.
+    let twin = challenge(a.id, &secret);
+    let result = s.create_challenge(&twin, &challenge_audit(&twin)).await;
+    anyhow::ensure!(
+        matches!(result, Err(StoreError::Conflict("challenge"))),
+        "duplicate hash: {result:?}"
+    );
+
+    let hash = sha256_hex(&secret);
+    check_eq!(
+        s.redeem_challenge(a.id, &sha256_hex(&hex(32)), now())
+            .await?,
+        Redeem::Unknown
+    );
+    check_eq!(
+        s.redeem_challenge(b.id, &hash, now()).await?,
+        Redeem::Unknown
+    );
+    let at = now();
+    check_eq!(
+        s.redeem_challenge(a.id, &hash, at).await?,
+        Redeem::Redeemed(used(&ch, at))
+    );
+    // Used keeps the first redemption's time, even after expiry.
+    for later in [at + Duration::seconds(1), ch.expires_at + Duration::days(1)] {
+        check_eq!(
+            s.redeem_challenge(a.id, &hash, later).await?,
+            Redeem::Used(used(&ch, at))
+        );
+    }
+    check_eq!(
+        s.redeem_challenge(b.id, &hash, now()).await?,
+        Redeem::Unknown
+    );
+
+    // Expiry: valid until just before `expires_at`.
+    let secret = hex(32);
+    let hash = sha256_hex(&secret);
+    let short = challenge(a.id, &secret);
+    s.create_challenge(&short, &challenge_audit(&short)).await?;
+    for late in [
+        short.expires_at + Duration::days(1),
+        short.expires_at + Duration::milliseconds(1),
+        short.expires_at,
+    ] {
+        check_eq!(
+            s.redeem_challenge(a.id, &hash, late).await?,
+            Redeem::Expired(short.clone())
+        );
+    }
+    let last_moment = short.expires_at - Duration::milliseconds(1);
+    check_eq!(
+        s.redeem_challenge(a.id, &hash, last_moment).await?,
+        Redeem::Redeemed(used(&short, last_moment))
+    );
+    check_eq!(
+        s.redeem_challenge(a.id, &hash, short.expires_at).await?,
+        Redeem::Used(used(&short, last_moment))
+    );
+
+    // Redeeming is not audited by the store; creating is.
+    check_eq!(
+        actions(s, a.id).await?,
+        vec![
+            "tenant.created",
+            "scep.challenge_created",
+            "scep.challenge_created"
+        ]
+    );
+    check_eq!(actions(s, b.id).await?, vec!["tenant.created"]);
+    Ok(())
+}
+
+pub async fn concurrent_redeems_one_wins(ctx: Ctx) -> anyhow::Result<()> {
+    const N: usize = 20;
+    let s = ctx.store.clone();
+    let tenant = new_tenant(&s).await?;
+    let secret = hex(32);
+    let ch = challenge(tenant.id, &secret);
+    s.create_challenge(&ch, &challenge_audit(&ch)).await?;
+
+    let start = Arc::new(tokio::sync::Barrier::new(N));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (s, start, hash) = (s.clone(), start.clone(), sha256_hex(&secret));
+        let at = now() + Duration::milliseconds(i as i64);
+        tasks.spawn(async move {
+            start.wait().await;
+            anyhow::Ok((at, s.redeem_challenge(tenant.id, &hash, at).await?))
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(joined??);
+    }
+    let winners = outcomes
+        .iter()
+        .filter_map(|(at, r)| matches!(r, Redeem::Redeemed(_)).then_some(*at))
+        .collect::<Vec<_>>();
+    anyhow::ensure!(
+        winners.len() == 1,
+        "{} redeemed: {outcomes:?}",
+        winners.len()
+    );
+    let won = used(&ch, winners[0]);
+    for (_, outcome) in &outcomes {
+        anyhow::ensure!(
+            *outcome == Redeem::Redeemed(won.clone()) || *outcome == Redeem::Used(won.clone()),
+            "unexpected outcome {outcome:?}, winner {won:?}"
+        );
+    }
+    check_eq!(
+        s.redeem_challenge(tenant.id, &ch.challenge_hash, now())
+            .await?,
+        Redeem::Used(won)
+    );
+    Ok(())
+}
