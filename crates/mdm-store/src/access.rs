@@ -37,11 +37,7 @@ impl AccessStore for SqlStore {
             "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"
         ))
         .arg(token_hash);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(token_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, token_from_row).await
     }
 
     async fn tokens(&self, scope: Scope) -> StoreResult<Vec<ApiToken>> {
@@ -91,11 +87,7 @@ impl AccessStore for SqlStore {
 
     async fn admin(&self, id: AdminId) -> StoreResult<Option<Admin>> {
         let sql = Sql::new(format!("SELECT {ADMIN_COLS} FROM admins WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(admin_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, admin_from_row).await
     }
 
     async fn admin_by_email(&self, scope: Scope, email: &str) -> StoreResult<Option<Admin>> {
@@ -104,11 +96,7 @@ impl AccessStore for SqlStore {
         ))
         .arg(email);
         sql.eq_or_null("tenant_id", scope.tenant());
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(admin_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, admin_from_row).await
     }
 
     async fn count_admins(&self) -> StoreResult<i64> {

@@ -117,11 +117,7 @@ impl JobStore for SqlStore {
 
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>> {
         let sql = Sql::new(format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(job_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, job_from_row).await
     }
 
     async fn try_lease(

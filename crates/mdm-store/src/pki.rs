@@ -97,7 +97,7 @@ impl PkiStore for SqlStore {
 
     async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>> {
         let sql = Sql::new(format!("SELECT {CA_COLS} FROM certificate_authorities WHERE tenant_id = $1 AND active = 1")).arg(tenant);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(ca_from_row).transpose()
+        sql.fetch_optional_map(&self.pool, ca_from_row).await
     }
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {
@@ -171,7 +171,7 @@ impl PkiStore for SqlStore {
 
     async fn certificate(&self, tenant: TenantId, serial: &str) -> StoreResult<Option<CertificateRecord>> {
         let sql = Sql::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND serial = $2")).arg(tenant).arg(serial);
-        sql.fetch_optional(&self.pool).await?.as_ref().map(cert_from_row).transpose()
+        sql.fetch_optional_map(&self.pool, cert_from_row).await
     }
 
     async fn certificates(&self, tenant: TenantId, q: &CertificateQuery) -> StoreResult<Page<CertificateRecord>> {

@@ -256,6 +256,18 @@ impl Sql {
         query.fetch_all(ex).await.map_err(|e| db_error(e, rule))
     }
 
+    /// Fetches at most one row and reads it with `read`.
+    pub(crate) async fn fetch_optional_map<'c, E, T>(
+        self,
+        ex: E,
+        read: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        self.fetch_optional(ex).await?.as_ref().map(read).transpose()
+    }
+
     pub(crate) async fn fetch_optional<'c, E: Executor<'c, Database = Any>>(
         self,
         ex: E,

@@ -75,20 +75,12 @@ impl TenantStore for SqlStore {
 
     async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
         let sql = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1")).arg(id);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(tenant_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, tenant_from_row).await
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>> {
         let sql = Sql::new(format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1")).arg(slug);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(tenant_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, tenant_from_row).await
     }
 
     async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
@@ -150,11 +142,7 @@ impl TenantStore for SqlStore {
         ))
         .arg(tenant)
         .arg(version);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(url_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, url_from_row).await
     }
 
     async fn rotate_enrollment_url(

@@ -84,11 +84,7 @@ impl UserStore for SqlStore {
         ))
         .arg(tenant)
         .arg(id);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, user_from_row).await
     }
 
     async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
@@ -97,11 +93,7 @@ impl UserStore for SqlStore {
         ))
         .arg(tenant)
         .arg(email);
-        sql.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sql.fetch_optional_map(&self.pool, user_from_row).await
     }
 
     async fn users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<Page<User>> {
