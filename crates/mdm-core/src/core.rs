@@ -8,7 +8,7 @@ use crate::ports::{Clock, Entropy, Store};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
-use crate::ids::CaId;
+use crate::ids::TenantId;
 use crate::pki::{LoadedCa, PkiSettings};
 use mdm_pki::Vault;
 use std::collections::HashMap;
@@ -26,9 +26,16 @@ pub struct Core {
     /// Seals CA keys and other secrets at rest.
     pub(crate) vault: Arc<Vault>,
     pub(crate) pki: PkiSettings,
-    /// Opened CA keys by CA id (CAs are immutable, so this never goes stale).
-    pub(crate) ca_cache: Arc<Mutex<HashMap<CaId, Arc<LoadedCa>>>>,
+    /// Opened tenant CAs with the time they were last confirmed active. A CA
+    /// never changes, so only rotation can make an entry stale, and an entry
+    /// is re-confirmed against the store after [`HOT_CACHE_TTL`].
+    pub(crate) ca_cache: Arc<Mutex<HashMap<TenantId, (OffsetDateTime, Arc<LoadedCa>)>>>,
+    /// Tenants by slug for the device-facing hot paths (slugs never change).
+    pub(crate) slug_cache: Arc<Mutex<HashMap<String, (OffsetDateTime, Tenant)>>>,
 }
+
+/// How long a cached tenant or CA is trusted before it is read again.
+pub(crate) const HOT_CACHE_TTL: time::Duration = time::Duration::seconds(10);
 
 /// Settings the domain takes from the configuration.
 #[derive(Clone, Debug)]
@@ -64,6 +71,7 @@ impl Core {
             vault: Arc::new(vault),
             pki: settings.pki,
             ca_cache: Arc::default(),
+            slug_cache: Arc::default(),
         }
     }
 

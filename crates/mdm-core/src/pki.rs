@@ -5,7 +5,7 @@
 //! and can be revoked.
 
 use crate::audit::{AuditAction, AuditEntry};
-use crate::core::Core;
+use crate::core::{Core, HOT_CACHE_TTL};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CaId, ChallengeId, TenantId};
 use crate::secrets::sha256_hex;
@@ -173,20 +173,31 @@ pub fn random_serial(core: &Core) -> [u8; 16] {
 
 impl Core {
     /// The tenant's active CA, created (and audited) if it has none yet.
+    /// Served from memory for up to [`HOT_CACHE_TTL`], so a rotation reaches
+    /// every replica within that time.
     pub(crate) async fn tenant_ca(&self, tenant: &Tenant) -> CoreResult<Arc<LoadedCa>> {
+        let now = self.now();
+        let cached = self.ca_cache.lock().ok().and_then(|c| c.get(&tenant.id).cloned());
+        if let Some((at, ca)) = &cached
+            && now - *at < HOT_CACHE_TTL
+        {
+            return Ok(ca.clone());
+        }
         let record = match self.store.active_ca(tenant.id).await? {
             Some(r) => r,
             None => self.create_ca(tenant).await?,
         };
-        if let Some(ca) = self.ca_cache.lock().ok().and_then(|c| c.get(&record.id).cloned()) {
-            return Ok(ca);
-        }
-        let key_der = self.vault.open(record.id.to_string().as_bytes(), &record.sealed_key).map_err(pki_error)?;
-        let key = RsaKey::from_pkcs8_der(&key_der).map_err(pki_error)?;
-        let cert = mdm_pki::cert_from_der(&record.cert_der).map_err(pki_error)?;
-        let loaded = Arc::new(LoadedCa { id: record.id, cert, cert_der: record.cert_der, key });
+        let loaded = match cached {
+            Some((_, ca)) if ca.id == record.id => ca,
+            _ => {
+                let key_der = self.vault.open(record.id.to_string().as_bytes(), &record.sealed_key).map_err(pki_error)?;
+                let key = RsaKey::from_pkcs8_der(&key_der).map_err(pki_error)?;
+                let cert = mdm_pki::cert_from_der(&record.cert_der).map_err(pki_error)?;
+                Arc::new(LoadedCa { id: record.id, cert, cert_der: record.cert_der, key })
+            }
+        };
         if let Ok(mut cache) = self.ca_cache.lock() {
-            cache.insert(record.id, loaded.clone());
+            cache.insert(tenant.id, (now, loaded.clone()));
         }
         Ok(loaded)
     }

@@ -7,7 +7,7 @@
 //! second front door (ACME, the Android agent) can reuse the same chain.
 
 use crate::audit::{AuditAction, AuditEntry};
-use crate::core::Core;
+use crate::core::{Core, HOT_CACHE_TTL};
 use crate::error::{CoreError, CoreResult};
 use crate::pki::{random_serial, CertificateRecord, LoadedCa, Redeem};
 use crate::secrets::sha256_hex;
@@ -28,6 +28,8 @@ pub const PROFILE_EXPIRED: &str = "The management profile expired before it was 
 /// A request to sign a CSR, as it moves down the chain.
 pub struct SignRequest {
     pub tenant: Tenant,
+    /// The tenant CA the request was decrypted with; it also signs.
+    pub ca: Arc<LoadedCa>,
     pub csr: CertReq,
     pub challenge: Option<String>,
     /// The certificate that signed a RenewalReq.
@@ -78,7 +80,7 @@ pub struct CaSigner {
 impl CsrSigner for CaSigner {
     async fn sign(&self, req: SignRequest) -> Result<(Certificate, CertificateRecord), IssueError> {
         let core = &self.core;
-        let ca = core.tenant_ca(&req.tenant).await?;
+        let ca = &req.ca;
         let now = core.now();
         let not_after = (now + time::Duration::days(core.pki.cert_validity_days)).min(ca.cert.not_after().unwrap_or(now));
         let cert = mdm_pki::issue_leaf(&ca.key, &ca.cert, &req.csr, &random_serial(core), now - time::Duration::minutes(5), not_after)
@@ -145,8 +147,7 @@ pub struct RenewalPolicy<S> {
 impl<S: CsrSigner> CsrSigner for RenewalPolicy<S> {
     async fn sign(&self, mut req: SignRequest) -> Result<(Certificate, CertificateRecord), IssueError> {
         if let Some(signer) = &req.renewal_signer {
-            let ca = self.core.tenant_ca(&req.tenant).await?;
-            let old = self.renewable(&ca, signer, &req).await?;
+            let old = self.renewable(&req.ca, signer, &req).await?;
             req.renewal_of = Some(old.serial);
         }
         self.inner.sign(req).await
@@ -188,9 +189,20 @@ impl Core {
         }
     }
 
-    /// The public tenant a SCEP URL names.
+    /// The public tenant a SCEP URL names (cached for [`HOT_CACHE_TTL`]).
     pub async fn scep_tenant(&self, slug: &str) -> CoreResult<Tenant> {
-        self.store.tenant_by_slug(slug).await?.ok_or(CoreError::NotFound("SCEP endpoint"))
+        let now = self.now();
+        let cached = self.slug_cache.lock().ok().and_then(|c| c.get(slug).cloned());
+        if let Some((at, tenant)) = cached
+            && now - at < HOT_CACHE_TTL
+        {
+            return Ok(tenant);
+        }
+        let tenant = self.store.tenant_by_slug(slug).await?.ok_or(CoreError::NotFound("SCEP endpoint"))?;
+        if let Ok(mut cache) = self.slug_cache.lock() {
+            cache.insert(slug.to_string(), (now, tenant.clone()));
+        }
+        Ok(tenant)
     }
 
     /// GetCACert: the tenant CA certificate (DER).
@@ -226,6 +238,7 @@ impl Core {
         };
         let sign = SignRequest {
             tenant: tenant.clone(),
+            ca: ca.clone(),
             csr: csr.csr.clone(),
             challenge: csr.challenge().map(str::to_string),
             renewal_signer: (req.message.message_type == mdm_scep::MessageType::RenewalReq).then(|| req.message.signer.clone()),

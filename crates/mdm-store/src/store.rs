@@ -123,15 +123,21 @@ impl SqlStore {
                     .max_lifetime(None)
                     .after_connect(sqlite_after_connect),
             ),
+            // No ping before every checkout: a broken connection fails its
+            // statement and is replaced, and the ping costs a round trip on
+            // every request (measured: 5 of 18 round trips per SCEP enrollment).
             Backend::Sqlite => (
                 sqlite_url(url),
                 AnyPoolOptions::new()
                     .max_connections(max_connections)
+                    .test_before_acquire(false)
                     .after_connect(sqlite_after_connect),
             ),
             Backend::Postgres => (
                 url.to_string(),
-                AnyPoolOptions::new().max_connections(max_connections),
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .test_before_acquire(false),
             ),
         };
         let pool = options.connect(&url).await.map_err(|e| {
