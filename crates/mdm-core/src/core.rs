@@ -4,12 +4,12 @@
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AdminId;
+use crate::ids::TenantId;
+use crate::pki::{LoadedCa, PkiSettings};
 use crate::ports::{Clock, Entropy, Store};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
-use crate::ids::TenantId;
-use crate::pki::{LoadedCa, PkiSettings};
 use mdm_pki::Vault;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

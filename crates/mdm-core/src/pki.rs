@@ -4,6 +4,7 @@
 //! addressed by id so it can be rotated. Every issued certificate is recorded
 //! and can be revoked.
 
+use crate::StoreError;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::{Core, HOT_CACHE_TTL};
 use crate::error::{CoreError, CoreResult};
@@ -12,7 +13,6 @@ use crate::secrets::sha256_hex;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use crate::users::Page;
-use crate::StoreError;
 use mdm_pki::x509_cert::Certificate;
 use mdm_pki::{CertificateExt, RsaKey};
 use serde::{Deserialize, Serialize};
@@ -155,7 +155,11 @@ pub struct PkiSettings {
 
 impl Default for PkiSettings {
     fn default() -> Self {
-        Self { cert_validity_days: 365, ca_validity_days: 3650, ca_key_bits: 2048 }
+        Self {
+            cert_validity_days: 365,
+            ca_validity_days: 3650,
+            ca_key_bits: 2048,
+        }
     }
 }
 
@@ -177,7 +181,11 @@ impl Core {
     /// every replica within that time.
     pub(crate) async fn tenant_ca(&self, tenant: &Tenant) -> CoreResult<Arc<LoadedCa>> {
         let now = self.now();
-        let cached = self.ca_cache.lock().ok().and_then(|c| c.get(&tenant.id).cloned());
+        let cached = self
+            .ca_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&tenant.id).cloned());
         if let Some((at, ca)) = &cached
             && now - *at < HOT_CACHE_TTL
         {
@@ -190,10 +198,18 @@ impl Core {
         let loaded = match cached {
             Some((_, ca)) if ca.id == record.id => ca,
             _ => {
-                let key_der = self.vault.open(record.id.to_string().as_bytes(), &record.sealed_key).map_err(pki_error)?;
+                let key_der = self
+                    .vault
+                    .open(record.id.to_string().as_bytes(), &record.sealed_key)
+                    .map_err(pki_error)?;
                 let key = RsaKey::from_pkcs8_der(&key_der).map_err(pki_error)?;
                 let cert = mdm_pki::cert_from_der(&record.cert_der).map_err(pki_error)?;
-                Arc::new(LoadedCa { id: record.id, cert, cert_der: record.cert_der, key })
+                Arc::new(LoadedCa {
+                    id: record.id,
+                    cert,
+                    cert_der: record.cert_der,
+                    key,
+                })
             }
         };
         if let Ok(mut cache) = self.ca_cache.lock() {
@@ -205,19 +221,59 @@ impl Core {
     async fn create_ca(&self, tenant: &Tenant) -> CoreResult<CaRecord> {
         let now = self.now();
         let key = RsaKey::generate(self.pki.ca_key_bits).map_err(pki_error)?;
-        let subject = format!("CN={} Device CA,O={}", tenant.slug, tenant.name.replace([',', '+', '=', '"', '\\', '<', '>', ';'], " "));
+        let subject = format!(
+            "CN={} Device CA,O={}",
+            tenant.slug,
+            tenant
+                .name
+                .replace([',', '+', '=', '"', '\\', '<', '>', ';'], " ")
+        );
         let not_after = now + time::Duration::days(self.pki.ca_validity_days);
-        let cert = mdm_pki::self_signed_ca(&key, &subject, &random_serial(self), now - time::Duration::minutes(5), not_after).map_err(pki_error)?;
+        let cert = mdm_pki::self_signed_ca(
+            &key,
+            &subject,
+            &random_serial(self),
+            now - time::Duration::minutes(5),
+            not_after,
+        )
+        .map_err(pki_error)?;
         let cert_der = mdm_pki::cert_to_der(&cert).map_err(pki_error)?;
         let id = CaId::new();
-        let sealed_key = self.vault.seal(id.to_string().as_bytes(), &key.to_pkcs8_der().map_err(pki_error)?).map_err(pki_error)?;
-        let record = CaRecord { id, tenant_id: tenant.id, subject: cert.subject_string(), cert_der, sealed_key, not_after, created_at: now, active: true };
-        let audit = AuditEntry::new(Some(tenant.id), now, &Actor::System, AuditAction::CaCreated, ("ca", id.to_string()))
-            .details(serde_json::json!({ "subject": record.subject, "key_bits": self.pki.ca_key_bits }));
+        let sealed_key = self
+            .vault
+            .seal(
+                id.to_string().as_bytes(),
+                &key.to_pkcs8_der().map_err(pki_error)?,
+            )
+            .map_err(pki_error)?;
+        let record = CaRecord {
+            id,
+            tenant_id: tenant.id,
+            subject: cert.subject_string(),
+            cert_der,
+            sealed_key,
+            not_after,
+            created_at: now,
+            active: true,
+        };
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            now,
+            &Actor::System,
+            AuditAction::CaCreated,
+            ("ca", id.to_string()),
+        )
+        .details(
+            serde_json::json!({ "subject": record.subject, "key_bits": self.pki.ca_key_bits }),
+        );
         match self.store.create_ca(&record, &audit).await {
             Ok(()) => Ok(record),
             // Another request created the tenant's CA at the same moment: use that one.
-            Err(StoreError::Conflict(_)) => self.store.active_ca(tenant.id).await?.ok_or(CoreError::Store("CA vanished".into())),
+            Err(StoreError::Conflict(_)) => self
+                .store
+                .active_ca(tenant.id)
+                .await?
+                .ok_or(CoreError::Store("CA vanished".into())),
             Err(e) => Err(e.into()),
         }
     }
@@ -243,10 +299,21 @@ impl Core {
 
     /// Mints a one-time SCEP challenge bound to `registration`, valid for the
     /// tenant's profile validity.
-    pub async fn mint_challenge(&self, actor: &Actor, tenant: &Tenant, registration: &str) -> CoreResult<IssuedChallenge> {
+    pub async fn mint_challenge(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        registration: &str,
+    ) -> CoreResult<IssuedChallenge> {
         actor.require_tenant(tenant.id)?;
-        if registration.is_empty() || registration.len() > 200 || registration.chars().any(char::is_control) {
-            return Err(CoreError::invalid("registration", "1-200 printable characters"));
+        if registration.is_empty()
+            || registration.len() > 200
+            || registration.chars().any(char::is_control)
+        {
+            return Err(CoreError::invalid(
+                "registration",
+                "1-200 printable characters",
+            ));
         }
         let settings = self.store.settings(tenant.id).await?;
         let now = self.now();
@@ -263,11 +330,21 @@ impl Core {
         let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::ScepChallengeCreated, ("scep_challenge", ch.id.to_string()))
             .details(serde_json::json!({ "registration": ch.registration, "expires_at": ch.expires_at.unix_timestamp() }));
         self.store.create_challenge(&ch, &audit).await?;
-        Ok(IssuedChallenge { id: ch.id, registration: ch.registration, challenge: secret, expires_at: ch.expires_at })
+        Ok(IssuedChallenge {
+            id: ch.id,
+            registration: ch.registration,
+            challenge: secret,
+            expires_at: ch.expires_at,
+        })
     }
 
     /// Certificates issued in the tenant, newest first.
-    pub async fn certificates(&self, actor: &Actor, tenant: &Tenant, query: &CertificateQuery) -> CoreResult<Page<CertificateRecord>> {
+    pub async fn certificates(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        query: &CertificateQuery,
+    ) -> CoreResult<Page<CertificateRecord>> {
         actor.require_tenant(tenant.id)?;
         if query.limit.is_some_and(|l| l == 0 || l > 1000) {
             return Err(CoreError::invalid("limit", "between 1 and 1000"));
@@ -276,21 +353,45 @@ impl Core {
     }
 
     /// One issued certificate by serial (hex).
-    pub async fn certificate(&self, actor: &Actor, tenant: &Tenant, serial: &str) -> CoreResult<CertificateRecord> {
+    pub async fn certificate(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        serial: &str,
+    ) -> CoreResult<CertificateRecord> {
         actor.require_tenant(tenant.id)?;
-        self.store.certificate(tenant.id, &serial.to_ascii_lowercase()).await?.ok_or(CoreError::NotFound("certificate"))
+        self.store
+            .certificate(tenant.id, &serial.to_ascii_lowercase())
+            .await?
+            .ok_or(CoreError::NotFound("certificate"))
     }
 
     /// Revokes an issued certificate; it can no longer renew or identify a device.
-    pub async fn revoke_certificate(&self, actor: &Actor, tenant: &Tenant, serial: &str) -> CoreResult<CertificateRecord> {
+    pub async fn revoke_certificate(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        serial: &str,
+    ) -> CoreResult<CertificateRecord> {
         let cert = self.certificate(actor, tenant, serial).await?;
         if cert.revoked_at.is_some() {
             return Ok(cert);
         }
         let now = self.now();
-        let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::CertificateRevoked, ("certificate", cert.serial.clone()))
-            .details(serde_json::json!({ "subject": cert.subject, "registration": cert.registration }));
-        self.store.revoke_certificate(tenant.id, &cert.serial, now, &audit).await?;
-        Ok(CertificateRecord { revoked_at: Some(now), ..cert })
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            now,
+            actor,
+            AuditAction::CertificateRevoked,
+            ("certificate", cert.serial.clone()),
+        )
+        .details(serde_json::json!({ "subject": cert.subject, "registration": cert.registration }));
+        self.store
+            .revoke_certificate(tenant.id, &cert.serial, now, &audit)
+            .await?;
+        Ok(CertificateRecord {
+            revoked_at: Some(now),
+            ..cert
+        })
     }
 }

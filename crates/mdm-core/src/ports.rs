@@ -201,18 +201,45 @@ pub trait PkiStore: Send + Sync {
     async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()>;
     /// The tenant's active CA.
     async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>>;
-    async fn create_challenge(&self, challenge: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()>;
+    async fn create_challenge(
+        &self,
+        challenge: &ScepChallenge,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// Marks the tenant's challenge with this hash used at `now` if it is
     /// unused and `expires_at > now`, in one statement (two concurrent
     /// redemptions: exactly one gets `Redeemed`); otherwise reports why not.
-    async fn redeem_challenge(&self, tenant: TenantId, challenge_hash: &str, now: OffsetDateTime) -> StoreResult<Redeem>;
+    async fn redeem_challenge(
+        &self,
+        tenant: TenantId,
+        challenge_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Redeem>;
     /// `Conflict("certificate_serial")` when the serial exists in the tenant.
-    async fn record_certificate(&self, cert: &CertificateRecord, audit: &AuditEntry) -> StoreResult<()>;
-    async fn certificate(&self, tenant: TenantId, serial: &str) -> StoreResult<Option<CertificateRecord>>;
+    async fn record_certificate(
+        &self,
+        cert: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn certificate(
+        &self,
+        tenant: TenantId,
+        serial: &str,
+    ) -> StoreResult<Option<CertificateRecord>>;
     /// Newest first, keyset-paged by (issued_at, serial).
-    async fn certificates(&self, tenant: TenantId, query: &CertificateQuery) -> StoreResult<Page<CertificateRecord>>;
+    async fn certificates(
+        &self,
+        tenant: TenantId,
+        query: &CertificateQuery,
+    ) -> StoreResult<Page<CertificateRecord>>;
     /// Sets `revoked_at`. `NotFound` when absent from the tenant.
-    async fn revoke_certificate(&self, tenant: TenantId, serial: &str, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()>;
+    async fn revoke_certificate(
+        &self,
+        tenant: TenantId,
+        serial: &str,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// Database health.

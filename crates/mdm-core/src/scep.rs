@@ -6,18 +6,18 @@
 //! challenge) → [`CaSigner`] (issue with the tenant CA and record it). A
 //! second front door (ACME, the Android agent) can reuse the same chain.
 
+use crate::StoreError;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::{Core, HOT_CACHE_TTL};
 use crate::error::{CoreError, CoreResult};
-use crate::pki::{random_serial, CertificateRecord, LoadedCa, Redeem};
+use crate::pki::{CertificateRecord, LoadedCa, Redeem, random_serial};
 use crate::secrets::sha256_hex;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
-use crate::StoreError;
 use async_trait::async_trait;
-use mdm_pki::x509_cert::request::CertReq;
-use mdm_pki::x509_cert::Certificate;
 use mdm_pki::CertificateExt;
+use mdm_pki::x509_cert::Certificate;
+use mdm_pki::x509_cert::request::CertReq;
 use mdm_scep::{FailInfo, FailureContext, Nonce, RequestContent, Responder, ScepRequest};
 use std::sync::Arc;
 
@@ -82,10 +82,19 @@ impl CsrSigner for CaSigner {
         let core = &self.core;
         let ca = &req.ca;
         let now = core.now();
-        let not_after = (now + time::Duration::days(core.pki.cert_validity_days)).min(ca.cert.not_after().unwrap_or(now));
-        let cert = mdm_pki::issue_leaf(&ca.key, &ca.cert, &req.csr, &random_serial(core), now - time::Duration::minutes(5), not_after)
-            .map_err(|e| CoreError::Store(format!("issuing: {e}")))?;
-        let cert_der = mdm_pki::cert_to_der(&cert).map_err(|e| CoreError::Store(format!("encoding: {e}")))?;
+        let not_after = (now + time::Duration::days(core.pki.cert_validity_days))
+            .min(ca.cert.not_after().unwrap_or(now));
+        let cert = mdm_pki::issue_leaf(
+            &ca.key,
+            &ca.cert,
+            &req.csr,
+            &random_serial(core),
+            now - time::Duration::minutes(5),
+            not_after,
+        )
+        .map_err(|e| CoreError::Store(format!("issuing: {e}")))?;
+        let cert_der =
+            mdm_pki::cert_to_der(&cert).map_err(|e| CoreError::Store(format!("encoding: {e}")))?;
         let record = CertificateRecord {
             serial: cert.serial_hex(),
             tenant_id: req.tenant.id,
@@ -101,8 +110,19 @@ impl CsrSigner for CaSigner {
             revoked_at: None,
             cert_der,
         };
-        let action = if req.renewal_of.is_some() { AuditAction::CertificateRenewed } else { AuditAction::CertificateIssued };
-        let audit = AuditEntry::new(Some(req.tenant.id), now, &Actor::Public, action, ("certificate", record.serial.clone())).details(serde_json::json!({
+        let action = if req.renewal_of.is_some() {
+            AuditAction::CertificateRenewed
+        } else {
+            AuditAction::CertificateIssued
+        };
+        let audit = AuditEntry::new(
+            Some(req.tenant.id),
+            now,
+            &Actor::Public,
+            action,
+            ("certificate", record.serial.clone()),
+        )
+        .details(serde_json::json!({
             "subject": record.subject,
             "registration": record.registration,
             "renewal_of": record.renewal_of,
@@ -122,13 +142,33 @@ pub struct ChallengeCheck<S> {
 
 #[async_trait]
 impl<S: CsrSigner> CsrSigner for ChallengeCheck<S> {
-    async fn sign(&self, mut req: SignRequest) -> Result<(Certificate, CertificateRecord), IssueError> {
+    async fn sign(
+        &self,
+        mut req: SignRequest,
+    ) -> Result<(Certificate, CertificateRecord), IssueError> {
         if req.renewal_of.is_none() {
-            let challenge = req.challenge.as_deref().filter(|c| !c.is_empty()).ok_or(IssueError::ChallengeMissing)?;
-            match self.core.store.redeem_challenge(req.tenant.id, &sha256_hex(challenge), self.core.now()).await? {
+            let challenge = req
+                .challenge
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .ok_or(IssueError::ChallengeMissing)?;
+            match self
+                .core
+                .store
+                .redeem_challenge(req.tenant.id, &sha256_hex(challenge), self.core.now())
+                .await?
+            {
                 Redeem::Redeemed(ch) => req.registration = Some(ch.registration),
-                Redeem::Expired(ch) => return Err(IssueError::ChallengeExpired { registration: ch.registration }),
-                Redeem::Used(ch) => return Err(IssueError::ChallengeUsed { registration: ch.registration }),
+                Redeem::Expired(ch) => {
+                    return Err(IssueError::ChallengeExpired {
+                        registration: ch.registration,
+                    });
+                }
+                Redeem::Used(ch) => {
+                    return Err(IssueError::ChallengeUsed {
+                        registration: ch.registration,
+                    });
+                }
                 Redeem::Unknown => return Err(IssueError::ChallengeUnknown),
             }
         }
@@ -145,7 +185,10 @@ pub struct RenewalPolicy<S> {
 
 #[async_trait]
 impl<S: CsrSigner> CsrSigner for RenewalPolicy<S> {
-    async fn sign(&self, mut req: SignRequest) -> Result<(Certificate, CertificateRecord), IssueError> {
+    async fn sign(
+        &self,
+        mut req: SignRequest,
+    ) -> Result<(Certificate, CertificateRecord), IssueError> {
         if let Some(signer) = &req.renewal_signer {
             let old = self.renewable(&req.ca, signer, &req).await?;
             req.renewal_of = Some(old.serial);
@@ -155,9 +198,21 @@ impl<S: CsrSigner> CsrSigner for RenewalPolicy<S> {
 }
 
 impl<S> RenewalPolicy<S> {
-    async fn renewable(&self, ca: &LoadedCa, signer: &Certificate, req: &SignRequest) -> Result<CertificateRecord, IssueError> {
-        mdm_pki::verify_issued_by(signer, &ca.cert).map_err(|_| IssueError::RenewalRefused("the signer certificate was not issued by this tenant's CA"))?;
-        let old = self.core.store.certificate(req.tenant.id, &signer.serial_hex()).await?.ok_or(IssueError::RenewalRefused("unknown certificate"))?;
+    async fn renewable(
+        &self,
+        ca: &LoadedCa,
+        signer: &Certificate,
+        req: &SignRequest,
+    ) -> Result<CertificateRecord, IssueError> {
+        mdm_pki::verify_issued_by(signer, &ca.cert).map_err(|_| {
+            IssueError::RenewalRefused("the signer certificate was not issued by this tenant's CA")
+        })?;
+        let old = self
+            .core
+            .store
+            .certificate(req.tenant.id, &signer.serial_hex())
+            .await?
+            .ok_or(IssueError::RenewalRefused("unknown certificate"))?;
         if old.revoked_at.is_some() {
             return Err(IssueError::RenewalRefused("the certificate is revoked"));
         }
@@ -165,7 +220,9 @@ impl<S> RenewalPolicy<S> {
             return Err(IssueError::RenewalRefused("the certificate has expired"));
         }
         if req.csr.info.subject.to_string() != old.subject {
-            return Err(IssueError::RenewalRefused("the new subject differs from the certificate being renewed"));
+            return Err(IssueError::RenewalRefused(
+                "the new subject differs from the certificate being renewed",
+            ));
         }
         Ok(old)
     }
@@ -185,20 +242,31 @@ impl Core {
         let core = self.clone();
         RenewalPolicy {
             core: core.clone(),
-            inner: ChallengeCheck { core: core.clone(), inner: CaSigner { core } },
+            inner: ChallengeCheck {
+                core: core.clone(),
+                inner: CaSigner { core },
+            },
         }
     }
 
     /// The public tenant a SCEP URL names (cached for [`HOT_CACHE_TTL`]).
     pub async fn scep_tenant(&self, slug: &str) -> CoreResult<Tenant> {
         let now = self.now();
-        let cached = self.slug_cache.lock().ok().and_then(|c| c.get(slug).cloned());
+        let cached = self
+            .slug_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(slug).cloned());
         if let Some((at, tenant)) = cached
             && now - at < HOT_CACHE_TTL
         {
             return Ok(tenant);
         }
-        let tenant = self.store.tenant_by_slug(slug).await?.ok_or(CoreError::NotFound("SCEP endpoint"))?;
+        let tenant = self
+            .store
+            .tenant_by_slug(slug)
+            .await?
+            .ok_or(CoreError::NotFound("SCEP endpoint"))?;
         if let Ok(mut cache) = self.slug_cache.lock() {
             cache.insert(slug.to_string(), (now, tenant.clone()));
         }
@@ -213,7 +281,11 @@ impl Core {
     /// PKIOperation: decrypts and verifies the request, runs the issuance chain
     /// and answers with a signed CertRep — FAILURE (with an audit entry) for
     /// every refusal the requester can be told about.
-    pub async fn scep_pki_operation(&self, tenant: &Tenant, message: &[u8]) -> CoreResult<ScepAnswer> {
+    pub async fn scep_pki_operation(
+        &self,
+        tenant: &Tenant,
+        message: &[u8],
+    ) -> CoreResult<ScepAnswer> {
         let ca = self.tenant_ca(tenant).await?;
         let nonce = self.scep_nonce();
         let req = match mdm_scep::parse_request(message, &ca.cert, &ca.key) {
@@ -234,14 +306,17 @@ impl Core {
             RequestContent::CertPoll(_) | RequestContent::GetCert(_) => {
                 return self.scep_failure(&ca, &ctx, FailInfo::BadCertId, &nonce);
             }
-            RequestContent::GetCrl(_) => return self.scep_failure(&ca, &ctx, FailInfo::BadRequest, &nonce),
+            RequestContent::GetCrl(_) => {
+                return self.scep_failure(&ca, &ctx, FailInfo::BadRequest, &nonce);
+            }
         };
         let sign = SignRequest {
             tenant: tenant.clone(),
             ca: ca.clone(),
             csr: csr.csr.clone(),
             challenge: csr.challenge().map(str::to_string),
-            renewal_signer: (req.message.message_type == mdm_scep::MessageType::RenewalReq).then(|| req.message.signer.clone()),
+            renewal_signer: (req.message.message_type == mdm_scep::MessageType::RenewalReq)
+                .then(|| req.message.signer.clone()),
             renewal_of: None,
             registration: None,
             transaction_id: ctx.transaction_id.0.clone(),
@@ -262,22 +337,48 @@ impl Core {
         Nonce::new(n)
     }
 
-    fn scep_success(&self, ca: &LoadedCa, req: &ScepRequest, cert: &Certificate, nonce: &Nonce) -> CoreResult<ScepAnswer> {
-        let reply = Responder::new(&ca.cert, &ca.key).success(req, std::slice::from_ref(cert), nonce);
-        reply.map(ScepAnswer::CertRep).map_err(|e| CoreError::Store(format!("building CertRep: {e}")))
+    fn scep_success(
+        &self,
+        ca: &LoadedCa,
+        req: &ScepRequest,
+        cert: &Certificate,
+        nonce: &Nonce,
+    ) -> CoreResult<ScepAnswer> {
+        let reply =
+            Responder::new(&ca.cert, &ca.key).success(req, std::slice::from_ref(cert), nonce);
+        reply
+            .map(ScepAnswer::CertRep)
+            .map_err(|e| CoreError::Store(format!("building CertRep: {e}")))
     }
 
-    fn scep_failure(&self, ca: &LoadedCa, ctx: &FailureContext, info: FailInfo, nonce: &Nonce) -> CoreResult<ScepAnswer> {
+    fn scep_failure(
+        &self,
+        ca: &LoadedCa,
+        ctx: &FailureContext,
+        info: FailInfo,
+        nonce: &Nonce,
+    ) -> CoreResult<ScepAnswer> {
         let reply = Responder::new(&ca.cert, &ca.key).failure(ctx, info, nonce);
-        reply.map(ScepAnswer::CertRep).map_err(|e| CoreError::Store(format!("building CertRep: {e}")))
+        reply
+            .map(ScepAnswer::CertRep)
+            .map_err(|e| CoreError::Store(format!("building CertRep: {e}")))
     }
 
-    async fn audit_refusal(&self, tenant: &Tenant, ctx: &FailureContext, refusal: &IssueError) -> CoreResult<()> {
+    async fn audit_refusal(
+        &self,
+        tenant: &Tenant,
+        ctx: &FailureContext,
+        refusal: &IssueError,
+    ) -> CoreResult<()> {
         let (reason, registration) = match refusal {
             IssueError::ChallengeMissing => ("challenge_missing", None),
             IssueError::ChallengeUnknown => ("challenge_unknown", None),
-            IssueError::ChallengeExpired { registration } => ("profile_expired", Some(registration.clone())),
-            IssueError::ChallengeUsed { registration } => ("challenge_used", Some(registration.clone())),
+            IssueError::ChallengeExpired { registration } => {
+                ("profile_expired", Some(registration.clone()))
+            }
+            IssueError::ChallengeUsed { registration } => {
+                ("challenge_used", Some(registration.clone()))
+            }
             IssueError::RenewalRefused(_) => ("renewal_refused", None),
             IssueError::Core(_) => ("internal", None),
         };
@@ -296,7 +397,12 @@ impl Core {
     /// What an administrator needs when an enrollment fails: the SCEP
     /// message's type, transaction, nonces, algorithms, signer and — with the
     /// tenant, whose CA key decrypts it — the CSR subject. Never the challenge.
-    pub async fn inspect_scep_message(&self, actor: &Actor, tenant: Option<&Tenant>, bytes: &[u8]) -> CoreResult<mdm_scep::Inspection> {
+    pub async fn inspect_scep_message(
+        &self,
+        actor: &Actor,
+        tenant: Option<&Tenant>,
+        bytes: &[u8],
+    ) -> CoreResult<mdm_scep::Inspection> {
         let ca: Option<Arc<LoadedCa>> = match tenant {
             Some(t) => {
                 actor.require_tenant(t.id)?;
@@ -304,7 +410,9 @@ impl Core {
             }
             None => None,
         };
-        let with = ca.as_ref().map(|c| (&c.cert, &c.key as &dyn mdm_scep::CekDecryptor));
+        let with = ca
+            .as_ref()
+            .map(|c| (&c.cert, &c.key as &dyn mdm_scep::CekDecryptor));
         mdm_scep::inspect(bytes, with).map_err(|e| CoreError::invalid("message", e.to_string()))
     }
 }

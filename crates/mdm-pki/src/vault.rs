@@ -6,8 +6,8 @@
 //! key cannot be moved to another row and still open.
 
 use crate::PkiError;
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use zeroize::Zeroizing;
 
 const VERSION: u8 = 1;
@@ -29,9 +29,13 @@ impl Vault {
     pub fn from_secret(secret: &[u8; 32]) -> Result<Self, PkiError> {
         let prk = Salt::new(HKDF_SHA256, b"mdm-server").extract(secret);
         let info = [INFO];
-        let okm = prk.expand(&info, &AES_256_GCM).map_err(|_| PkiError::Crypto("hkdf"))?;
+        let okm = prk
+            .expand(&info, &AES_256_GCM)
+            .map_err(|_| PkiError::Crypto("hkdf"))?;
         let unbound = UnboundKey::from(okm);
-        Ok(Self { key: LessSafeKey::new(unbound) })
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// Encrypts `plaintext`, binding it to `aad`.
@@ -41,7 +45,11 @@ impl Vault {
         nonce.copy_from_slice(&nonce_bytes);
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
             .map_err(|_| PkiError::Crypto("seal"))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
         out.push(VERSION);
@@ -52,7 +60,8 @@ impl Vault {
 
     /// Decrypts a value sealed with the same server secret and `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
-        let bad = || PkiError::Crypto("sealed value does not open (wrong server secret, or tampered)");
+        let bad =
+            || PkiError::Crypto("sealed value does not open (wrong server secret, or tampered)");
         let (version, rest) = sealed.split_first().ok_or_else(bad)?;
         if *version != VERSION || rest.len() < NONCE_LEN + 16 {
             return Err(bad());
@@ -63,7 +72,11 @@ impl Vault {
         let mut buf = Zeroizing::new(ciphertext.to_vec());
         let len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce_arr), Aad::from(aad), &mut buf)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce_arr),
+                Aad::from(aad),
+                &mut buf,
+            )
             .map_err(|_| bad())?
             .len();
         buf.truncate(len);
@@ -80,15 +93,25 @@ mod tests {
         let v = Vault::from_secret(&[7u8; 32]).unwrap();
         let sealed = v.seal(b"ca:1", b"private key").unwrap();
         assert_eq!(v.open(b"ca:1", &sealed).unwrap().as_slice(), b"private key");
-        assert!(v.open(b"ca:2", &sealed).is_err(), "aad binds the value to its row");
+        assert!(
+            v.open(b"ca:2", &sealed).is_err(),
+            "aad binds the value to its row"
+        );
         let other = Vault::from_secret(&[8u8; 32]).unwrap();
-        assert!(other.open(b"ca:1", &sealed).is_err(), "another secret cannot open it");
+        assert!(
+            other.open(b"ca:1", &sealed).is_err(),
+            "another secret cannot open it"
+        );
         let mut tampered = sealed.clone();
         if let Some(b) = tampered.last_mut() {
             *b ^= 1;
         }
         assert!(v.open(b"ca:1", &tampered).is_err());
         assert!(v.open(b"ca:1", &[1, 2, 3]).is_err());
-        assert_ne!(v.seal(b"ca:1", b"x").unwrap(), v.seal(b"ca:1", b"x").unwrap(), "fresh nonce each time");
+        assert_ne!(
+            v.seal(b"ca:1", b"x").unwrap(),
+            v.seal(b"ca:1", b"x").unwrap(),
+            "fresh nonce each time"
+        );
     }
 }

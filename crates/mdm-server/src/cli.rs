@@ -361,18 +361,31 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
         }
         Command::Audit(a) => audit(core, a).await?,
         Command::Scep(ScepCmd::Inspect { file, tenant }) => {
-            let bytes = std::fs::read(&file).map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;
             let tenant = match tenant {
                 Some(t) => Some(core.tenant(&cli, &t).await?),
                 None => None,
             };
-            print!("{}", core.inspect_scep_message(&cli, tenant.as_ref(), &bytes).await?);
+            print!(
+                "{}",
+                core.inspect_scep_message(&cli, tenant.as_ref(), &bytes)
+                    .await?
+            );
         }
-        Command::Scep(ScepCmd::Challenge { tenant, registration }) => {
+        Command::Scep(ScepCmd::Challenge {
+            tenant,
+            registration,
+        }) => {
             let tenant = core.tenant(&cli, &tenant).await?;
             let ch = core.mint_challenge(&cli, &tenant, &registration).await?;
             println!("{}", ch.challenge);
-            eprintln!("one-time challenge for {}; valid until {}; SCEP URL {}", ch.registration, ch.expires_at, core.scep_url(&tenant));
+            eprintln!(
+                "one-time challenge for {}; valid until {}; SCEP URL {}",
+                ch.registration,
+                ch.expires_at,
+                core.scep_url(&tenant)
+            );
         }
         Command::Serve { .. } | Command::Migrate | Command::ConvertDb { .. } | Command::Openapi => {
         }

@@ -131,7 +131,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
     if ![2048, 3072, 4096].contains(&config.ca_key_bits) {
         bail!("ca_key_bits must be 2048, 3072 or 4096");
     }
-    if !(1..=3650).contains(&config.cert_validity_days) || config.ca_validity_days <= config.cert_validity_days {
+    if !(1..=3650).contains(&config.cert_validity_days)
+        || config.ca_validity_days <= config.cert_validity_days
+    {
         bail!("cert_validity_days must be 1-3650 and shorter than ca_validity_days");
     }
     if config.database_max_connections == 0 {

@@ -2,9 +2,9 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use mdm_core::Core;
 use mdm_core::core::CoreSettings;
 use mdm_core::pki::PkiSettings;
-use mdm_core::Core;
 use mdm_core::ports::{SystemClock, SystemEntropy};
 use mdm_store::SqlStore;
 use std::path::Path;
@@ -36,7 +36,8 @@ pub async fn open_url(url: &str, max_connections: u32) -> anyhow::Result<SqlStor
 
 /// The domain on a store, with the vault keyed by the server secret.
 pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
-    let vault = mdm_pki::Vault::from_secret(&server_secret(config)?).map_err(|e| anyhow::anyhow!("vault: {e}"))?;
+    let vault = mdm_pki::Vault::from_secret(&server_secret(config)?)
+        .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
     let settings = CoreSettings {
         public_url: config.public_url(),
         pki: PkiSettings {
@@ -45,7 +46,13 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
             ca_key_bits: config.ca_key_bits,
         },
     };
-    Ok(Core::new(Arc::new(store), Arc::new(SystemClock), Arc::new(SystemEntropy), vault, settings))
+    Ok(Core::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Arc::new(SystemEntropy),
+        vault,
+        settings,
+    ))
 }
 
 /// The server secret: from the configuration, or `data_dir/secret.key`,

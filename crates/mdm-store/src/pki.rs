@@ -15,7 +15,8 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";
-const CHALLENGE_COLS: &str = "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
+const CHALLENGE_COLS: &str =
+    "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
 const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
                          registration, device_id, renewal_of, revoked_at, cert_der";
 
@@ -79,7 +80,9 @@ fn parse_cursor(s: &str) -> Option<(i64, &str)> {
 impl PkiStore for SqlStore {
     async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let mut sql = Sql::new(format!("INSERT INTO certificate_authorities ({CA_COLS}) VALUES "));
+        let mut sql = Sql::new(format!(
+            "INSERT INTO certificate_authorities ({CA_COLS}) VALUES "
+        ));
         sql.tuple([
             Arg::from(ca.id),
             ca.tenant_id.into(),
@@ -96,13 +99,18 @@ impl PkiStore for SqlStore {
     }
 
     async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>> {
-        let sql = Sql::new(format!("SELECT {CA_COLS} FROM certificate_authorities WHERE tenant_id = $1 AND active = 1")).arg(tenant);
+        let sql = Sql::new(format!(
+            "SELECT {CA_COLS} FROM certificate_authorities WHERE tenant_id = $1 AND active = 1"
+        ))
+        .arg(tenant);
         sql.fetch_optional_map(&self.pool, ca_from_row).await
     }
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let mut sql = Sql::new(format!("INSERT INTO scep_challenges ({CHALLENGE_COLS}) VALUES "));
+        let mut sql = Sql::new(format!(
+            "INSERT INTO scep_challenges ({CHALLENGE_COLS}) VALUES "
+        ));
         sql.tuple([
             Arg::from(ch.id),
             ch.tenant_id.into(),
@@ -117,7 +125,12 @@ impl PkiStore for SqlStore {
         commit(tx).await
     }
 
-    async fn redeem_challenge(&self, tenant: TenantId, hash: &str, now: OffsetDateTime) -> StoreResult<Redeem> {
+    async fn redeem_challenge(
+        &self,
+        tenant: TenantId,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Redeem> {
         // One statement: of two concurrent redemptions exactly one matches
         // `used_at IS NULL` (PostgreSQL re-checks the row after the first
         // commits; SQLite runs writers one at a time).
@@ -146,7 +159,11 @@ impl PkiStore for SqlStore {
         })
     }
 
-    async fn record_certificate(&self, c: &CertificateRecord, audit: &AuditEntry) -> StoreResult<()> {
+    async fn record_certificate(
+        &self,
+        c: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
         sql.tuple([
@@ -169,14 +186,28 @@ impl PkiStore for SqlStore {
         commit(tx).await
     }
 
-    async fn certificate(&self, tenant: TenantId, serial: &str) -> StoreResult<Option<CertificateRecord>> {
-        let sql = Sql::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND serial = $2")).arg(tenant).arg(serial);
+    async fn certificate(
+        &self,
+        tenant: TenantId,
+        serial: &str,
+    ) -> StoreResult<Option<CertificateRecord>> {
+        let sql = Sql::new(format!(
+            "SELECT {CERT_COLS} FROM certificates WHERE tenant_id = $1 AND serial = $2"
+        ))
+        .arg(tenant)
+        .arg(serial);
         sql.fetch_optional_map(&self.pool, cert_from_row).await
     }
 
-    async fn certificates(&self, tenant: TenantId, q: &CertificateQuery) -> StoreResult<Page<CertificateRecord>> {
+    async fn certificates(
+        &self,
+        tenant: TenantId,
+        q: &CertificateQuery,
+    ) -> StoreResult<Page<CertificateRecord>> {
         let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
-        let mut sql = Sql::new(format!("SELECT {CERT_COLS} FROM certificates WHERE tenant_id = "));
+        let mut sql = Sql::new(format!(
+            "SELECT {CERT_COLS} FROM certificates WHERE tenant_id = "
+        ));
         sql.bind(tenant);
         if let Some(r) = &q.registration {
             sql.push(" AND registration = ").bind(r.as_str());
@@ -190,10 +221,23 @@ impl PkiStore for SqlStore {
             None => &mut sql,
         };
         if let Some((ms, serial)) = q.after.as_deref().and_then(parse_cursor) {
-            sql.push(" AND (issued_at < ").bind(ms).push(" OR (issued_at = ").bind(ms).push(" AND serial < ").bind(serial).push("))");
+            sql.push(" AND (issued_at < ")
+                .bind(ms)
+                .push(" OR (issued_at = ")
+                .bind(ms)
+                .push(" AND serial < ")
+                .bind(serial)
+                .push("))");
         }
-        sql.push(" ORDER BY issued_at DESC, serial DESC LIMIT ").bind(limit + 1);
-        let mut items = sql.one_off().fetch_all(&self.pool).await?.iter().map(cert_from_row).collect::<Result<Vec<_>, _>>()?;
+        sql.push(" ORDER BY issued_at DESC, serial DESC LIMIT ")
+            .bind(limit + 1);
+        let mut items = sql
+            .one_off()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(cert_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(cursor)
@@ -203,7 +247,13 @@ impl PkiStore for SqlStore {
         Ok(Page { items, next })
     }
 
-    async fn revoke_certificate(&self, tenant: TenantId, serial: &str, at: OffsetDateTime, audit: &AuditEntry) -> StoreResult<()> {
+    async fn revoke_certificate(
+        &self,
+        tenant: TenantId,
+        serial: &str,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let sql = Sql::new("UPDATE certificates SET revoked_at = $1 WHERE tenant_id = $2 AND serial = $3 AND revoked_at IS NULL")
             .arg(at)
@@ -211,12 +261,17 @@ impl PkiStore for SqlStore {
             .arg(serial);
         if sql.execute(&mut *tx).await? == 0 {
             // Already revoked (keep the first time and write no second entry), or absent.
-            let exists = Sql::new("SELECT serial FROM certificates WHERE tenant_id = $1 AND serial = $2")
-                .arg(tenant)
-                .arg(serial)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return if exists.is_some() { Ok(()) } else { Err(StoreError::NotFound) };
+            let exists =
+                Sql::new("SELECT serial FROM certificates WHERE tenant_id = $1 AND serial = $2")
+                    .arg(tenant)
+                    .arg(serial)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return if exists.is_some() {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            };
         }
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await
@@ -229,7 +284,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        assert_eq!(parse_cursor("1700000000000.0a1b"), Some((1_700_000_000_000, "0a1b")));
+        assert_eq!(
+            parse_cursor("1700000000000.0a1b"),
+            Some((1_700_000_000_000, "0a1b"))
+        );
         assert_eq!(parse_cursor("x.0a1b"), None);
         assert_eq!(parse_cursor("nodot"), None);
     }

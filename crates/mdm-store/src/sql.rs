@@ -265,7 +265,11 @@ impl Sql {
     where
         E: Executor<'c, Database = Any>,
     {
-        self.fetch_optional(ex).await?.as_ref().map(read).transpose()
+        self.fetch_optional(ex)
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
     }
 
     pub(crate) async fn fetch_optional<'c, E: Executor<'c, Database = Any>>(

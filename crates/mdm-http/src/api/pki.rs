@@ -1,11 +1,11 @@
 //! The tenant CA, one-time SCEP challenges and issued certificates.
 
+use crate::AppState;
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use mdm_core::pki::{CaInfo, CertificateQuery, CertificateRecord, IssuedChallenge, NewChallenge};
 use mdm_core::users::Page;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/ca", tag = "certificates",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     responses((status = 200, body = CaInfo), (status = 404, body = ErrorEnvelope)))]
-async fn get_ca(State(s): State<AppState>, Caller(actor): Caller, ApiPath(tenant): ApiPath<String>) -> ApiResult<Json<CaInfo>> {
+async fn get_ca(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<Json<CaInfo>> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     Ok(Json(s.core.ca_info(&actor, &tenant).await?))
 }
@@ -41,8 +45,17 @@ async fn create_challenge(
     ApiJson(new): ApiJson<NewChallenge>,
 ) -> ApiResult<(StatusCode, Json<IssuedChallenge>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
-    let registration = new.registration.unwrap_or_else(|| format!("manual:{}", mdm_core::ChallengeId::new()));
-    Ok((StatusCode::CREATED, Json(s.core.mint_challenge(&actor, &tenant, &registration).await?)))
+    let registration = new
+        .registration
+        .unwrap_or_else(|| format!("manual:{}", mdm_core::ChallengeId::new()));
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.core
+                .mint_challenge(&actor, &tenant, &registration)
+                .await?,
+        ),
+    ))
 }
 
 /// Certificates issued in the tenant, newest first.
@@ -63,7 +76,11 @@ async fn list_certificates(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/certificates/{serial}", tag = "certificates",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("serial" = String, Path)),
     responses((status = 200, body = CertificateRecord), (status = 404, body = ErrorEnvelope)))]
-async fn get_certificate(State(s): State<AppState>, Caller(actor): Caller, ApiPath((tenant, serial)): ApiPath<(String, String)>) -> ApiResult<Json<CertificateRecord>> {
+async fn get_certificate(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath((tenant, serial)): ApiPath<(String, String)>,
+) -> ApiResult<Json<CertificateRecord>> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     Ok(Json(s.core.certificate(&actor, &tenant, &serial).await?))
 }
@@ -72,7 +89,13 @@ async fn get_certificate(State(s): State<AppState>, Caller(actor): Caller, ApiPa
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/certificates/{serial}/revoke", tag = "certificates",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("serial" = String, Path)),
     responses((status = 200, body = CertificateRecord), (status = 404, body = ErrorEnvelope)))]
-async fn revoke_certificate(State(s): State<AppState>, Caller(actor): Caller, ApiPath((tenant, serial)): ApiPath<(String, String)>) -> ApiResult<Json<CertificateRecord>> {
+async fn revoke_certificate(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath((tenant, serial)): ApiPath<(String, String)>,
+) -> ApiResult<Json<CertificateRecord>> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
-    Ok(Json(s.core.revoke_certificate(&actor, &tenant, &serial).await?))
+    Ok(Json(
+        s.core.revoke_certificate(&actor, &tenant, &serial).await?,
+    ))
 }

@@ -27,8 +27,12 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/operator/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/tenants") => j(json!({ "slug": "intruder-tenant", "name": "x" })),
-        ("post", "/api/v1/tenants/{tenant}/scep/challenges") => j(json!({ "registration": "intruder" })),
-        ("post", "/api/v1/tenants/{tenant}/certificates/{serial}/revoke") => Some(("application/json", Vec::new())),
+        ("post", "/api/v1/tenants/{tenant}/scep/challenges") => {
+            j(json!({ "registration": "intruder" }))
+        }
+        ("post", "/api/v1/tenants/{tenant}/certificates/{serial}/revoke") => {
+            Some(("application/json", Vec::new()))
+        }
         ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate") => {
             Some(("application/json", Vec::new()))
         }
@@ -108,18 +112,27 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                     r.text
                 );
                 ensure!(
-                    !r.text.contains(&b_user_id) && !r.text.contains(&b.tenant_id) && !r.text.contains(&b_serial),
+                    !r.text.contains(&b_user_id)
+                        && !r.text.contains(&b.tenant_id)
+                        && !r.text.contains(&b_serial),
                     "{method} {url} leaked tenant B data: {}",
                     r.text
                 );
                 checked += 1;
             }
             // Tenant A's own path with tenant B's ids.
-            let names_b_id = ["{user_id}", "{token_id}", "{serial}"].iter().any(|p| path.contains(p));
+            let names_b_id = ["{user_id}", "{token_id}", "{serial}"]
+                .iter()
+                .any(|p| path.contains(p));
             if path.contains("{tenant}") && names_b_id {
                 let url = fill(&a.slug);
                 let r = call(&a.api, method, &url, &body).await?;
-                ensure!(r.status == 404, "{method} {url} (B's id under A): expected 404, got {} {}", r.status, r.text);
+                ensure!(
+                    r.status == 404,
+                    "{method} {url} (B's id under A): expected 404, got {} {}",
+                    r.status,
+                    r.text
+                );
             }
         }
     }
@@ -140,9 +153,17 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
 }
 
 /// Sends `method url` with the sample body, if any.
-async fn call(api: &Api, method: &str, url: &str, body: &Option<(&str, Vec<u8>)>) -> Result<Reply, String> {
+async fn call(
+    api: &Api,
+    method: &str,
+    url: &str,
+    body: &Option<(&str, Vec<u8>)>,
+) -> Result<Reply, String> {
     match body {
-        Some((ct, bytes)) => api.raw(&method.to_uppercase(), url, ct, bytes.clone()).await,
+        Some((ct, bytes)) => {
+            api.raw(&method.to_uppercase(), url, ct, bytes.clone())
+                .await
+        }
         None => api.send(&method.to_uppercase(), url, None).await,
     }
 }
@@ -150,7 +171,14 @@ async fn call(api: &Api, method: &str, url: &str, body: &Option<(&str, Vec<u8>)>
 /// Everything observable about a tenant, to show requests from elsewhere changed nothing.
 async fn snapshot(api: &Api, slug: &str) -> Result<Value, String> {
     let mut snap = serde_json::Map::new();
-    for part in ["users", "settings", "enrollment-url", "tokens", "certificates", "ca"] {
+    for part in [
+        "users",
+        "settings",
+        "enrollment-url",
+        "tokens",
+        "certificates",
+        "ca",
+    ] {
         let v = expect(
             api.get(&format!("/api/v1/tenants/{slug}/{part}")).await?,
             200,
