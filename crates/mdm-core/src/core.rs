@@ -12,6 +12,7 @@ use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
 use mdm_pki::Vault;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
@@ -29,13 +30,48 @@ pub struct Core {
     /// Opened tenant CAs with the time they were last confirmed active. A CA
     /// never changes, so only rotation can make an entry stale, and an entry
     /// is re-confirmed against the store after [`HOT_CACHE_TTL`].
-    pub(crate) ca_cache: Arc<Mutex<HashMap<TenantId, (OffsetDateTime, Arc<LoadedCa>)>>>,
+    pub(crate) ca_cache: Arc<HotCache<TenantId, Arc<LoadedCa>>>,
     /// Tenants by slug for the device-facing hot paths (slugs never change).
-    pub(crate) slug_cache: Arc<Mutex<HashMap<String, (OffsetDateTime, Tenant)>>>,
+    pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
 pub(crate) const HOT_CACHE_TTL: time::Duration = time::Duration::seconds(10);
+
+/// A small per-process cache of values that are re-read from the store
+/// after [`HOT_CACHE_TTL`]; only for data that changes rarely and whose
+/// change may take that long to reach every replica.
+pub(crate) struct HotCache<K, V> {
+    entries: Mutex<HashMap<K, (OffsetDateTime, V)>>,
+}
+
+impl<K, V> Default for HotCache<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> HotCache<K, V> {
+    /// The value and when it was stored, fresh or not.
+    pub(crate) fn get(&self, key: &K) -> Option<(OffsetDateTime, V)> {
+        self.entries.lock().ok().and_then(|e| e.get(key).cloned())
+    }
+
+    /// The value if it was stored less than [`HOT_CACHE_TTL`] before `now`.
+    pub(crate) fn fresh(&self, key: &K, now: OffsetDateTime) -> Option<V> {
+        self.get(key)
+            .filter(|(at, _)| now - *at < HOT_CACHE_TTL)
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn put(&self, key: K, now: OffsetDateTime, value: V) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(key, (now, value));
+        }
+    }
+}
 
 /// Settings the domain takes from the configuration.
 #[derive(Clone, Debug)]

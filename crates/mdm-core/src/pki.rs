@@ -6,7 +6,7 @@
 
 use crate::StoreError;
 use crate::audit::{AuditAction, AuditEntry};
-use crate::core::{Core, HOT_CACHE_TTL};
+use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CaId, ChallengeId, TenantId};
 use crate::secrets::sha256_hex;
@@ -177,20 +177,14 @@ pub fn random_serial(core: &Core) -> [u8; 16] {
 
 impl Core {
     /// The tenant's active CA, created (and audited) if it has none yet.
-    /// Served from memory for up to [`HOT_CACHE_TTL`], so a rotation reaches
+    /// Served from memory for up to 10 s, so a rotation reaches
     /// every replica within that time.
     pub(crate) async fn tenant_ca(&self, tenant: &Tenant) -> CoreResult<Arc<LoadedCa>> {
         let now = self.now();
-        let cached = self
-            .ca_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&tenant.id).cloned());
-        if let Some((at, ca)) = &cached
-            && now - *at < HOT_CACHE_TTL
-        {
-            return Ok(ca.clone());
+        if let Some(ca) = self.ca_cache.fresh(&tenant.id, now) {
+            return Ok(ca);
         }
+        let cached = self.ca_cache.get(&tenant.id);
         let record = match self.store.active_ca(tenant.id).await? {
             Some(r) => r,
             None => self.create_ca(tenant).await?,
@@ -212,9 +206,7 @@ impl Core {
                 })
             }
         };
-        if let Ok(mut cache) = self.ca_cache.lock() {
-            cache.insert(tenant.id, (now, loaded.clone()));
-        }
+        self.ca_cache.put(tenant.id, now, loaded.clone());
         Ok(loaded)
     }
 

@@ -8,7 +8,7 @@
 
 use crate::StoreError;
 use crate::audit::{AuditAction, AuditEntry};
-use crate::core::{Core, HOT_CACHE_TTL};
+use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::pki::{CertificateRecord, LoadedCa, Redeem, random_serial};
 use crate::secrets::sha256_hex;
@@ -249,17 +249,10 @@ impl Core {
         }
     }
 
-    /// The public tenant a SCEP URL names (cached for [`HOT_CACHE_TTL`]).
+    /// The public tenant a SCEP URL names (cached for 10 s).
     pub async fn scep_tenant(&self, slug: &str) -> CoreResult<Tenant> {
         let now = self.now();
-        let cached = self
-            .slug_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(slug).cloned());
-        if let Some((at, tenant)) = cached
-            && now - at < HOT_CACHE_TTL
-        {
+        if let Some(tenant) = self.slug_cache.fresh(&slug.to_string(), now) {
             return Ok(tenant);
         }
         let tenant = self
@@ -267,9 +260,7 @@ impl Core {
             .tenant_by_slug(slug)
             .await?
             .ok_or(CoreError::NotFound("SCEP endpoint"))?;
-        if let Ok(mut cache) = self.slug_cache.lock() {
-            cache.insert(slug.to_string(), (now, tenant.clone()));
-        }
+        self.slug_cache.put(slug.to_string(), now, tenant.clone());
         Ok(tenant)
     }
 
