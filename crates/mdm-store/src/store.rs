@@ -11,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::fmt;
+use std::sync::Arc;
 use std::pin::Pin;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -76,6 +77,32 @@ const SQLITE_PRAGMAS: [&str; 4] = [
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    /// SQLite has one writer at a time; write transactions of this process
+    /// queue here instead of sleeping in SQLite's busy handler (which backs
+    /// off in steps of up to 100 ms and made the p99 of concurrent writes).
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds this process's writer turn.
+/// Dereferences to the connection, like a `Transaction`.
+pub(crate) struct WriteTx {
+    // Field order: the transaction ends (rolls back if not committed) before
+    // the writer turn is released.
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 fn is_sqlite_memory(url: &str) -> bool {
@@ -143,7 +170,7 @@ impl SqlStore {
         let pool = options.connect(&url).await.map_err(|e| {
             StoreError::Backend(format!("connecting to the {backend} database: {e}"))
         })?;
-        Ok(SqlStore { pool, backend })
+        Ok(SqlStore { pool, backend, writer: Arc::default() })
     }
 
     /// Applies the embedded migrations that are not applied yet.
@@ -182,18 +209,21 @@ impl SqlStore {
     /// Starts a transaction that will write. On SQLite it takes the write
     /// lock up front (`BEGIN IMMEDIATE`), so two writers queue on
     /// `busy_timeout` instead of failing when a read lock cannot be upgraded.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let (tx, turn) = match self.backend {
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await, Some(turn))
+            }
+            Backend::Postgres => (self.pool.begin().await, None),
         };
-        tx.map_err(|e| db_error(e, None))
+        Ok(WriteTx { tx: tx.map_err(|e| db_error(e, None))?, _turn: turn })
     }
 }
 
-/// Commits `tx`.
-pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<(), StoreError> {
-    tx.commit().await.map_err(|e| db_error(e, None))
+/// Commits `tx` (and gives up the writer turn).
+pub(crate) async fn commit(tx: WriteTx) -> Result<(), StoreError> {
+    tx.tx.commit().await.map_err(|e| db_error(e, None))
 }
 
 #[async_trait]
