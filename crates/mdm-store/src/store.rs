@@ -206,9 +206,9 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write
-    /// lock up front (`BEGIN IMMEDIATE`), so two writers queue on
-    /// `busy_timeout` instead of failing when a read lock cannot be upgraded.
+    /// Starts a transaction that will write. On SQLite the process's writers
+    /// first queue for their turn, then take the write lock up front (`BEGIN
+    /// IMMEDIATE`), so a read lock never has to be upgraded under contention.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let (tx, turn) = match self.backend {
             Backend::Sqlite => {
