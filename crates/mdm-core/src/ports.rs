@@ -215,6 +215,22 @@ pub trait PkiStore: Send + Sync {
         challenge_hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Redeem>;
+    /// The tenant's challenge with this hash, used or not.
+    async fn challenge(
+        &self,
+        tenant: TenantId,
+        challenge_hash: &str,
+    ) -> StoreResult<Option<ScepChallenge>>;
+    /// In one transaction: redeems the challenge as [`PkiStore::redeem_challenge`]
+    /// does and, only when that succeeds, records the certificate and its
+    /// audit entry. Otherwise nothing is written and the outcome says why.
+    async fn record_certificate_redeeming(
+        &self,
+        cert: &CertificateRecord,
+        challenge_hash: &str,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<Redeem>;
     /// `Conflict("certificate_serial")` when the serial exists in the tenant.
     async fn record_certificate(
         &self,

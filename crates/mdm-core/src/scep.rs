@@ -2,7 +2,7 @@
 //!
 //! Issuance is one "sign this CSR" port, [`CsrSigner`], composed of small
 //! steps: [`RenewalPolicy`] (a RenewalReq signed by a live certificate of
-//! ours needs no challenge) → [`ChallengeCheck`] (redeem the one-time
+//! ours needs no challenge) → [`ChallengeCheck`] (check the one-time
 //! challenge) → [`CaSigner`] (issue with the tenant CA and record it). A
 //! second front door (ACME, the Android agent) can reuse the same chain.
 
@@ -36,8 +36,11 @@ pub struct SignRequest {
     pub renewal_signer: Option<Certificate>,
     /// Set by [`RenewalPolicy`]: the serial being renewed.
     pub renewal_of: Option<String>,
-    /// Set by [`ChallengeCheck`]: the registration the challenge belonged to.
+    /// Set by [`ChallengeCheck`]: the registration the challenge belongs to.
     pub registration: Option<String>,
+    /// Set by [`ChallengeCheck`]: the hash of the challenge [`CaSigner`]
+    /// redeems in the same transaction that records the certificate.
+    pub redeem: Option<String>,
     /// For the audit trail.
     pub transaction_id: String,
 }
@@ -129,7 +132,28 @@ impl CsrSigner for CaSigner {
             "transaction_id": req.transaction_id,
             "not_after": record.not_after.unix_timestamp(),
         }));
-        core.store.record_certificate(&record, &audit).await?;
+        match &req.redeem {
+            None => core.store.record_certificate(&record, &audit).await?,
+            // Lost a race for the challenge (or it expired meanwhile): nothing was written.
+            Some(hash) => match core
+                .store
+                .record_certificate_redeeming(&record, hash, now, &audit)
+                .await?
+            {
+                Redeem::Redeemed(_) => {}
+                Redeem::Expired(ch) => {
+                    return Err(IssueError::ChallengeExpired {
+                        registration: ch.registration,
+                    });
+                }
+                Redeem::Used(ch) => {
+                    return Err(IssueError::ChallengeUsed {
+                        registration: ch.registration,
+                    });
+                }
+                Redeem::Unknown => return Err(IssueError::ChallengeUnknown),
+            },
+        }
         Ok((cert, record))
     }
 }
@@ -152,24 +176,25 @@ impl<S: CsrSigner> CsrSigner for ChallengeCheck<S> {
                 .as_deref()
                 .filter(|c| !c.is_empty())
                 .ok_or(IssueError::ChallengeMissing)?;
-            match self
-                .core
-                .store
-                .redeem_challenge(req.tenant.id, &sha256_hex(challenge), self.core.now())
-                .await?
-            {
-                Redeem::Redeemed(ch) => req.registration = Some(ch.registration),
-                Redeem::Expired(ch) => {
-                    return Err(IssueError::ChallengeExpired {
-                        registration: ch.registration,
-                    });
-                }
-                Redeem::Used(ch) => {
+            // Checked here, redeemed by `CaSigner` together with recording the
+            // certificate, so a failure in between never spends the challenge.
+            let hash = sha256_hex(challenge);
+            match self.core.store.challenge(req.tenant.id, &hash).await? {
+                None => return Err(IssueError::ChallengeUnknown),
+                Some(ch) if ch.used_at.is_some() => {
                     return Err(IssueError::ChallengeUsed {
                         registration: ch.registration,
                     });
                 }
-                Redeem::Unknown => return Err(IssueError::ChallengeUnknown),
+                Some(ch) if ch.expires_at <= self.core.now() => {
+                    return Err(IssueError::ChallengeExpired {
+                        registration: ch.registration,
+                    });
+                }
+                Some(ch) => {
+                    req.registration = Some(ch.registration);
+                    req.redeem = Some(hash);
+                }
             }
         }
         self.inner.sign(req).await
@@ -310,6 +335,7 @@ impl Core {
                 .then(|| req.message.signer.clone()),
             renewal_of: None,
             registration: None,
+            redeem: None,
             transaction_id: ctx.transaction_id.0.clone(),
         };
         match self.csr_signer().sign(sign).await {

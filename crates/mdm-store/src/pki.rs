@@ -2,7 +2,7 @@
 
 use crate::audit::insert_audit;
 use crate::rows::Row;
-use crate::sql::{Arg, Sql, to_millis};
+use crate::sql::{Arg, Sql, db_error, to_millis};
 use crate::store::{SqlStore, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -11,6 +11,7 @@ use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
 use mdm_core::users::Page;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -76,6 +77,66 @@ fn parse_cursor(s: &str) -> Option<(i64, &str)> {
     Some((ms.parse().ok()?, serial))
 }
 
+/// Marks the challenge used at `now` if it is unused and unexpired, in one
+/// statement: of two concurrent redemptions exactly one matches `used_at IS
+/// NULL` (PostgreSQL re-checks the row after the first commits; SQLite runs
+/// writers one at a time). Otherwise reports why not.
+async fn redeem(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    hash: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Redeem> {
+    let redeemed = Sql::new(format!(
+        "UPDATE scep_challenges SET used_at = $1 \
+         WHERE tenant_id = $2 AND challenge_hash = $3 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING {CHALLENGE_COLS}"
+    ))
+    .arg(now)
+    .arg(tenant)
+    .arg(hash)
+    .fetch_optional_map(&mut *conn, challenge_from_row)
+    .await?;
+    if let Some(ch) = redeemed {
+        return Ok(Redeem::Redeemed(ch));
+    }
+    let found = Sql::new(format!(
+        "SELECT {CHALLENGE_COLS} FROM scep_challenges WHERE tenant_id = $1 AND challenge_hash = $2"
+    ))
+    .arg(tenant)
+    .arg(hash)
+    .fetch_optional_map(&mut *conn, challenge_from_row)
+    .await?;
+    Ok(match found {
+        None => Redeem::Unknown,
+        Some(ch) if ch.used_at.is_some() => Redeem::Used(ch),
+        Some(ch) => Redeem::Expired(ch),
+    })
+}
+
+async fn insert_certificate(conn: &mut AnyConnection, c: &CertificateRecord) -> StoreResult<()> {
+    let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
+    sql.tuple([
+        Arg::from(c.tenant_id),
+        c.serial.as_str().into(),
+        c.ca_id.into(),
+        c.subject.as_str().into(),
+        c.fingerprint_sha256.as_str().into(),
+        c.not_before.into(),
+        c.not_after.into(),
+        c.issued_at.into(),
+        c.registration.as_deref().into(),
+        c.device_id.as_deref().into(),
+        c.renewal_of.as_deref().into(),
+        c.revoked_at.into(),
+        c.cert_der.as_slice().into(),
+    ]);
+    sql.unique("certificate_serial")
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
 #[async_trait]
 impl PkiStore for SqlStore {
     async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()> {
@@ -131,32 +192,36 @@ impl PkiStore for SqlStore {
         hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Redeem> {
-        // One statement: of two concurrent redemptions exactly one matches
-        // `used_at IS NULL` (PostgreSQL re-checks the row after the first
-        // commits; SQLite runs writers one at a time).
-        let redeemed = Sql::new(format!(
-            "UPDATE scep_challenges SET used_at = $1 \
-             WHERE tenant_id = $2 AND challenge_hash = $3 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING {CHALLENGE_COLS}"
+        let mut conn = self.pool.acquire().await.map_err(|e| db_error(e, None))?;
+        redeem(&mut conn, tenant, hash, now).await
+    }
+
+    async fn challenge(&self, tenant: TenantId, hash: &str) -> StoreResult<Option<ScepChallenge>> {
+        Sql::new(format!(
+            "SELECT {CHALLENGE_COLS} FROM scep_challenges WHERE tenant_id = $1 AND challenge_hash = $2"
         ))
-        .arg(now)
         .arg(tenant)
         .arg(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = redeemed {
-            return Ok(Redeem::Redeemed(challenge_from_row(&row)?));
+        .fetch_optional_map(&self.pool, challenge_from_row)
+        .await
+    }
+
+    async fn record_certificate_redeeming(
+        &self,
+        c: &CertificateRecord,
+        hash: &str,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<Redeem> {
+        let mut tx = self.begin_write().await?;
+        let outcome = redeem(&mut tx, c.tenant_id, hash, now).await?;
+        if !matches!(outcome, Redeem::Redeemed(_)) {
+            return Ok(outcome); // rolled back on drop: nothing written
         }
-        let found = Sql::new(format!("SELECT {CHALLENGE_COLS} FROM scep_challenges WHERE tenant_id = $1 AND challenge_hash = $2"))
-            .arg(tenant)
-            .arg(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match found.as_ref().map(challenge_from_row).transpose()? {
-            None => Redeem::Unknown,
-            Some(ch) if ch.used_at.is_some() => Redeem::Used(ch),
-            Some(ch) => Redeem::Expired(ch),
-        })
+        insert_certificate(&mut tx, c).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await?;
+        Ok(outcome)
     }
 
     async fn record_certificate(
@@ -165,23 +230,7 @@ impl PkiStore for SqlStore {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
-        sql.tuple([
-            Arg::from(c.tenant_id),
-            c.serial.as_str().into(),
-            c.ca_id.into(),
-            c.subject.as_str().into(),
-            c.fingerprint_sha256.as_str().into(),
-            c.not_before.into(),
-            c.not_after.into(),
-            c.issued_at.into(),
-            c.registration.as_deref().into(),
-            c.device_id.as_deref().into(),
-            c.renewal_of.as_deref().into(),
-            c.revoked_at.into(),
-            c.cert_der.as_slice().into(),
-        ]);
-        sql.unique("certificate_serial").execute(&mut *tx).await?;
+        insert_certificate(&mut tx, c).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await
     }

@@ -11,8 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::fmt;
-use std::sync::Arc;
 use std::pin::Pin;
+use std::sync::Arc;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -170,7 +170,11 @@ impl SqlStore {
         let pool = options.connect(&url).await.map_err(|e| {
             StoreError::Backend(format!("connecting to the {backend} database: {e}"))
         })?;
-        Ok(SqlStore { pool, backend, writer: Arc::default() })
+        Ok(SqlStore {
+            pool,
+            backend,
+            writer: Arc::default(),
+        })
     }
 
     /// Applies the embedded migrations that are not applied yet.
@@ -217,7 +221,10 @@ impl SqlStore {
             }
             Backend::Postgres => (self.pool.begin().await, None),
         };
-        Ok(WriteTx { tx: tx.map_err(|e| db_error(e, None))?, _turn: turn })
+        Ok(WriteTx {
+            tx: tx.map_err(|e| db_error(e, None))?,
+            _turn: turn,
+        })
     }
 }
 

@@ -75,6 +75,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         pki::ca_per_tenant,
         pki::challenge_outcomes,
         pki::concurrent_redeems_one_wins,
+        pki::redeem_with_certificate,
         certificates::round_trip_and_uniqueness,
         certificates::filters_and_paging,
         certificates::equal_times_page_by_serial,

@@ -296,3 +296,76 @@ pub async fn concurrent_redeems_one_wins(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `challenge` reads a challenge without touching it; recording a certificate
+/// while redeeming its challenge writes all or nothing.
+pub async fn redeem_with_certificate(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let (a, b) = (new_tenant(s).await?, new_tenant(s).await?);
+    let ca_a = new_ca(s, a.id).await?;
+    let ch = challenge(a.id, "with-certificate");
+    s.create_challenge(&ch, &challenge_audit(&ch)).await?;
+    check_eq!(
+        s.challenge(a.id, &ch.challenge_hash).await?,
+        Some(ch.clone())
+    );
+    check_eq!(s.challenge(b.id, &ch.challenge_hash).await?, None);
+    check_eq!(s.challenge(a.id, &sha256_hex("other")).await?, None);
+
+    // Expired at `now`: nothing is written, the challenge stays unused.
+    let late = CertificateRecord {
+        registration: Some(ch.registration.clone()),
+        ..certificate(&ca_a, &hex(32), now())
+    };
+    let outcome = s
+        .record_certificate_redeeming(
+            &late,
+            &ch.challenge_hash,
+            ch.expires_at,
+            &certificate_audit(&late),
+        )
+        .await?;
+    check_eq!(outcome, Redeem::Expired(ch.clone()));
+    check_eq!(s.certificate(a.id, &late.serial).await?, None);
+
+    // In time: redeemed, certificate and audit row written together.
+    let t = ch.expires_at - Duration::minutes(1);
+    let outcome = s
+        .record_certificate_redeeming(&late, &ch.challenge_hash, t, &certificate_audit(&late))
+        .await?;
+    check_eq!(outcome, Redeem::Redeemed(used(&ch, t)));
+    check_eq!(s.certificate(a.id, &late.serial).await?, Some(late.clone()));
+
+    // Again with another certificate: the challenge is spent, nothing written.
+    let again = certificate(&ca_a, &hex(32), now());
+    let outcome = s
+        .record_certificate_redeeming(&again, &ch.challenge_hash, t, &certificate_audit(&again))
+        .await?;
+    check_eq!(outcome, Redeem::Used(used(&ch, t)));
+    check_eq!(s.certificate(a.id, &again.serial).await?, None);
+
+    // A duplicate serial rolls the redemption back too.
+    let ch2 = challenge(a.id, "second");
+    s.create_challenge(&ch2, &challenge_audit(&ch2)).await?;
+    let dup = certificate(&ca_a, &late.serial, now());
+    let result = s
+        .record_certificate_redeeming(&dup, &ch2.challenge_hash, t, &certificate_audit(&dup))
+        .await;
+    anyhow::ensure!(
+        matches!(result, Err(StoreError::Conflict("certificate_serial"))),
+        "duplicate serial: {result:?}"
+    );
+    check_eq!(
+        s.challenge(a.id, &ch2.challenge_hash).await?,
+        Some(ch2.clone())
+    );
+    check_eq!(
+        actions(s, a.id)
+            .await?
+            .iter()
+            .filter(|a| *a == "certificate.issued")
+            .count(),
+        1
+    );
+    Ok(())
+}
