@@ -1,15 +1,13 @@
 //! The use cases, on one struct that holds the ports. The methods live in
 //! the module of the thing they act on (`tenants.rs`, `users.rs`, …).
 
-use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::AdminId;
 use crate::ids::TenantId;
 use crate::pki::{LoadedCa, PkiSettings};
 use crate::ports::{Clock, Entropy, Store};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
-use crate::tokens::{Actor, Admin, IssuedToken, NewToken, Scope};
+use crate::tokens::{Actor, IssuedToken, NewToken, Scope};
 use mdm_pki::Vault;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -143,26 +141,10 @@ impl Core {
             return Ok(None);
         }
         let actor = Actor::System;
-        let now = self.now();
         let admin_password = self.token(18);
-        let admin = Admin {
-            id: AdminId::new(),
-            scope: Scope::Operator,
-            email: "admin@mdm.local".into(),
-            password_hash: self.hash_password(&admin_password)?,
-            created_at: now,
-        };
-        let audit = AuditEntry::new(
-            None,
-            now,
-            &actor,
-            AuditAction::AdminCreated,
-            ("admin", admin.id.to_string()),
-        )
-        .details(
-            serde_json::json!({ "email": admin.email, "scope": "operator", "bootstrap": true }),
-        );
-        self.store.create_admin(&admin, &audit).await?;
+        let admin = self
+            .create_admin(&actor, Scope::Operator, "admin@mdm.local", &admin_password)
+            .await?;
         let operator_token = self
             .create_token(
                 &actor,

@@ -237,6 +237,53 @@ impl Core {
         Ok(IssuedToken { token, secret })
     }
 
+    /// Creates an administrator who signs in to the portal with `email` and
+    /// `password` (argon2id), scoped to one tenant or, for operators, to all.
+    pub async fn create_admin(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        email: &str,
+        password: &str,
+    ) -> CoreResult<Admin> {
+        match scope {
+            Scope::Operator => actor.require_operator()?,
+            Scope::Tenant(t) => actor.require_tenant(t)?,
+        }
+        let email = crate::users::normalize_email(email)?;
+        crate::users::validate_password("password", password)?;
+        let now = self.now();
+        let admin = Admin {
+            id: AdminId::new(),
+            scope,
+            email,
+            password_hash: self.hash_password(password)?,
+            created_at: now,
+        };
+        let audit = AuditEntry::new(
+            scope.tenant(),
+            now,
+            actor,
+            AuditAction::AdminCreated,
+            ("admin", admin.id.to_string()),
+        )
+        .details(serde_json::json!({ "email": admin.email, "operator": scope == Scope::Operator }));
+        self.store
+            .create_admin(&admin, &audit)
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::Conflict(_) => CoreError::Conflict {
+                    code: "admin_email_taken",
+                    message: format!(
+                        "an administrator with email {} already exists here",
+                        admin.email
+                    ),
+                },
+                other => other.into(),
+            })?;
+        Ok(admin)
+    }
+
     /// Tokens of a scope.
     pub async fn tokens(&self, actor: &Actor, scope: Scope) -> CoreResult<Vec<ApiToken>> {
         match scope {

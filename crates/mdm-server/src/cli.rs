@@ -63,6 +63,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage administrators (portal sign-in).
+    #[command(subcommand)]
+    Admin(AdminCmd),
     /// Read a tenant's audit trail, newest first.
     Audit(AuditArgs),
     /// SCEP tools: inspect a message, mint a one-time challenge.
@@ -136,6 +139,28 @@ enum TokenCmd {
         name: String,
         #[arg(long)]
         expires_in_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCmd {
+    /// Create an administrator; the password is read from a file.
+    Create {
+        /// Scope the administrator to this tenant.
+        #[arg(
+            long,
+            conflicts_with = "operator",
+            required_unless_present = "operator"
+        )]
+        tenant: Option<String>,
+        /// An operator: every tenant, and creating tenants.
+        #[arg(long)]
+        operator: bool,
+        #[arg(long)]
+        email: String,
+        /// File holding the password (at least 8 characters).
+        #[arg(long)]
+        password_file: PathBuf,
     },
 }
 
@@ -360,6 +385,27 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
             );
         }
         Command::Audit(a) => audit(core, a).await?,
+        Command::Admin(AdminCmd::Create {
+            tenant,
+            operator,
+            email,
+            password_file,
+        }) => {
+            let scope = match (tenant, operator) {
+                (_, true) => Scope::Operator,
+                (Some(t), false) => Scope::Tenant(core.tenant(&cli, &t).await?.id),
+                (None, false) => {
+                    return Err(CoreError::invalid("tenant", "give --tenant or --operator"));
+                }
+            };
+            let password = std::fs::read_to_string(&password_file).map_err(|e| {
+                CoreError::invalid("password_file", format!("{}: {e}", password_file.display()))
+            })?;
+            let admin = core
+                .create_admin(&cli, scope, &email, password.trim_end_matches(['\r', '\n']))
+                .await?;
+            println!("created administrator {} ({})", admin.email, admin.id);
+        }
         Command::Scep(ScepCmd::Inspect { file, tenant }) => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;

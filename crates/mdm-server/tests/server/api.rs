@@ -127,7 +127,40 @@ pub async fn cli_then_api(s: Arc<Server>) -> TestResult {
             .contains("carol@example.com"),
         "user list"
     );
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse battery\n").map_err(|e| e.to_string())?;
+    let pw = pw.to_string_lossy().to_string();
+    let out = s.cli(&[
+        "admin",
+        "create",
+        "--tenant",
+        &slug,
+        "--email",
+        "Boss@Example.com",
+        "--password-file",
+        &pw,
+    ])?;
+    ensure!(out.contains("boss@example.com"), "admin create: {out}");
+    ensure!(
+        s.cli(&[
+            "admin",
+            "create",
+            "--tenant",
+            &slug,
+            "--email",
+            "boss@example.com",
+            "--password-file",
+            &pw
+        ])
+        .is_err(),
+        "a second administrator with the same email is refused"
+    );
     let audit = s.cli(&["audit", "--tenant", &slug])?;
+    ensure!(
+        audit.contains("admin.created"),
+        "admin creation audited: {audit}"
+    );
     ensure!(
         audit.contains("user.created")
             && audit.contains("tenant.created")
