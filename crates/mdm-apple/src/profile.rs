@@ -344,6 +344,20 @@ fn validate_scep(s: &ScepPayload) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// `http://` to this machine (127.0.0.1, localhost, [::1]): accepted for
+/// development and tests only; devices need https.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 fn validate_mdm(m: &MdmPayload) -> Result<(), BuildError> {
     if !m.topic.starts_with("com.apple.mgmt.") {
         return Err(BuildError::invalid(
@@ -355,7 +369,7 @@ fn validate_mdm(m: &MdmPayload) -> Result<(), BuildError> {
         ("ServerURL", Some(&m.server_url)),
         ("CheckInURL", m.check_in_url.as_ref()),
     ] {
-        if url.is_some_and(|u| !u.starts_with("https://")) {
+        if url.is_some_and(|u| !u.starts_with("https://") && !is_loopback_http(u)) {
             return Err(BuildError::invalid(field, "must be an https URL"));
         }
     }
@@ -386,4 +400,28 @@ pub fn sign_profile(
 ) -> Result<Vec<u8>, BuildError> {
     sign_attached(xml, key, cert, extra_certs, signing_time)
         .map_err(|e| BuildError::Sign(e.to_string()))
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::is_loopback_http;
+
+    #[test]
+    fn only_loopback_http_is_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080/mdm",
+            "http://localhost/x",
+            "http://[::1]:9/y",
+        ] {
+            assert!(is_loopback_http(ok), "{ok}");
+        }
+        for bad in [
+            "http://example.com/",
+            "http://127.0.0.1.evil.com/",
+            "https://127.0.0.1/",
+            "http://10.0.0.1:80/",
+        ] {
+            assert!(!is_loopback_http(bad), "{bad}");
+        }
+    }
 }

@@ -47,11 +47,13 @@ pub enum AuditAction {
     CertificateRenewed,
     #[serde(rename = "certificate.revoked")]
     CertificateRevoked,
+    #[serde(rename = "profile.issued")]
+    ProfileIssued,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 18] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -69,6 +71,7 @@ impl AuditAction {
         Self::CertificateIssued,
         Self::CertificateRenewed,
         Self::CertificateRevoked,
+        Self::ProfileIssued,
     ];
 
     /// The stored text form.
@@ -91,6 +94,7 @@ impl AuditAction {
             Self::CertificateIssued => "certificate.issued",
             Self::CertificateRenewed => "certificate.renewed",
             Self::CertificateRevoked => "certificate.revoked",
+            Self::ProfileIssued => "profile.issued",
         }
     }
 

@@ -5,6 +5,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::pki::{LoadedCa, PkiSettings};
 use crate::ports::{Clock, Entropy, Store};
+use crate::profiles::AppleSettings;
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, IssuedToken, NewToken, Scope};
@@ -25,6 +26,7 @@ pub struct Core {
     /// Seals CA keys and other secrets at rest.
     pub(crate) vault: Arc<Vault>,
     pub(crate) pki: PkiSettings,
+    pub(crate) apple: AppleSettings,
     /// Opened tenant CAs with the time they were last confirmed active. A CA
     /// never changes, so only rotation can make an entry stale, and an entry
     /// is re-confirmed against the store after [`HOT_CACHE_TTL`].
@@ -77,6 +79,7 @@ pub struct CoreSettings {
     /// Base URL devices and browsers reach the server at.
     pub public_url: String,
     pub pki: PkiSettings,
+    pub apple: AppleSettings,
 }
 
 /// What the first start of an empty server created, to show the operator once.
@@ -104,6 +107,7 @@ impl Core {
             public_url: settings.public_url.trim_end_matches('/').to_string(),
             vault: Arc::new(vault),
             pki: settings.pki,
+            apple: settings.apple,
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
         }

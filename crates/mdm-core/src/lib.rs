@@ -14,6 +14,7 @@ pub mod ids;
 pub mod jobs;
 pub mod pki;
 pub mod ports;
+pub mod profiles;
 pub mod scep;
 pub mod secrets;
 pub mod settings;

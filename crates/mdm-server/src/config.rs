@@ -45,6 +45,9 @@ pub struct Config {
     pub ca_validity_days: i64,
     /// RSA key size of new tenant CAs (2048, 3072 or 4096).
     pub ca_key_bits: usize,
+    /// The APNs topic of the Apple MDM push certificate (`com.apple.mgmt.…`),
+    /// written into every management profile.
+    pub mdm_topic: String,
 }
 
 impl Default for Config {
@@ -65,6 +68,7 @@ impl Default for Config {
             cert_validity_days: 365,
             ca_validity_days: 3650,
             ca_key_bits: 2048,
+            mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
         }
     }
 }
@@ -136,6 +140,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
     {
         bail!("cert_validity_days must be 1-3650 and shorter than ca_validity_days");
     }
+    if !config.mdm_topic.starts_with("com.apple.mgmt.") {
+        bail!("mdm_topic must be the push certificate's topic, starting with com.apple.mgmt.");
+    }
     if config.database_max_connections == 0 {
         bail!("database_max_connections must be at least 1");
     }
@@ -153,6 +160,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
 /// Keys whose environment values are text, never numbers or booleans.
 const TEXT_KEYS: &[&str] = &[
     "listen",
+    "mdm_topic",
     "public_url",
     "data_dir",
     "database_url",

@@ -6,6 +6,7 @@ use mdm_core::Core;
 use mdm_core::core::CoreSettings;
 use mdm_core::pki::PkiSettings;
 use mdm_core::ports::{SystemClock, SystemEntropy};
+use mdm_core::profiles::AppleSettings;
 use mdm_store::SqlStore;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
             cert_validity_days: config.cert_validity_days,
             ca_validity_days: config.ca_validity_days,
             ca_key_bits: config.ca_key_bits,
+        },
+        apple: AppleSettings {
+            mdm_topic: config.mdm_topic.clone(),
         },
     };
     Ok(Core::new(

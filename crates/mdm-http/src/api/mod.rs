@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod pki;
+pub mod profiles;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -18,4 +19,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(pki::router())
+        .merge(profiles::router())
 }

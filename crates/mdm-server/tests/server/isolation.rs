@@ -27,6 +27,7 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/operator/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/tenants") => j(json!({ "slug": "intruder-tenant", "name": "x" })),
+        ("post", "/api/v1/tenants/{tenant}/enrollment-profiles") => j(json!({ "platform": "ios" })),
         ("post", "/api/v1/tenants/{tenant}/scep/challenges") => {
             j(json!({ "registration": "intruder" }))
         }

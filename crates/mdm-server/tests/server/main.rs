@@ -6,6 +6,7 @@ mod api;
 mod client;
 mod isolation;
 mod ops;
+mod profiles;
 mod scep;
 mod support;
 
@@ -98,6 +99,7 @@ fn main() {
         scep::renewal_and_revocation,
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
+        profiles::signed_profile_enrolls_once_and_expires,
     ];
     let mut trials = Vec::new();
     for server in &servers {

@@ -177,6 +177,52 @@ fn have_scepclient() -> bool {
     found
 }
 
+/// Enrols one device with our client and a given challenge; returns the
+/// issued certificate's serial, or why the CertRep was not SUCCESS.
+pub async fn enroll_with(
+    s: &Server,
+    f: &Fixture,
+    challenge: &str,
+    cn: &str,
+) -> Result<String, String> {
+    let info = expect(
+        f.api.get(&format!("/api/v1/tenants/{}/ca", f.slug)).await?,
+        200,
+        "ca",
+    )?;
+    let ca = mdm_pki::cert_from_pem(info["certificate_pem"].as_str().ok_or("pem")?)
+        .map_err(|e| e.to_string())?;
+    let url = info["scep_url"].as_str().ok_or("url")?.to_string();
+    let scep = Scep {
+        f: Fixture {
+            slug: f.slug.clone(),
+            tenant_id: f.tenant_id.clone(),
+            op: Api::new(&s.base, None),
+            api: Api::new(&s.base, f.api.token.as_deref()),
+        },
+        url,
+        ca,
+        ca_pem: String::new(),
+    };
+    let r = requester(cn)?;
+    let (_, body) = post(
+        &scep,
+        request(
+            &scep.ca,
+            &r,
+            Some(challenge),
+            ContentCipher::Aes128,
+            DigestAlg::Sha256,
+        )?,
+    )
+    .await?;
+    let rep = reply(&scep, &r, &body)?;
+    let cert = rep
+        .issued
+        .ok_or(format!("{:?} {:?}", rep.status, rep.fail_info))?;
+    Ok(mdm_pki::CertificateExt::serial_hex(&cert))
+}
+
 /// Enrols one device with our client; returns the issued certificate's serial.
 pub async fn enroll_one(s: &Server, f: &Fixture, registration: &str) -> Result<String, String> {
     let info = expect(
@@ -311,7 +357,7 @@ pub async fn scepclient_enrolls_and_is_refused_when_it_should_be(s: Arc<Server>)
 }
 
 /// Moves the expiry of a registration's challenges into the past.
-async fn expire_challenges(s: &Server, registration: &str) -> TestResult {
+pub async fn expire_challenges(s: &Server, registration: &str) -> TestResult {
     use sqlx::Connection;
     let sql = "UPDATE scep_challenges SET expires_at = 0 WHERE registration = $1";
     if s.database_url.starts_with("sqlite") {

@@ -1,0 +1,129 @@
+//! The Apple management profile (R10–R12): one signed `.mobileconfig` per
+//! registration attempt, carrying the tenant CA, a SCEP payload with a
+//! one-time challenge that expires with the profile, and the MDM payload.
+//! A device that installs it too late is refused at SCEP with a FAILURE
+//! CertRep, and the refusal names this registration.
+
+use crate::audit::{AuditAction, AuditEntry};
+use crate::core::Core;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::UserId;
+use crate::tenants::Tenant;
+use crate::tokens::Actor;
+use mdm_apple::{EnrollmentProfile, MdmPayload, PROFILE_UUID_NAMESPACE, Removal, ScepPayload};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Apple platforms a profile is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplePlatform {
+    Ios,
+    Macos,
+}
+
+/// What an administrator (later: the registration flows) asks for.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProfile {
+    pub platform: ApplePlatform,
+    /// The user the device is registered for.
+    pub user_id: Option<UserId>,
+}
+
+/// A signed profile and the registration it belongs to.
+#[derive(Clone, Debug)]
+pub struct IssuedProfile {
+    /// `reg-<uuid>`: names the profile's challenge, its certificate and any refusal.
+    pub registration: String,
+    pub expires_at: OffsetDateTime,
+    /// CMS SignedData (DER) around the XML plist, signed by the tenant CA.
+    pub signed: Vec<u8>,
+}
+
+/// Settings of the Apple MDM payload.
+#[derive(Clone, Debug)]
+pub struct AppleSettings {
+    /// The APNs topic of the MDM push certificate (`com.apple.mgmt.…`).
+    pub mdm_topic: String,
+}
+
+impl Default for AppleSettings {
+    fn default() -> Self {
+        Self {
+            mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
+        }
+    }
+}
+
+impl Core {
+    /// The tenant's MDM check-in and command URLs.
+    pub fn mdm_urls(&self, tenant: &Tenant) -> (String, String) {
+        let base = format!("{}/mdm/{}", self.public_url, tenant.slug);
+        (format!("{base}/checkin"), format!("{base}/connect"))
+    }
+
+    /// Builds and signs a fresh management profile for one registration attempt.
+    pub async fn issue_profile(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        new: &NewProfile,
+    ) -> CoreResult<IssuedProfile> {
+        actor.require_tenant(tenant.id)?;
+        if let Some(user) = new.user_id {
+            self.user(actor, tenant, user).await?;
+        }
+        let registration = format!("reg-{}", uuid::Uuid::now_v7());
+        let challenge = self.mint_challenge(actor, tenant, &registration).await?;
+        let ca = self.tenant_ca(tenant).await?;
+        let (check_in, server) = self.mdm_urls(tenant);
+        let mut mdm = MdmPayload::new(&self.apple.mdm_topic, server);
+        mdm.check_in_url = Some(check_in);
+        mdm.capabilities.per_user_connections = new.platform == ApplePlatform::Macos;
+        let mut scep = ScepPayload::new(self.scep_url(tenant), Some(challenge.challenge.clone()));
+        scep.subject = vec![
+            ("O".into(), tenant.name.clone()),
+            ("CN".into(), registration.clone()),
+        ];
+        let profile = EnrollmentProfile {
+            // Stable per tenant: a re-sent profile replaces the installed one.
+            identifier: format!("mdm.{}.enrollment", tenant.slug),
+            uuid_namespace: PROFILE_UUID_NAMESPACE,
+            display_name: format!("{} device management", tenant.name),
+            organization: tenant.name.clone(),
+            description: "Lets your organisation manage this device.".into(),
+            removal: Removal::Allowed,
+            ca_cert_der: ca.cert_der.clone(),
+            tls_anchor_der: None,
+            scep,
+            mdm,
+        };
+        let build =
+            |e: mdm_apple::BuildError| CoreError::Store(format!("building the profile: {e}"));
+        let xml = profile.to_xml().map_err(build)?;
+        let signed =
+            mdm_apple::sign_profile(&xml, &ca.key, &ca.cert, &[], self.now()).map_err(build)?;
+        let audit = AuditEntry::new(
+            Some(tenant.id),
+            self.now(),
+            actor,
+            AuditAction::ProfileIssued,
+            ("registration", registration.clone()),
+        )
+        .details(serde_json::json!({
+            "platform": new.platform,
+            "expires_at": challenge.expires_at.unix_timestamp(),
+        }));
+        let audit = match new.user_id {
+            Some(u) => audit.user(u),
+            None => audit,
+        };
+        self.store.append_audit(&audit).await?;
+        Ok(IssuedProfile {
+            registration,
+            expires_at: challenge.expires_at,
+            signed,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! The Apple management profile: signed by the tenant CA (openssl verifies
+//! it), its one-time challenge enrols once, and a profile installed after its
+//! validity is refused at SCEP with the registration named in the audit trail.
+
+use crate::api::fixture;
+use crate::client::expect;
+use crate::ensure;
+use crate::support::{Server, TestResult};
+use mdm_apple::plist::{Dictionary, Value};
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+
+struct Profile {
+    registration: String,
+    xml: Vec<u8>,
+}
+
+async fn download(s: &Server, slug: &str, token: &str, platform: &str) -> Result<Profile, String> {
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/tenants/{slug}/enrollment-profiles",
+            s.base
+        ))
+        .bearer_auth(token)
+        .json(&json!({ "platform": platform }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        res.status().as_u16() == 201,
+        "profile: HTTP {}",
+        res.status()
+    );
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    ensure!(
+        ct == "application/x-apple-aspen-config",
+        "content type {ct}"
+    );
+    let registration = res
+        .headers()
+        .get("x-registration")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no X-Registration")?
+        .to_string();
+    let signed = res.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    Ok(Profile {
+        registration,
+        xml: signed,
+    })
+}
+
+fn payload<'a>(root: &'a Dictionary, kind: &str) -> Result<&'a Dictionary, String> {
+    root.get("PayloadContent")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .filter_map(Value::as_dictionary)
+                .find(|p| p.get("PayloadType").and_then(Value::as_string) == Some(kind))
+        })
+        .ok_or(format!("no {kind} payload"))
+}
+
+pub async fn signed_profile_enrolls_once_and_expires(s: Arc<Server>) -> TestResult {
+    let f = fixture(&s).await?;
+    let token = f.api.token.clone().unwrap_or_default();
+    let ca = expect(
+        f.api.get(&format!("/api/v1/tenants/{}/ca", f.slug)).await?,
+        200,
+        "ca",
+    )?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, ca["certificate_pem"].as_str().ok_or("pem")?)
+        .map_err(|e| e.to_string())?;
+
+    let mut p = download(&s, &f.slug, &token, "macos").await?;
+    // openssl accepts the signature against the tenant chain and returns the plist.
+    let signed = dir.path().join("profile.der");
+    let out = dir.path().join("profile.xml");
+    std::fs::write(&signed, &p.xml).map_err(|e| e.to_string())?;
+    let verify = Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-in"])
+        .arg(&signed)
+        .arg("-CAfile")
+        .arg(&ca_pem)
+        .arg("-out")
+        .arg(&out)
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        verify.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    p.xml = std::fs::read(&out).map_err(|e| e.to_string())?;
+    let root: Dictionary = mdm_apple::plist::from_bytes(&p.xml).map_err(|e| e.to_string())?;
+    let scep = payload(&root, "com.apple.security.scep")?
+        .get("PayloadContent")
+        .and_then(Value::as_dictionary)
+        .ok_or("scep content")?;
+    let mdm = payload(&root, "com.apple.mdm")?;
+    ensure!(
+        scep.get("URL").and_then(Value::as_string) == ca["scep_url"].as_str(),
+        "SCEP URL"
+    );
+    ensure!(
+        scep.get("Keysize").and_then(Value::as_unsigned_integer) == Some(2048),
+        "Keysize 2048"
+    );
+    ensure!(
+        mdm.get("AccessRights").and_then(Value::as_unsigned_integer) == Some(8191),
+        "AccessRights"
+    );
+    ensure!(
+        mdm.get("SignMessage").and_then(Value::as_boolean) == Some(true),
+        "SignMessage"
+    );
+    let caps = mdm
+        .get("ServerCapabilities")
+        .and_then(Value::as_array)
+        .ok_or("macOS capabilities")?;
+    ensure!(
+        caps.iter()
+            .any(|c| c.as_string() == Some("com.apple.mdm.per-user-connections")),
+        "per-user connections on macOS"
+    );
+    let challenge = scep
+        .get("Challenge")
+        .and_then(Value::as_string)
+        .ok_or("challenge")?
+        .to_string();
+
+    // Its challenge enrols once, and the certificate belongs to the registration.
+    let serial = crate::scep::enroll_with(&s, &f, &challenge, "profile-device").await?;
+    let certs = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/certificates?registration={}",
+                f.slug, p.registration
+            ))
+            .await?,
+        200,
+        "certs",
+    )?;
+    ensure!(
+        certs["items"][0]["serial"] == serial.as_str(),
+        "certificate of the registration: {certs}"
+    );
+
+    // A second profile, installed after its validity: FAILURE at SCEP, and the audit names its registration.
+    let late = download(&s, &f.slug, &token, "ios").await?;
+    let late_xml = Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-noverify"])
+        .arg("-in")
+        .arg({
+            let p = dir.path().join("late.der");
+            std::fs::write(&p, &late.xml).map_err(|e| e.to_string())?;
+            p
+        })
+        .output()
+        .map_err(|e| e.to_string())?
+        .stdout;
+    let root: Dictionary = mdm_apple::plist::from_bytes(&late_xml).map_err(|e| e.to_string())?;
+    let late_challenge = payload(&root, "com.apple.security.scep")?
+        .get("PayloadContent")
+        .and_then(Value::as_dictionary)
+        .and_then(|d| d.get("Challenge"))
+        .and_then(Value::as_string)
+        .ok_or("late challenge")?
+        .to_string();
+    crate::scep::expire_challenges(&s, &late.registration).await?;
+    let refused = crate::scep::enroll_with(&s, &f, &late_challenge, "late-device").await;
+    ensure!(
+        refused.is_err(),
+        "a profile installed too late must be refused"
+    );
+    let audit = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?action=scep.refused",
+                f.slug
+            ))
+            .await?,
+        200,
+        "audit",
+    )?;
+    let entry = audit["items"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e["details"]["registration"] == late.registration.as_str())
+        })
+        .ok_or("refusal names the registration")?;
+    ensure!(
+        entry["details"]["reason"] == "profile_expired",
+        "reason: {entry}"
+    );
+    let issued = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?action=profile.issued",
+                f.slug
+            ))
+            .await?,
+        200,
+        "issued",
+    )?;
+    ensure!(
+        issued["items"].as_array().map(Vec::len) == Some(2),
+        "profiles audited: {issued}"
+    );
+    Ok(())
+}
