@@ -71,6 +71,10 @@ enum Command {
     /// SCEP tools: inspect a message, mint a one-time challenge.
     #[command(subcommand)]
     Scep(ScepCmd),
+    /// Apple tools: print what the server understands of a check-in message,
+    /// command result or command (XML or binary plist), and which keys it ignores.
+    #[command(subcommand)]
+    Apple(AppleCmd),
     /// Print the OpenAPI document of the REST API.
     Openapi,
 }
@@ -165,6 +169,12 @@ enum AdminCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum AppleCmd {
+    /// Inspect a check-in message, command result or command file.
+    Inspect { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
 enum ScepCmd {
     /// Print what a SCEP message (DER or base64 file) contains: message type,
     /// transactionID, nonces, algorithms, signer; with --tenant, also the CSR
@@ -236,6 +246,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ConvertDb { from, to } => convert(&from, &to).await,
+        Command::Apple(AppleCmd::Inspect { file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            match mdm_apple::inspect(&bytes) {
+                Ok(i) => {
+                    print!("{i}");
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("{}: {e}", file.display()),
+            }
+        }
         Command::Openapi => {
             println!("{}", mdm_http::openapi::document_json());
             Ok(())
@@ -433,8 +454,11 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
                 core.scep_url(&tenant)
             );
         }
-        Command::Serve { .. } | Command::Migrate | Command::ConvertDb { .. } | Command::Openapi => {
-        }
+        Command::Serve { .. }
+        | Command::Migrate
+        | Command::ConvertDb { .. }
+        | Command::Openapi
+        | Command::Apple(_) => {}
     }
     Ok(())
 }

@@ -121,6 +121,9 @@ fn main() {
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
     }));
+    trials.push(Trial::test("apple_inspect", || {
+        ops::apple_inspect().map_err(Failed::from)
+    }));
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {

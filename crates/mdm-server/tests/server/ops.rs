@@ -180,3 +180,50 @@ pub async fn convert_db(sqlite: Arc<Server>, pg_admin: Option<String>) -> TestRe
     db.drop_db().await;
     result
 }
+
+/// `mdm apple inspect` prints what the server understands of a check-in and
+/// names the keys it ignores; garbage is a clear error.
+pub fn apple_inspect() -> TestResult {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("checkin.plist");
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>MessageType</key><string>Authenticate</string>
+<key>UDID</key><string>TEST-UDID-0001</string>
+<key>Topic</key><string>com.apple.mgmt.External.test</string>
+<key>SerialNumber</key><string>C02TEST</string>
+<key>FavouriteColour</key><string>teal</string>
+</dict></plist>"#;
+    std::fs::write(&file, body).map_err(|e| e.to_string())?;
+    let out = Command::new(mdm_bin())
+        .args(["apple", "inspect"])
+        .arg(&file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "apple inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "Authenticate",
+        "TEST-UDID-0001",
+        "com.apple.mgmt.External.test",
+        "FavouriteColour",
+    ] {
+        ensure!(text.contains(want), "inspect output lacks {want}:\n{text}");
+    }
+    std::fs::write(&file, b"not a plist").map_err(|e| e.to_string())?;
+    let out = Command::new(mdm_bin())
+        .args(["apple", "inspect"])
+        .arg(&file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        !out.status.success() && !out.stderr.is_empty(),
+        "garbage must be refused clearly"
+    );
+    Ok(())
+}
