@@ -114,6 +114,25 @@ async fn post(scep: &Scep, message: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     ))
 }
 
+/// Posts a PKCSReq (AES-128, SHA-256) with `challenge`; returns the status and body.
+async fn post_pkcsreq(
+    scep: &Scep,
+    r: &Requester,
+    challenge: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    post(
+        scep,
+        request(
+            &scep.ca,
+            r,
+            Some(challenge),
+            ContentCipher::Aes128,
+            DigestAlg::Sha256,
+        )?,
+    )
+    .await
+}
+
 fn reply(scep: &Scep, r: &Requester, body: &[u8]) -> Result<CertRepReply, String> {
     parse_cert_rep(
         body,
@@ -205,17 +224,7 @@ pub async fn enroll_with(
         ca_pem: String::new(),
     };
     let r = requester(cn)?;
-    let (_, body) = post(
-        &scep,
-        request(
-            &scep.ca,
-            &r,
-            Some(challenge),
-            ContentCipher::Aes128,
-            DigestAlg::Sha256,
-        )?,
-    )
-    .await?;
+    let (_, body) = post_pkcsreq(&scep, &r, challenge).await?;
     let rep = reply(&scep, &r, &body)?;
     let cert = rep
         .issued
@@ -223,41 +232,11 @@ pub async fn enroll_with(
     Ok(mdm_pki::CertificateExt::serial_hex(&cert))
 }
 
-/// Enrols one device with our client; returns the issued certificate's serial.
+/// Enrols one device with our client and a fresh challenge for `registration`;
+/// returns the issued certificate's serial.
 pub async fn enroll_one(s: &Server, f: &Fixture, registration: &str) -> Result<String, String> {
-    let info = expect(
-        f.api.get(&format!("/api/v1/tenants/{}/ca", f.slug)).await?,
-        200,
-        "ca",
-    )?;
-    let ca = mdm_pki::cert_from_pem(info["certificate_pem"].as_str().ok_or("pem")?)
-        .map_err(|e| e.to_string())?;
-    let scep = Scep {
-        f: Fixture {
-            slug: f.slug.clone(),
-            tenant_id: f.tenant_id.clone(),
-            op: Api::new(&s.base, None),
-            api: Api::new(&s.base, f.api.token.as_deref()),
-        },
-        url: info["scep_url"].as_str().ok_or("url")?.to_string(),
-        ca,
-        ca_pem: String::new(),
-    };
-    let r = requester(registration)?;
     let ch = challenge(f, registration).await?;
-    let (_, body) = post(
-        &scep,
-        request(
-            &scep.ca,
-            &r,
-            Some(&ch),
-            ContentCipher::Aes128,
-            DigestAlg::Sha256,
-        )?,
-    )
-    .await?;
-    let cert = reply(&scep, &r, &body)?.issued.ok_or("no certificate")?;
-    Ok(mdm_pki::CertificateExt::serial_hex(&cert))
+    enroll_with(s, f, &ch, registration).await
 }
 
 pub async fn scepclient_enrolls_and_is_refused_when_it_should_be(s: Arc<Server>) -> TestResult {
@@ -511,17 +490,7 @@ pub async fn renewal_and_revocation(s: Arc<Server>) -> TestResult {
     let scep = scep_fixture(&s).await?;
     let mut r = requester("renewing-device")?;
     let ch = challenge(&scep.f, "renew").await?;
-    let (_, body) = post(
-        &scep,
-        request(
-            &scep.ca,
-            &r,
-            Some(&ch),
-            ContentCipher::Aes128,
-            DigestAlg::Sha256,
-        )?,
-    )
-    .await?;
+    let (_, body) = post_pkcsreq(&scep, &r, &ch).await?;
     let first = reply(&scep, &r, &body)?.issued.ok_or("first certificate")?;
     // Renew: a RenewalReq signed with the issued certificate, no challenge.
     r.cert = first.clone();
@@ -672,17 +641,7 @@ pub async fn bad_scep_input(s: Arc<Server>) -> TestResult {
     );
     // The challenge was not consumed by any of this.
     let r = requester("after-garbage")?;
-    let (_, body) = post(
-        &scep,
-        request(
-            &scep.ca,
-            &r,
-            Some(&ch),
-            ContentCipher::Aes128,
-            DigestAlg::Sha256,
-        )?,
-    )
-    .await?;
+    let (_, body) = post_pkcsreq(&scep, &r, &ch).await?;
     ensure!(
         reply(&scep, &r, &body)?.status == PkiStatus::Success,
         "challenge still usable after refused garbage"
