@@ -125,20 +125,37 @@ enum UserCmd {
     },
 }
 
+/// `--tenant T` or `--operator`: what a token or administrator may act on.
+#[derive(ClapArgs, Debug)]
+struct ScopeArgs {
+    /// Scope to this tenant (id or slug).
+    #[arg(
+        long,
+        conflicts_with = "operator",
+        required_unless_present = "operator"
+    )]
+    tenant: Option<String>,
+    /// Operator scope: every tenant, and creating tenants.
+    #[arg(long)]
+    operator: bool,
+}
+
+impl ScopeArgs {
+    async fn resolve(&self, core: &Core) -> Result<Scope, CoreError> {
+        match (&self.tenant, self.operator) {
+            (_, true) => Ok(Scope::Operator),
+            (Some(t), false) => Ok(Scope::Tenant(core.tenant(&Actor::Cli, t).await?.id)),
+            (None, false) => Err(CoreError::invalid("tenant", "give --tenant or --operator")),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum TokenCmd {
     /// Create an API token and print its secret (shown once).
     Create {
-        /// Scope the token to this tenant.
-        #[arg(
-            long,
-            conflicts_with = "operator",
-            required_unless_present = "operator"
-        )]
-        tenant: Option<String>,
-        /// An operator token: every tenant, and creating tenants.
-        #[arg(long)]
-        operator: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -150,16 +167,8 @@ enum TokenCmd {
 enum AdminCmd {
     /// Create an administrator; the password is read from a file.
     Create {
-        /// Scope the administrator to this tenant.
-        #[arg(
-            long,
-            conflicts_with = "operator",
-            required_unless_present = "operator"
-        )]
-        tenant: Option<String>,
-        /// An operator: every tenant, and creating tenants.
-        #[arg(long)]
-        operator: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[arg(long)]
         email: String,
         /// File holding the password (at least 8 characters).
@@ -377,18 +386,11 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
             }
         }
         Command::Token(TokenCmd::Create {
-            tenant,
-            operator,
+            scope,
             name,
             expires_in_days,
         }) => {
-            let scope = match (tenant, operator) {
-                (_, true) => Scope::Operator,
-                (Some(t), false) => Scope::Tenant(core.tenant(&cli, &t).await?.id),
-                (None, false) => {
-                    return Err(CoreError::invalid("tenant", "give --tenant or --operator"));
-                }
-            };
+            let scope = scope.resolve(core).await?;
             let issued = core
                 .create_token(
                     &cli,
@@ -407,18 +409,11 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
         }
         Command::Audit(a) => audit(core, a).await?,
         Command::Admin(AdminCmd::Create {
-            tenant,
-            operator,
+            scope,
             email,
             password_file,
         }) => {
-            let scope = match (tenant, operator) {
-                (_, true) => Scope::Operator,
-                (Some(t), false) => Scope::Tenant(core.tenant(&cli, &t).await?.id),
-                (None, false) => {
-                    return Err(CoreError::invalid("tenant", "give --tenant or --operator"));
-                }
-            };
+            let scope = scope.resolve(core).await?;
             let password = std::fs::read_to_string(&password_file).map_err(|e| {
                 CoreError::invalid("password_file", format!("{}: {e}", password_file.display()))
             })?;
