@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The row to change does not exist (in this tenant).
     #[error("not found")]
     NotFound,
+    /// A paging cursor that this store never handed out.
+    #[error("not a paging cursor from this server")]
+    BadCursor,
     /// The database failed or returned something unreadable.
     #[error("database: {0}")]
     Backend(String),
@@ -62,6 +65,10 @@ impl From<StoreError> for CoreError {
                 message: format!("{} already exists", what.replace('_', " ")),
             },
             StoreError::NotFound => CoreError::NotFound("resource"),
+            StoreError::BadCursor => CoreError::invalid(
+                "after",
+                "not a cursor from a previous page; start without one",
+            ),
             StoreError::Backend(m) => CoreError::Store(m),
         }
     }

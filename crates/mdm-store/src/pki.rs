@@ -269,7 +269,11 @@ impl PkiStore for SqlStore {
             Some(false) => sql.push(" AND revoked_at IS NOT NULL"),
             None => &mut sql,
         };
-        if let Some((ms, serial)) = q.after.as_deref().and_then(parse_cursor) {
+        let after = match q.after.as_deref() {
+            Some(c) => Some(parse_cursor(c).ok_or(StoreError::BadCursor)?),
+            None => None,
+        };
+        if let Some((ms, serial)) = after {
             sql.push(" AND (issued_at < ")
                 .bind(ms)
                 .push(" OR (issued_at = ")

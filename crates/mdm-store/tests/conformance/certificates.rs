@@ -292,6 +292,18 @@ pub async fn limit_is_clamped(ctx: Ctx) -> anyhow::Result<()> {
         .await?;
     check_eq!(default.items.len(), 100);
     anyhow::ensure!(default.next.is_some(), "default page has a next cursor");
+    for bad in ["garbage", "12", ".ab", "x.ab"] {
+        let q = CertificateQuery {
+            after: Some(bad.into()),
+            ..CertificateQuery::default()
+        };
+        let result = s.certificates(tenant.id, &q).await;
+        anyhow::ensure!(
+            matches!(result, Err(StoreError::BadCursor)),
+            "cursor {bad:?}: {:?}",
+            result.map(|p| p.items.len())
+        );
+    }
     Ok(())
 }
 
