@@ -31,6 +31,7 @@ fn claim_sql(backend: Backend) -> String {
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let mut sql = Sql::new(
             "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
         );
@@ -56,6 +57,7 @@ impl JobStore for SqlStore {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> StoreResult<Vec<Job>> {
+        let _turn = self.write_turn().await;
         if limit < 1 {
             return Ok(Vec::new());
         }
@@ -79,6 +81,7 @@ impl JobStore for SqlStore {
     // since: a lease that ran out but was not taken over still counts, so
     // finished work is not redone for being a little late.
     async fn complete_job(&self, id: JobId, worker: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let changed = Sql::new(
             "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1 \
              WHERE id = $2 AND lease_owner = $3 AND state = 'queued'",
@@ -98,6 +101,7 @@ impl JobStore for SqlStore {
         error: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         // Every right-hand side sees the row as it was before this update.
         let changed = Sql::new(
             "UPDATE jobs SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
@@ -127,6 +131,7 @@ impl JobStore for SqlStore {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         // Insert, or take over a lease that has expired or is already ours;
         // a lease held by someone else is left alone (no row changes).
         let changed = Sql::new(

@@ -192,6 +192,7 @@ impl PkiStore for SqlStore {
         hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Redeem> {
+        let _turn = self.write_turn().await;
         let mut conn = self.pool.acquire().await.map_err(|e| db_error(e, None))?;
         redeem(&mut conn, tenant, hash, now).await
     }

@@ -210,14 +210,24 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// This process's writer turn, for a single writing statement outside a
+    /// transaction: held on SQLite (see [`SqlStore::begin_write`]), nothing on
+    /// PostgreSQL. Keep it alive until the statement has run.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// Starts a transaction that will write. On SQLite the process's writers
     /// first queue for their turn, then take the write lock up front (`BEGIN
     /// IMMEDIATE`), so a read lock never has to be upgraded under contention.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let (tx, turn) = match self.backend {
             Backend::Sqlite => {
-                let turn = self.writer.clone().lock_owned().await;
-                (self.pool.begin_with("BEGIN IMMEDIATE").await, Some(turn))
+                let turn = self.write_turn().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await, turn)
             }
             Backend::Postgres => (self.pool.begin().await, None),
         };
