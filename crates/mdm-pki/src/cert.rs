@@ -32,16 +32,10 @@ pub fn self_signed_ca(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
-    let profile = Profile {
-        kind: Kind::Ca,
-        subject: parse_name(subject)?,
-        issuer: None,
-        issuer_key_id: None,
-    };
-    build(
-        profile,
+    self_signed(
+        Kind::Ca,
         key,
-        key.public_key_spki().clone(),
+        parse_name(subject)?,
         serial,
         not_before,
         not_after,
@@ -58,9 +52,27 @@ pub fn self_signed_cert(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
+    self_signed(
+        Kind::SelfSignedLeaf,
+        key,
+        subject.clone(),
+        serial,
+        not_before,
+        not_after,
+    )
+}
+
+fn self_signed(
+    kind: Kind,
+    key: &RsaKey,
+    subject: Name,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Certificate, PkiError> {
     let profile = Profile {
-        kind: Kind::SelfSignedLeaf,
-        subject: subject.clone(),
+        kind,
+        subject,
         issuer: None,
         issuer_key_id: None,
     };

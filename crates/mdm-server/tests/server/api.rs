@@ -1,6 +1,6 @@
 //! The REST API, driven over HTTP.
 
-use crate::client::{Api, expect};
+use crate::client::{Api, count, expect};
 use crate::ensure;
 use crate::support::{Server, TestResult, uuid_hex};
 use serde_json::{Value, json};
@@ -212,10 +212,7 @@ pub async fn users_crud_and_paging(s: Arc<Server>) -> TestResult {
         200,
         "filter",
     )?;
-    ensure!(
-        disabled["items"].as_array().map(Vec::len) == Some(1),
-        "enabled filter: {disabled}"
-    );
+    ensure!(count(&disabled) == 1, "enabled filter: {disabled}");
     expect(
         f.api.send("DELETE", &format!("{base}/{id}"), None).await?,
         204,
@@ -263,10 +260,7 @@ pub async fn users_crud_and_paging(s: Arc<Server>) -> TestResult {
         seen.len()
     );
     let q = expect(f.api.get(&format!("{base}?q=P1")).await?, 200, "search")?;
-    ensure!(
-        q["items"].as_array().map(Vec::len) == Some(10),
-        "search p1*: {q}"
-    );
+    ensure!(count(&q) == 10, "search p1*: {q}");
     Ok(())
 }
 
@@ -306,10 +300,7 @@ pub async fn bulk_and_csv_import(s: Arc<Server>) -> TestResult {
         r.text
     );
     let all = expect(f.api.get(&base).await?, 200, "list")?;
-    ensure!(
-        all["items"].as_array().map(Vec::len) == Some(1),
-        "nothing written: {all}"
-    );
+    ensure!(count(&all) == 1, "nothing written: {all}");
 
     let csv =
         "email,display_name,enabled\nerin@example.com,Erin,true\nfrank@example.com,Frank,no\n";
@@ -330,10 +321,7 @@ pub async fn bulk_and_csv_import(s: Arc<Server>) -> TestResult {
         r.text
     );
     let all = expect(f.api.get(&base).await?, 200, "list")?;
-    ensure!(
-        all["items"].as_array().map(Vec::len) == Some(3),
-        "bad CSV wrote nothing: {all}"
-    );
+    ensure!(count(&all) == 3, "bad CSV wrote nothing: {all}");
     let r = f
         .api
         .raw(
@@ -474,10 +462,7 @@ pub async fn bad_input(s: Arc<Server>) -> TestResult {
         r.text
     );
     let users = expect(f.api.get(&base).await?, 200, "list")?;
-    ensure!(
-        users["items"].as_array().map(Vec::len) == Some(1),
-        "only the one good user exists: {users}"
-    );
+    ensure!(count(&users) == 1, "only the one good user exists: {users}");
     Ok(())
 }
 
@@ -720,7 +705,7 @@ pub async fn audit_filters(s: Arc<Server>) -> TestResult {
         "page 2",
     )?;
     ensure!(
-        rest["items"].as_array().map(Vec::len) == Some(3) && rest["next"].is_null(),
+        count(&rest) == 3 && rest["next"].is_null(),
         "page 2: {rest}"
     );
     let first_actor = created["items"][0]["actor"].as_str().ok_or("actor")?;
@@ -735,10 +720,7 @@ pub async fn audit_filters(s: Arc<Server>) -> TestResult {
         200,
         "by actor",
     )?;
-    ensure!(
-        by_actor["items"].as_array().map(Vec::len) == Some(6),
-        "by actor: {by_actor}"
-    );
+    ensure!(count(&by_actor) == 6, "by actor: {by_actor}");
     let future = expect(
         f.api
             .get(&format!("{audit}?from=2999-01-01T00:00:00Z"))
@@ -746,10 +728,7 @@ pub async fn audit_filters(s: Arc<Server>) -> TestResult {
         200,
         "from",
     )?;
-    ensure!(
-        future["items"].as_array().map(Vec::len) == Some(0),
-        "time filter: {future}"
-    );
+    ensure!(count(&future) == 0, "time filter: {future}");
     let r = f.api.get(&format!("{audit}?from=yesterday")).await?;
     ensure!(r.status == 400, "bad time: {}", r.text);
     Ok(())

@@ -98,3 +98,8 @@ pub fn expect(r: Reply, status: u16, what: &str) -> Result<Value, String> {
         ))
     }
 }
+
+/// How many `items` a page answer holds (0 when it holds none or is no page).
+pub fn count(page: &Value) -> usize {
+    page["items"].as_array().map_or(0, Vec::len)
+}

@@ -3,7 +3,7 @@
 //! validity is refused at SCEP with the registration named in the audit trail.
 
 use crate::api::fixture;
-use crate::client::expect;
+use crate::client::{count, expect};
 use crate::ensure;
 use crate::support::{Server, TestResult};
 use mdm_apple::plist::{Dictionary, Value};
@@ -211,9 +211,6 @@ pub async fn signed_profile_enrolls_once_and_expires(s: Arc<Server>) -> TestResu
         200,
         "issued",
     )?;
-    ensure!(
-        issued["items"].as_array().map(Vec::len) == Some(2),
-        "profiles audited: {issued}"
-    );
+    ensure!(count(&issued) == 2, "profiles audited: {issued}");
     Ok(())
 }

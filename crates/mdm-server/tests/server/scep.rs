@@ -3,7 +3,7 @@
 //! code for the other ciphers and digests.
 
 use crate::api::{Fixture, fixture};
-use crate::client::{Api, expect};
+use crate::client::{Api, count, expect};
 use crate::ensure;
 use crate::support::{Server, TestResult};
 use mdm_pki::x509_cert::Certificate;
@@ -479,10 +479,7 @@ pub async fn one_challenge_one_certificate_under_concurrency(s: Arc<Server>) -> 
         200,
         "certs",
     )?;
-    ensure!(
-        certs["items"].as_array().map(Vec::len) == Some(1),
-        "one recorded certificate: {certs}"
-    );
+    ensure!(count(&certs) == 1, "one recorded certificate: {certs}");
     Ok(())
 }
 
