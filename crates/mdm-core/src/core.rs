@@ -6,6 +6,7 @@ use crate::ids::TenantId;
 use crate::pki::{LoadedCa, PkiSettings};
 use crate::ports::{Clock, Entropy, Store};
 use crate::profiles::AppleSettings;
+use crate::push::{LogPusher, Pusher};
 use crate::secrets::{hash_password, random_token};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tokens::{Actor, IssuedToken, NewToken, Scope};
@@ -33,6 +34,8 @@ pub struct Core {
     pub(crate) ca_cache: Arc<HotCache<TenantId, Arc<LoadedCa>>>,
     /// Tenants by slug for the device-facing hot paths (slugs never change).
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
+    /// Wakes devices (APNs; later FCM). [`LogPusher`] until one is configured.
+    pub(crate) pusher: Arc<dyn Pusher>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -110,7 +113,14 @@ impl Core {
             apple: settings.apple,
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
+            pusher: Arc::new(LogPusher),
         }
+    }
+
+    /// Uses `pusher` to wake devices instead of logging pushes.
+    pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
+        self.pusher = pusher;
+        self
     }
 
     /// The current time from the clock port.

@@ -77,3 +77,114 @@ pub fn retry_backoff(attempt: i32) -> time::Duration {
     let exp = attempt.clamp(1, 8) - 1;
     time::Duration::seconds((30i64 << exp).min(3600))
 }
+
+/// What running one job came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished; the job is marked done.
+    Done,
+    /// This attempt failed and may succeed later: queued again after
+    /// [`retry_backoff`] (or at the given time), failed after its last attempt.
+    Retry {
+        error: String,
+        at: Option<OffsetDateTime>,
+    },
+    /// It can never succeed (unknown kind, bad payload): marked failed now.
+    Permanent(String),
+}
+
+impl JobOutcome {
+    /// A retryable failure with the default backoff.
+    pub fn retry(error: impl Into<String>) -> Self {
+        Self::Retry {
+            error: error.into(),
+            at: None,
+        }
+    }
+}
+
+/// What one pass of [`crate::Core::work_jobs`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobPass {
+    pub claimed: usize,
+    pub done: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// How long a worker holds a claimed job before another may take it.
+pub const JOB_LEASE: time::Duration = time::Duration::minutes(5);
+
+impl crate::Core {
+    /// Queues a job of `kind` to run at `run_at` (deduplicated by `dedupe_key`);
+    /// false when a job with that key is already queued.
+    pub async fn enqueue_job(
+        &self,
+        tenant: Option<TenantId>,
+        kind: &str,
+        payload: serde_json::Value,
+        run_at: OffsetDateTime,
+        dedupe_key: Option<String>,
+        max_attempts: i32,
+    ) -> crate::error::CoreResult<bool> {
+        let job = NewJob {
+            id: JobId::new(),
+            tenant_id: tenant,
+            kind: kind.to_string(),
+            payload,
+            run_at,
+            dedupe_key,
+            max_attempts,
+        };
+        Ok(self.store.enqueue_job(&job).await?)
+    }
+
+    /// Claims up to `limit` due jobs for `worker`, runs each and records the
+    /// outcome. Safe to call from every replica at once: a job is leased to
+    /// one worker, and a result is recorded only while the lease is held.
+    pub async fn work_jobs(&self, worker: &str, limit: i64) -> crate::error::CoreResult<JobPass> {
+        let now = self.now();
+        let jobs = self
+            .store
+            .claim_jobs(worker, now, now + JOB_LEASE, limit)
+            .await?;
+        let mut pass = JobPass {
+            claimed: jobs.len(),
+            ..JobPass::default()
+        };
+        for job in jobs {
+            let outcome = self.run_job(&job).await;
+            let at = self.now();
+            match outcome {
+                JobOutcome::Done => {
+                    self.store.complete_job(job.id, worker, at).await?;
+                    pass.done += 1;
+                }
+                JobOutcome::Retry { error, at: when } => {
+                    let retry_at = when.unwrap_or(at + retry_backoff(job.attempts + 1));
+                    self.store
+                        .fail_job(job.id, worker, &error, retry_at)
+                        .await?;
+                    if job.attempts + 1 >= job.max_attempts {
+                        pass.failed += 1;
+                    } else {
+                        pass.retried += 1;
+                    }
+                }
+                JobOutcome::Permanent(error) => {
+                    self.store.abandon_job(job.id, worker, &error).await?;
+                    pass.failed += 1;
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Dispatches one job on its kind. Each module that queues jobs adds its
+    /// kinds here and keeps the work itself next to its other use cases.
+    async fn run_job(&self, job: &Job) -> JobOutcome {
+        match job.kind.as_str() {
+            other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
+        }
+    }
+}

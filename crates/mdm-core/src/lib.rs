@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod pki;
 pub mod ports;
 pub mod profiles;
+pub mod push;
 pub mod scep;
 pub mod secrets;
 pub mod settings;

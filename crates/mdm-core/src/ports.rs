@@ -181,6 +181,9 @@ pub trait JobStore: Send + Sync {
         error: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<bool>;
+    /// Marks a job failed now, whatever attempts it has left, if `worker`
+    /// still holds its lease (it can never succeed). Returns whether it did.
+    async fn abandon_job(&self, id: JobId, worker: &str, error: &str) -> StoreResult<bool>;
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
     /// Takes or renews the named lease for `holder` until `until`; false when
     /// another holder has it and it has not expired at `now`.

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod scep;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

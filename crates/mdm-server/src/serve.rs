@@ -30,6 +30,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let limits = HttpLimits {
         max_body_bytes: config.max_body_bytes,
     };
+    let worker = tokio::spawn(work_jobs(core.clone()));
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
     tracing::info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
@@ -37,8 +38,27 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("server failed")?;
+    worker.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The background worker of this process: claims due jobs (pushes, mail,
+/// reminders, directory syncs) from the shared queue and runs them. Every
+/// replica runs one; the queue's leases keep them from doing a job twice.
+async fn work_jobs(core: mdm_core::Core) {
+    let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+    let mut idle = tokio::time::interval(std::time::Duration::from_millis(500));
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        match core.work_jobs(&worker, 32).await {
+            // A full batch: there may be more due right now.
+            Ok(pass) if pass.claimed == 32 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "background jobs: pass failed"),
+        }
+        idle.tick().await;
+    }
 }
 
 /// Prints where the server is and how to get in; on first start writes the

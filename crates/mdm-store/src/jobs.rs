@@ -119,6 +119,20 @@ impl JobStore for SqlStore {
         Ok(changed == 1)
     }
 
+    async fn abandon_job(&self, id: JobId, worker: &str, error: &str) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
+        let changed = Sql::new(
+            "UPDATE jobs SET attempts = attempts + 1, last_error = $1, state = 'failed' \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'queued'",
+        )
+        .arg(error)
+        .arg(id)
+        .arg(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(changed == 1)
+    }
+
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>> {
         let sql = Sql::new(format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")).arg(id);
         sql.fetch_optional_map(&self.pool, job_from_row).await

@@ -71,6 +71,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         jobs::concurrent_claims_are_disjoint,
         jobs::expired_leases_are_reclaimed,
         jobs::fail_retry_and_give_up,
+        jobs::abandon_fails_at_once,
         jobs::named_leases,
         pki::ca_per_tenant,
         pki::challenge_outcomes,

@@ -290,6 +290,43 @@ pub async fn fail_retry_and_give_up(ctx: Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn abandon_fails_at_once(ctx: Ctx) -> anyhow::Result<()> {
+    let _guard = ctx.jobs_lock.lock().await;
+    let s = &*ctx.store;
+    let t0 = now();
+    let job = new_job(t0 - Duration::seconds(1), 5);
+    s.enqueue_job(&job).await?;
+    let lease = Duration::seconds(30);
+    anyhow::ensure!(
+        contains(&claim_all(s, "a", t0, lease).await?, job.id),
+        "claimed"
+    );
+    anyhow::ensure!(
+        !s.abandon_job(job.id, "b", "not mine").await?,
+        "only the holder may abandon it"
+    );
+    anyhow::ensure!(
+        s.abandon_job(job.id, "a", "bad payload").await?,
+        "abandoned"
+    );
+    let j = s
+        .job(job.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("job missing"))?;
+    check_eq!(
+        (j.state, j.attempts, j.last_error.as_deref()),
+        (JobState::Failed, 1, Some("bad payload"))
+    );
+    anyhow::ensure!(
+        !contains(
+            &claim_all(s, "a", t0 + Duration::days(1), lease).await?,
+            job.id
+        ),
+        "abandoned jobs stay failed"
+    );
+    Ok(())
+}
+
 pub async fn named_leases(ctx: Ctx) -> anyhow::Result<()> {
     let s = &*ctx.store;
     let name = format!("lease-{}", hex(8));

@@ -1,0 +1,79 @@
+//! The push port: wakes a device so that it contacts the server. A push
+//! carries no command and no data the device must trust; the device always
+//! fetches its work over the authenticated channel afterwards.
+//!
+//! The domain hands pushes to a [`Pusher`] and acts on the outcome (a token
+//! that is gone is marked dead, a temporary failure is retried through the
+//! job queue). Adapters (APNs over HTTP/2, FCM HTTP v1) live in the server;
+//! with none configured, [`LogPusher`] records and logs each push.
+
+use crate::ids::TenantId;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// An Apple MDM push to one channel (device or user) of an enrollment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplePush {
+    pub tenant_id: TenantId,
+    /// The enrollment the token belongs to (UDID, or `UDID:UserID` for a
+    /// user channel), for logs and for marking the token dead.
+    pub enrollment_id: String,
+    /// The APNs device token from TokenUpdate (raw bytes).
+    pub token: Vec<u8>,
+    /// `PushMagic` from TokenUpdate.
+    pub push_magic: String,
+    /// The push certificate's topic (`com.apple.mgmt.…`).
+    pub topic: String,
+    /// Until when APNs may hold the push for an offline device.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// What became of one push.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The provider accepted it (`apns-id` when the provider gave one).
+    Sent { id: Option<String> },
+    /// No provider is configured: the push was logged, not sent.
+    Recorded,
+    /// The token is no longer valid for the topic (APNs 410 Unregistered,
+    /// FCM UNREGISTERED): stop pushing to it until the device sends a new one.
+    TokenGone { since: Option<OffsetDateTime> },
+    /// A temporary failure (429, 5xx, connection trouble): try again later,
+    /// not before `retry_after` when the provider said so.
+    Retry {
+        reason: String,
+        retry_after: Option<OffsetDateTime>,
+    },
+    /// The provider refused the push for a reason retrying cannot fix (bad
+    /// topic, bad certificate, payload too large).
+    Rejected { reason: String },
+}
+
+/// Sends pushes. Implementations reuse connections, bound their
+/// concurrency, and answer one outcome per push, in order.
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome>;
+}
+
+/// The default when no push provider is configured: each push is logged
+/// and answered [`PushOutcome::Recorded`].
+pub struct LogPusher;
+
+#[async_trait]
+impl Pusher for LogPusher {
+    async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome> {
+        pushes
+            .iter()
+            .map(|p| {
+                tracing::info!(
+                    tenant = %p.tenant_id,
+                    enrollment = %p.enrollment_id,
+                    topic = %p.topic,
+                    "push recorded, not sent: no APNs provider configured"
+                );
+                PushOutcome::Recorded
+            })
+            .collect()
+    }
+}
