@@ -19,6 +19,7 @@ pub mod push;
 pub mod scep;
 pub mod secrets;
 pub mod settings;
+pub mod signin;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

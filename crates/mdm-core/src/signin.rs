@@ -1,0 +1,46 @@
+//! Checking an end user's credentials, wherever they live: an argon2id hash
+//! stored here for local users, the directory for LDAP users (R2). Every
+//! place a user signs in (`/go`, the self-service portal, the client-app
+//! API) goes through [`Core::verify_user_password`]; rate limits and
+//! lockout sit in front of it, in the sign-in flows.
+
+use crate::core::Core;
+use crate::error::CoreResult;
+use crate::secrets::verify_password;
+use crate::tenants::Tenant;
+use crate::users::{User, UserSource};
+
+/// What checking a password found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// The password is right and the user may sign in.
+    Valid,
+    /// Wrong password, no password set, or a disabled user.
+    Invalid,
+    /// The user's credentials live in a directory that could not be asked.
+    DirectoryUnavailable,
+}
+
+impl Core {
+    /// Checks `password` for `user` of `tenant`. Local users: against the
+    /// stored argon2id hash. LDAP users: a bind to the tenant's directory
+    /// (their password is never stored here).
+    pub async fn verify_user_password(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        password: &str,
+    ) -> CoreResult<PasswordCheck> {
+        if !user.enabled || user.tenant_id != tenant.id || password.is_empty() {
+            return Ok(PasswordCheck::Invalid);
+        }
+        match user.source {
+            UserSource::Local => Ok(match &user.password_hash {
+                Some(phc) if verify_password(phc, password) => PasswordCheck::Valid,
+                _ => PasswordCheck::Invalid,
+            }),
+            // The directory connector plugs in here.
+            UserSource::Ldap => Ok(PasswordCheck::DirectoryUnavailable),
+        }
+    }
+}
