@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod api;
 mod commands;
 mod device;
 mod error;
@@ -35,6 +36,7 @@ mod profile_tests;
 #[cfg(test)]
 mod testing;
 
+pub use api::{AdminApi, Downloaded, fetch_profile};
 pub use commands::{Effect, InstalledProfile, ProfileStore, Reply, answer};
 pub use device::{Behaviour, Channel, Device, DeviceState, Handled};
 pub use error::{ProfileError, SimError};
