@@ -3,6 +3,7 @@
 //! HTTP and through the CLI. One binary, fixtures started once.
 
 mod api;
+mod apple;
 mod client;
 mod isolation;
 mod ops;
@@ -100,6 +101,7 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        apple::late_profile_fails_at_scep,
     ];
     let mut trials = Vec::new();
     for server in &servers {
