@@ -389,7 +389,7 @@ async fn idle(a: &LoadArgs, http: &reqwest::Client, fleet: &Fleet, c: usize) -> 
         }
     })
     .await;
-    report(a, "idle poll", c, &meter.stop(out));
+    report(a, "idle-poll", c, &meter.stop(out));
     Ok(())
 }
 
@@ -508,6 +508,6 @@ async fn roundtrips(
         }
     })
     .await;
-    report(a, "round trip", c, &meter.stop(out));
+    report(a, "round-trip", c, &meter.stop(out));
     Ok(())
 }
