@@ -14,7 +14,7 @@ use crate::commands::{Effect, InstalledProfile, ProfileStore, Reply, answer};
 use crate::error::SimError;
 use crate::facts::{DeviceFacts, Platform};
 use crate::profile::ManagementProfile;
-use crate::wire::{Identity, IdentityMode, Prepared, mdm_signature, mtls_client, xml};
+use crate::wire::{Identity, IdentityMode, Prepared, device_client, mdm_signature, xml};
 
 /// Test behaviours of a device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -204,7 +204,19 @@ impl Device {
                     .map_err(SimError::local)?
             }
         };
-        let issued = crate::scep::enroll(&self.http, &profile.scep, &key, now).await?;
+        let tls = [
+            &profile.scep.url,
+            &profile.mdm.server_url,
+            &profile.mdm.check_in_url,
+        ]
+        .iter()
+        .any(|u| u.starts_with("https://"));
+        let scep_http = if tls {
+            device_client(&profile.anchors, None)?
+        } else {
+            self.http.clone()
+        };
+        let issued = crate::scep::enroll(&scep_http, &profile.scep, &key, now).await?;
         self.step(&format!(
             "SCEP: certificate {} issued by {} ({} / {})",
             mdm_pki::CertificateExt::serial_hex(&issued.cert),
@@ -218,8 +230,8 @@ impl Device {
             cert_der: issued.cert_der,
         };
         let http = match self.mode {
-            IdentityMode::Signature => self.http.clone(),
-            IdentityMode::Mtls => mtls_client(&id, &profile.anchors)?,
+            IdentityMode::Signature => scep_http,
+            IdentityMode::Mtls => device_client(&profile.anchors, Some(&id))?,
         };
         let ios = self.facts.platform == Platform::Iphone;
         let mut e = Enrolled {

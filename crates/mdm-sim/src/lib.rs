@@ -44,7 +44,7 @@ pub use facts::{DeviceFacts, MacUser, Platform};
 pub use keys::{KeyPool, cached_key};
 pub use profile::{ManagementProfile, MdmConfig, ScepConfig};
 pub use scep::{Issued, enroll as scep_enroll, subject_name};
-pub use wire::{Answer, Identity, IdentityMode, Prepared, mdm_signature, mtls_client, xml};
+pub use wire::{Answer, Identity, IdentityMode, Prepared, device_client, mdm_signature, xml};
 
 pub use mdm_apple;
 pub use reqwest;

@@ -121,14 +121,21 @@ impl Prepared {
     }
 }
 
-/// A client that presents `id` as its TLS client certificate and trusts the
-/// profile's anchors besides the system roots.
-pub fn mtls_client(id: &Identity, anchors: &[Certificate]) -> Result<reqwest::Client, SimError> {
-    let key_pem = id.key.to_pkcs8_pem().map_err(SimError::local)?;
-    let cert_pem = mdm_pki::cert_to_pem(&id.cert).map_err(SimError::local)?;
-    let pem = format!("{}\n{cert_pem}", key_pem.as_str());
-    let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(SimError::local)?;
-    let mut b = reqwest::Client::builder().identity(identity);
+/// A client that trusts the profile's certificate payloads (the tenant CA,
+/// the server's self-signed TLS anchor) besides the system roots, as a device
+/// does once the profile is installed, and presents `id` as its TLS client
+/// certificate when given.
+pub fn device_client(
+    anchors: &[Certificate],
+    id: Option<&Identity>,
+) -> Result<reqwest::Client, SimError> {
+    let mut b = reqwest::Client::builder();
+    if let Some(id) = id {
+        let key_pem = id.key.to_pkcs8_pem().map_err(SimError::local)?;
+        let cert_pem = mdm_pki::cert_to_pem(&id.cert).map_err(SimError::local)?;
+        let pem = format!("{}\n{cert_pem}", key_pem.as_str());
+        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).map_err(SimError::local)?);
+    }
     for a in anchors {
         let der = mdm_pki::cert_to_der(a).map_err(SimError::local)?;
         let root = reqwest::Certificate::from_der(&der).map_err(SimError::local)?;

@@ -59,6 +59,10 @@ struct EnrollArgs {
     /// Present the identity as the TLS client certificate (https ServerURL).
     #[arg(long)]
     mtls: bool,
+    /// Trust this PEM certificate for the profile download (a self-signed
+    /// server); afterwards the device trusts the profile's own anchors.
+    #[arg(long)]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 fn print_step(line: &str) {
@@ -66,7 +70,12 @@ fn print_step(line: &str) {
 }
 
 async fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &a.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    let http = builder.build()?;
     let platform = match a.platform {
         PlatformArg::Ios => Platform::Iphone,
         PlatformArg::Macos => Platform::Mac,
