@@ -244,7 +244,9 @@ fn check_tls_and_push(config: &Config) -> anyhow::Result<()> {
         bail!("apns_cert_file and apns_cert_key_file go together: set both or neither");
     }
     if config.apns_cert_file.is_some() && config.apns_key_file.is_some() {
-        bail!("choose one APNs authentication: apns_cert_file (push certificate) or apns_key_file (.p8 token key)");
+        bail!(
+            "choose one APNs authentication: apns_cert_file (push certificate) or apns_key_file (.p8 token key)"
+        );
     }
     if config.apns_key_file.is_some()
         && (config.apns_key_id.is_none() || config.apns_team_id.is_none())

@@ -56,8 +56,8 @@ impl ServerTls {
         };
         let key = PrivateKeyDer::from_pem_slice(key_pem)
             .context("tls_key_file is not a PEM private key")?;
-        let leaf_cert = mdm_pki::cert_from_der(leaf)
-            .map_err(|e| anyhow::anyhow!("tls_cert_file: {e}"))?;
+        let leaf_cert =
+            mdm_pki::cert_from_der(leaf).map_err(|e| anyhow::anyhow!("tls_cert_file: {e}"))?;
         let anchor_der = chain
             .last()
             .filter(|c| is_self_issued(c))

@@ -170,7 +170,10 @@ impl ApnsClient {
         }
         if let Some(token) = &self.inner.token {
             match token.bearer(OffsetDateTime::now_utc().unix_timestamp()) {
-                Ok(jwt) => builder = builder.header(reqwest::header::AUTHORIZATION, format!("bearer {jwt}")),
+                Ok(jwt) => {
+                    builder =
+                        builder.header(reqwest::header::AUTHORIZATION, format!("bearer {jwt}"))
+                }
                 Err(e) => return Exchange::Failed(format!("{e:#}")),
             }
         }

@@ -36,8 +36,9 @@ impl ProviderToken {
         }
         let der = PrivatePkcs8KeyDer::from_pem_slice(pem)
             .context("the APNs key is not a PKCS#8 PEM (\"BEGIN PRIVATE KEY\") file")?;
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der())
-            .map_err(|e| anyhow::anyhow!("the APNs key is not an EC P-256 key: {e}"))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der())
+                .map_err(|e| anyhow::anyhow!("the APNs key is not an EC P-256 key: {e}"))?;
         Ok(Self {
             key,
             key_id: key_id.to_owned(),
@@ -83,7 +84,10 @@ impl ProviderToken {
 
     /// When the cached token was issued.
     pub fn issued_at(&self) -> Option<i64> {
-        self.cached.lock().ok().and_then(|c| c.as_ref().map(|(_, iat)| *iat))
+        self.cached
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(_, iat)| *iat))
     }
 
     fn sign(&self, iat: i64) -> anyhow::Result<String> {
@@ -114,9 +118,13 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
         );
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
         let public = pair.public_key().as_ref().to_vec();
-        (ProviderToken::from_p8(pem.as_bytes(), "KEY1234567", "TEAM123456").unwrap(), public)
+        (
+            ProviderToken::from_p8(pem.as_bytes(), "KEY1234567", "TEAM123456").unwrap(),
+            public,
+        )
     }
 
     #[test]
@@ -129,8 +137,14 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(header, serde_json::json!({"alg": "ES256", "kid": "KEY1234567"}));
-        assert_eq!(claims, serde_json::json!({"iss": "TEAM123456", "iat": 1_700_000_000}));
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "ES256", "kid": "KEY1234567"})
+        );
+        assert_eq!(
+            claims,
+            serde_json::json!({"iss": "TEAM123456", "iat": 1_700_000_000})
+        );
         let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         assert_eq!(sig.len(), 64, "JWS ES256 is r||s, not DER");
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &public)
@@ -152,13 +166,24 @@ mod tests {
         assert_eq!(t.bearer(t0 + REFRESH_AFTER_SECS + 300).unwrap(), second);
         // At 20 minutes it may be replaced.
         assert!(t.expire(t0 + REFRESH_AFTER_SECS + MIN_REFRESH_SECS));
-        assert_ne!(t.bearer(t0 + REFRESH_AFTER_SECS + MIN_REFRESH_SECS).unwrap(), second);
+        assert_ne!(
+            t.bearer(t0 + REFRESH_AFTER_SECS + MIN_REFRESH_SECS)
+                .unwrap(),
+            second
+        );
     }
 
     #[test]
     fn refuses_keys_that_are_not_p256_pkcs8() {
         assert!(ProviderToken::from_p8(b"not pem", "K", "T").is_err());
         let (_, _) = key();
-        assert!(ProviderToken::from_p8(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "K", "T").is_err());
+        assert!(
+            ProviderToken::from_p8(
+                b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                "K",
+                "T"
+            )
+            .is_err()
+        );
     }
 }

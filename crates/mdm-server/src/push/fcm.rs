@@ -146,7 +146,10 @@ impl FcmClient {
             }
         };
         for (k, v) in &p.data {
-            body.message.data.entry(k.clone()).or_insert_with(|| v.clone());
+            body.message
+                .data
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         let refreshed = AtomicBool::new(false);
         let outcome = retrying(&self.inner.delivery, || async {
@@ -157,7 +160,9 @@ impl FcmClient {
             PushOutcome::Sent { .. } | PushOutcome::Recorded => {
                 tracing::debug!(tenant = %p.tenant_id, device = %p.device_id, "FCM push sent")
             }
-            other => tracing::info!(tenant = %p.tenant_id, device = %p.device_id, outcome = ?other, "FCM push not sent"),
+            other => {
+                tracing::info!(tenant = %p.tenant_id, device = %p.device_id, outcome = ?other, "FCM push not sent")
+            }
         }
         outcome
     }
@@ -282,12 +287,13 @@ impl FcmClient {
             .body(token_request_body(&jwt_assertion(&input, &signature)))
             .send()
             .await
-            .map_err(|e| TokenError::Unavailable(format!("FCM token endpoint: {}", describe_error(&e))))?;
+            .map_err(|e| {
+                TokenError::Unavailable(format!("FCM token endpoint: {}", describe_error(&e)))
+            })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| TokenError::Unavailable(format!("FCM token endpoint: {}", describe_error(&e))))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            TokenError::Unavailable(format!("FCM token endpoint: {}", describe_error(&e)))
+        })?;
         if !status.is_success() {
             let text: String = String::from_utf8_lossy(&bytes).chars().take(256).collect();
             let reason = format!("FCM token endpoint {}: {text}", status.as_u16());
@@ -300,7 +306,10 @@ impl FcmClient {
         let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
             TokenError::Unavailable(format!("FCM token endpoint answered no token: {e}"))
         })?;
-        Ok((answer.access_token, now + time::Duration::seconds(answer.expires_in)))
+        Ok((
+            answer.access_token,
+            now + time::Duration::seconds(answer.expires_in),
+        ))
     }
 }
 
