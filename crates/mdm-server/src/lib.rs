@@ -3,5 +3,7 @@
 //! directly: [`push`] (APNs, FCM) and [`tls`] (the HTTPS listener that
 //! hands client certificates to handlers).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod push;
 pub mod tls;
