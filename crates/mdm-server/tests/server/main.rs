@@ -17,6 +17,7 @@ mod scep;
 mod support;
 mod tls;
 
+use fake_apns::{FakeApns, FakeAuth};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::Arc;
@@ -108,8 +109,21 @@ fn main() {
     }
     let mut databases = Vec::new();
     let mut servers = Vec::new();
-    match Server::start("sqlite", &tmp.path().join("sqlite"), None) {
-        Ok(s) => servers.push(Arc::new(s)),
+    // One local APNs for the shared servers: pushes to devices land there.
+    let apns = match rt.block_on(FakeApns::start(FakeAuth::Token, &tmp.path().join("apns"))) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            eprintln!("cannot start the fake APNs: {e}");
+            std::process::exit(2);
+        }
+    };
+    let push_env = apns.config_env();
+    let with_apns = |mut s: Server| {
+        s.apns = Some(apns.clone());
+        Arc::new(s)
+    };
+    match Server::start_with_env("sqlite", &tmp.path().join("sqlite"), None, &push_env) {
+        Ok(s) => servers.push(with_apns(s)),
         Err(e) => {
             eprintln!("cannot start the SQLite server: {e}");
             std::process::exit(2);
@@ -119,12 +133,17 @@ fn main() {
         let started = rt
             .block_on(PgDatabase::create(admin, "mdm_srv"))
             .and_then(|db| {
-                let s = Server::start("postgres", &tmp.path().join("postgres"), Some(&db.url));
+                let s = Server::start_with_env(
+                    "postgres",
+                    &tmp.path().join("postgres"),
+                    Some(&db.url),
+                    &push_env,
+                );
                 databases.push(db);
                 s
             });
         match started {
-            Ok(s) => servers.push(Arc::new(s)),
+            Ok(s) => servers.push(with_apns(s)),
             Err(e) => {
                 eprintln!("cannot start the PostgreSQL server: {e}");
                 for s in &servers {
