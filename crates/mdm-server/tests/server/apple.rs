@@ -6,7 +6,9 @@ use crate::api::{Fixture, fixture};
 use crate::client::expect;
 use crate::ensure;
 use crate::support::{Server, TestResult};
-use mdm_sim::{AdminApi, Device, DeviceFacts, DeviceState, Platform, SimError};
+use mdm_sim::mdm_apple::CommandStatus;
+use mdm_sim::{AdminApi, Device, DeviceFacts, DeviceState, Handled, Platform, SimError};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn admin(s: &Server, f: &Fixture) -> AdminApi {
@@ -70,5 +72,246 @@ pub async fn late_profile_fails_at_scep(s: Arc<Server>) -> TestResult {
         entry["details"]["reason"] == "profile_expired",
         "reason: {entry}"
     );
+    Ok(())
+}
+
+/// The tenant's device record for `udid`, from the admin API.
+async fn device_record(f: &Fixture, udid: &str) -> Result<Value, String> {
+    let page = expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/devices?limit=1000", f.slug))
+            .await?,
+        200,
+        "devices",
+    )?;
+    let found = page["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["udid"] == udid))
+        .ok_or(format!("no device {udid} in {page}"))?;
+    let id = found["id"].as_str().ok_or("device id")?;
+    expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/devices/{id}", f.slug))
+            .await?,
+        200,
+        "device",
+    )
+}
+
+/// The audit actions recorded for one device, oldest first.
+async fn device_audit(f: &Fixture, device_id: &str) -> Result<Vec<String>, String> {
+    let page = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?device_id={device_id}&limit=1000",
+                f.slug
+            ))
+            .await?,
+        200,
+        "audit",
+    )?;
+    let mut actions: Vec<String> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect();
+    actions.reverse();
+    Ok(actions)
+}
+
+/// Waits until the local APNs has received a push for `token` (at most 10 s).
+async fn pushed(s: &Server, token: &[u8], before: usize) -> Result<(), String> {
+    let apns = s.apns.as_ref().ok_or("this server has no fake APNs")?;
+    let hex = hex::encode(token);
+    for _ in 0..200 {
+        if apns.received_for(&hex).len() > before {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("no push for {hex} reached APNs"))
+}
+
+fn pushes(s: &Server, token: &[u8]) -> usize {
+    s.apns
+        .as_ref()
+        .map_or(0, |a| a.received_for(&hex::encode(token)).len())
+}
+
+fn answered(handled: &[Handled], request_type: &str) -> bool {
+    handled
+        .iter()
+        .any(|h| h.request_type == request_type && h.status == CommandStatus::Acknowledged)
+}
+
+/// A simulated iPhone and Mac from a fresh registration to Active, their
+/// DeviceInformation stored, then the iPhone retired and the Mac wiped, each
+/// woken by a push the local APNs received: statuses and audit as expected.
+pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestResult {
+    let f = fixture(&s).await?;
+    let api = admin(&s, &f);
+    let http = reqwest::Client::new();
+    let mut phone = Device::new(DeviceFacts::iphone(11), http.clone());
+    let mut mac = Device::new(DeviceFacts::mac(12), http.clone());
+    for (device, platform) in [(&mut phone, Platform::Iphone), (&mut mac, Platform::Mac)] {
+        let p = api
+            .issue_profile(&http, platform, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        device
+            .enroll(&p.signed)
+            .await
+            .map_err(|e| format!("{platform:?}: {e}"))?;
+        ensure!(
+            device.state() == DeviceState::Enrolled,
+            "{platform:?} enrolled"
+        );
+    }
+    ensure!(
+        mac.user_push_token().is_some(),
+        "the Mac has a user channel"
+    );
+    ensure!(phone.user_push_token().is_none(), "the iPhone has none");
+
+    for device in [&mut phone, &mut mac] {
+        let record = device_record(&f, device.udid()).await?;
+        ensure!(
+            record["status"] == "active",
+            "active after TokenUpdate: {record}"
+        );
+        let handled = device.wake().await.map_err(|e| e.to_string())?;
+        ensure!(
+            answered(&handled, "DeviceInformation"),
+            "DeviceInformation queued after TokenUpdate: {handled:?}"
+        );
+        let record = device_record(&f, device.udid()).await?;
+        let facts = &device.facts;
+        for (key, want) in [
+            ("serial_number", &facts.serial_number),
+            ("os_version", &facts.os_version),
+            ("model", &facts.model),
+            ("product_name", &facts.product_name),
+            ("device_name", &facts.device_name),
+        ] {
+            ensure!(
+                record[key] == want.as_str(),
+                "{key} {want} stored: {record}"
+            );
+        }
+    }
+    let mac_record = device_record(&f, mac.udid()).await?;
+    let channels = mac_record["enrollments"].as_array().map_or(0, Vec::len);
+    ensure!(
+        channels == 2,
+        "the Mac's device and user channels: {mac_record}"
+    );
+
+    // Retire the iPhone: RemoveProfile of the enrollment profile, pushed; the device checks out.
+    let phone_id = device_record(&f, phone.udid()).await?["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
+    let token = phone.push_token().ok_or("token")?.to_vec();
+    let before = pushes(&s, &token);
+    expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/devices/{phone_id}/retire", f.slug),
+                json!({}),
+            )
+            .await?,
+        202,
+        "retire",
+    )?;
+    pushed(&s, &token, before).await?;
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "RemoveProfile"),
+        "RemoveProfile answered: {handled:?}"
+    );
+    ensure!(
+        phone.state() == DeviceState::Unenrolled,
+        "the iPhone is no longer managed"
+    );
+    let record = device_record(&f, phone.udid()).await?;
+    ensure!(record["status"] == "retired", "retired: {record}");
+
+    // Wipe the Mac: EraseDevice, pushed; acknowledged, then the Mac forgets its enrolment.
+    let mac_id = mac_record["id"].as_str().ok_or("id")?.to_owned();
+    let token = mac.push_token().ok_or("token")?.to_vec();
+    let before = pushes(&s, &token);
+    expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/devices/{mac_id}/wipe", f.slug),
+                json!({ "pin": "123456" }),
+            )
+            .await?,
+        202,
+        "wipe",
+    )?;
+    pushed(&s, &token, before).await?;
+    let handled = mac.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "EraseDevice"),
+        "EraseDevice answered: {handled:?}"
+    );
+    ensure!(
+        mac.state() == DeviceState::Wiped && mac.push_token().is_none(),
+        "the Mac is erased"
+    );
+    let record = device_record(&f, mac.udid()).await?;
+    ensure!(record["status"] == "wiped", "wiped: {record}");
+
+    // The command history and the audit trail tell the story.
+    let commands = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/devices/{mac_id}/commands",
+                f.slug
+            ))
+            .await?,
+        200,
+        "commands",
+    )?;
+    ensure!(
+        commands["items"].as_array().is_some_and(|a| a.len() >= 2),
+        "DeviceInformation and EraseDevice in the history: {commands}"
+    );
+    let phone_audit = device_audit(&f, &phone_id).await?;
+    let mac_audit = device_audit(&f, &mac_id).await?;
+    for (who, audit, wanted) in [
+        (
+            "iPhone",
+            &phone_audit,
+            &[
+                "device.authenticated",
+                "device.enrolled",
+                "device.inventory_updated",
+                "device.retired",
+                "device.checked_out",
+            ][..],
+        ),
+        (
+            "Mac",
+            &mac_audit,
+            &[
+                "device.authenticated",
+                "device.enrolled",
+                "device.user_channel_enrolled",
+                "device.inventory_updated",
+                "device.wipe_requested",
+                "device.wiped",
+            ][..],
+        ),
+    ] {
+        for action in wanted {
+            ensure!(
+                audit.iter().any(|a| a == action),
+                "{who}: {action} audited: {audit:?}"
+            );
+        }
+    }
     Ok(())
 }

@@ -176,6 +176,7 @@ fn main() {
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
         apple::late_profile_fails_at_scep,
+        apple::iphone_and_mac_enrol_then_retire_and_wipe,
     ];
     let mut trials = Vec::new();
     for server in &servers {
