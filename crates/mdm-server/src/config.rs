@@ -48,6 +48,14 @@ pub struct Config {
     /// The APNs topic of the Apple MDM push certificate (`com.apple.mgmt.…`),
     /// written into every management profile.
     pub mdm_topic: String,
+    /// A TLS-terminating proxy sets RFC 9440 `Client-Cert` with the Apple
+    /// device's certificate (and strips it from client requests). Only then
+    /// is the header read; otherwise devices prove themselves with
+    /// `Mdm-Signature` or mutual TLS to this server.
+    pub trust_client_cert_header: bool,
+    /// Manage macOS directory users: answer the registered user's
+    /// `UserAuthenticate` instead of declining it (HTTP 410).
+    pub apple_accept_user_authenticate: bool,
 }
 
 impl Default for Config {
@@ -69,6 +77,8 @@ impl Default for Config {
             ca_validity_days: 3650,
             ca_key_bits: 2048,
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
+            trust_client_cert_header: false,
+            apple_accept_user_authenticate: false,
         }
     }
 }

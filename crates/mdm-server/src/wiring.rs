@@ -48,6 +48,7 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         },
         apple: AppleSettings {
             mdm_topic: config.mdm_topic.clone(),
+            accept_user_authenticate: config.apple_accept_user_authenticate,
         },
     };
     Ok(Core::new(
