@@ -36,6 +36,8 @@ pub struct Core {
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
     /// Wakes devices (APNs; later FCM). [`LogPusher`] until one is configured.
     pub(crate) pusher: Arc<dyn Pusher>,
+    /// Apple channels seen since the last flush, by (tenant, enrollment id).
+    pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -114,6 +116,7 @@ impl Core {
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
+            seen: Arc::default(),
         }
     }
 

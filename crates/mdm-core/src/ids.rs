@@ -70,3 +70,7 @@ uuid_id!(
     /// A one-time SCEP challenge.
     ChallengeId
 );
+uuid_id!(
+    /// A device record (any platform); re-enrolments keep it.
+    DeviceId
+);

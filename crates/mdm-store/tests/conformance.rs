@@ -13,12 +13,16 @@
 
 #[path = "conformance/access.rs"]
 mod access;
+#[path = "conformance/apple.rs"]
+mod apple;
 #[path = "conformance/audit.rs"]
 mod audit;
 #[path = "conformance/certificates.rs"]
 mod certificates;
 #[path = "conformance/convert.rs"]
 mod convert;
+#[path = "conformance/devices.rs"]
+mod devices;
 #[path = "conformance/jobs.rs"]
 mod jobs;
 #[path = "conformance/pki.rs"]
@@ -82,6 +86,13 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         certificates::equal_times_page_by_serial,
         certificates::limit_is_clamped,
         certificates::revocation,
+        devices::registrations_round_trip_and_paging,
+        devices::ending_a_registration,
+        devices::issuance_advances_the_registration,
+        devices::devices_listing_and_last_seen,
+        apple::binding_and_poll,
+        apple::results_are_recorded_once,
+        apple::push_bookkeeping,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

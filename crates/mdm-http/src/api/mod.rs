@@ -2,8 +2,10 @@
 //! case, and encodes; errors become JSON at the edge (`crate::error`).
 
 pub mod audit;
+pub mod devices;
 pub mod pki;
 pub mod profiles;
+pub mod registrations;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -20,4 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(pki::router())
         .merge(profiles::router())
+        .merge(registrations::router())
+        .merge(devices::router())
 }
