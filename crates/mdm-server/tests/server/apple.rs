@@ -155,8 +155,24 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
     let mut phone = Device::new(DeviceFacts::iphone(11), http.clone());
     let mut mac = Device::new(DeviceFacts::mac(12), http.clone());
     for (device, platform) in [(&mut phone, Platform::Iphone), (&mut mac, Platform::Mac)] {
+        // Registered for a user; on the Mac that user is the one logged in.
+        let short = device
+            .facts
+            .user
+            .as_ref()
+            .map_or("phone-owner", |u| u.short_name.as_str());
+        let user = expect(
+            f.api
+                .post(
+                    &format!("/api/v1/tenants/{}/users", f.slug),
+                    json!({ "email": format!("{short}@example.com") }),
+                )
+                .await?,
+            201,
+            "user",
+        )?;
         let p = api
-            .issue_profile(&http, platform, None)
+            .issue_profile(&http, platform, user["id"].as_str())
             .await
             .map_err(|e| e.to_string())?;
         device
