@@ -331,3 +331,131 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
     }
     Ok(())
 }
+
+/// An enrolled iPhone (its DeviceInformation answered) and its device id.
+async fn enrolled_phone(s: &Server, f: &Fixture, seed: u64) -> Result<(Device, String), String> {
+    let http = reqwest::Client::new();
+    let p = admin(s, f)
+        .issue_profile(&http, Platform::Iphone, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut phone = Device::new(DeviceFacts::iphone(seed), http);
+    phone.enroll(&p.signed).await.map_err(|e| e.to_string())?;
+    phone.wake().await.map_err(|e| e.to_string())?;
+    let id = device_record(f, phone.udid()).await?["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
+    Ok((phone, id))
+}
+
+async fn queue(f: &Fixture, device_id: &str, command: Value) -> Result<String, String> {
+    let c = expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/devices/{device_id}/commands", f.slug),
+                command,
+            )
+            .await?,
+        201,
+        "queue",
+    )?;
+    Ok(c["command_uuid"].as_str().ok_or("command_uuid")?.to_owned())
+}
+
+async fn command_state(f: &Fixture, device_id: &str, uuid: &str) -> Result<Value, String> {
+    let page = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/devices/{device_id}/commands?limit=1000",
+                f.slug
+            ))
+            .await?,
+        200,
+        "commands",
+    )?;
+    page["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["command_uuid"] == uuid))
+        .cloned()
+        .ok_or(format!("no command {uuid}: {page}"))
+}
+
+/// Devices that say NotNow, answer twice, or stay silent: the command is
+/// retried on a later Idle (not on the same connection), a duplicate result
+/// changes nothing, and a silent device's command stays queued.
+pub async fn not_now_duplicates_and_silence(s: Arc<Server>) -> TestResult {
+    let f = fixture(&s).await?;
+    let (mut phone, id) = enrolled_phone(&s, &f, 21).await?;
+
+    phone.behaviour.not_now = 2;
+    let uuid = queue(&f, &id, json!({ "type": "ProfileList" })).await?;
+    for round in 1..=2 {
+        let handled = phone.wake().await.map_err(|e| e.to_string())?;
+        let statuses: Vec<_> = handled
+            .iter()
+            .map(|h| (h.command_uuid.as_str(), h.status))
+            .collect();
+        ensure!(
+            statuses == [(uuid.as_str(), CommandStatus::NotNow)],
+            "round {round}: one NotNow, no re-send on the same connection: {statuses:?}"
+        );
+    }
+    let c = command_state(&f, &id, &uuid).await?;
+    ensure!(
+        c["state"] == "not_now" && c["not_now_count"] == 2,
+        "after two NotNow: {c}"
+    );
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "ProfileList"),
+        "run on a later Idle: {handled:?}"
+    );
+    let c = command_state(&f, &id, &uuid).await?;
+    ensure!(c["state"] == "acknowledged", "acknowledged: {c}");
+    let listed = c["result"]["ProfileList"].as_array().map_or(0, Vec::len);
+    ensure!(listed == 1, "the result holds the enrollment profile: {c}");
+
+    phone.behaviour = mdm_sim::Behaviour {
+        duplicate_results: true,
+        ..Default::default()
+    };
+    let uuid = queue(&f, &id, json!({ "type": "DeviceLock", "message": "Lost" })).await?;
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "DeviceLock"),
+        "lock answered: {handled:?}"
+    );
+    let c = command_state(&f, &id, &uuid).await?;
+    ensure!(
+        c["state"] == "acknowledged",
+        "a duplicate result is harmless: {c}"
+    );
+    let record = device_record(&f, phone.udid()).await?;
+    ensure!(record["status"] == "active", "still active: {record}");
+
+    phone.behaviour = mdm_sim::Behaviour {
+        silent: true,
+        ..Default::default()
+    };
+    let token = phone.push_token().ok_or("token")?.to_vec();
+    let before = pushes(&s, &token);
+    let uuid = queue(&f, &id, json!({ "type": "DeviceInformation" })).await?;
+    pushed(&s, &token, before).await?;
+    ensure!(
+        phone.wake().await.map_err(|e| e.to_string())?.is_empty(),
+        "silent"
+    );
+    let c = command_state(&f, &id, &uuid).await?;
+    ensure!(
+        c["state"] == "queued",
+        "a silent device's command waits: {c}"
+    );
+    phone.behaviour = mdm_sim::Behaviour::default();
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "DeviceInformation"),
+        "answered once awake: {handled:?}"
+    );
+    Ok(())
+}

@@ -177,6 +177,7 @@ fn main() {
         profiles::signed_profile_enrolls_once_and_expires,
         apple::late_profile_fails_at_scep,
         apple::iphone_and_mac_enrol_then_retire_and_wipe,
+        apple::not_now_duplicates_and_silence,
     ];
     let mut trials = Vec::new();
     for server in &servers {
