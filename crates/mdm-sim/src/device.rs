@@ -72,6 +72,8 @@ struct Enrolled {
     unlock_token: Option<Vec<u8>>,
     user_token: Option<Vec<u8>>,
     user_profiles: ProfileStore,
+    /// Send `Mdm-Signature` (SignMessage, and not mTLS-only).
+    sign: bool,
 }
 
 /// A simulated iPhone or Mac.
@@ -243,6 +245,7 @@ impl Device {
             unlock_token: if ios { Some(random(64)?) } else { None },
             user_token: None,
             user_profiles: ProfileStore::default(),
+            sign: self.mode == IdentityMode::Signature,
         };
         let auth = self.authenticate_message(&e);
         e.send_checkin("Authenticate", auth).await?;
@@ -535,7 +538,7 @@ impl Enrolled {
         user_agent: &'static str,
     ) -> Result<Prepared, SimError> {
         let body = xml(d)?;
-        let signature = if self.profile.mdm.sign_message {
+        let signature = if self.sign && self.profile.mdm.sign_message {
             Some(mdm_signature(&body, &self.id, OffsetDateTime::now_utc())?)
         } else {
             None

@@ -31,8 +31,9 @@ pub enum IdentityMode {
     /// `Mdm-Signature` when the profile sets SignMessage (what devices do).
     #[default]
     Signature,
-    /// The identity as the TLS client certificate (plus `Mdm-Signature` when
-    /// SignMessage is set, as devices do).
+    /// The identity as the TLS client certificate only (no `Mdm-Signature`,
+    /// even with SignMessage), so the server must identify the device by
+    /// the TLS handshake.
     Mtls,
 }
 

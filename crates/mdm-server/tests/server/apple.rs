@@ -459,3 +459,81 @@ pub async fn not_now_duplicates_and_silence(s: Arc<Server>) -> TestResult {
     );
     Ok(())
 }
+
+/// Over `mdm serve`'s own HTTPS listener with a self-signed certificate: the
+/// simulator trusts the anchor the profile carries, and identifies itself by
+/// its SCEP identity as the TLS client certificate alone (no Mdm-Signature).
+pub async fn mtls_over_the_https_listener(dir: &std::path::Path) -> TestResult {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let key = rcgen::KeyPair::generate().map_err(|e| err(&e))?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).map_err(|e| err(&e))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mdm.test");
+    let cert = params.self_signed(&key).map_err(|e| err(&e))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    let (cert_file, key_file) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&cert_file, cert.pem()).map_err(|e| err(&e))?;
+    std::fs::write(&key_file, key.serialize_pem()).map_err(|e| err(&e))?;
+    let env = vec![
+        (
+            "MDM_TLS_CERT_FILE".to_string(),
+            cert_file.display().to_string(),
+        ),
+        (
+            "MDM_TLS_KEY_FILE".to_string(),
+            key_file.display().to_string(),
+        ),
+    ];
+    let server = crate::tls::spawn_serve(&dir.join("data"), &env, "https://127.0.0.1:")?;
+    let creds = std::fs::read_to_string(server.data_dir.join("initial-credentials.txt"))
+        .map_err(|e| err(&e))?;
+    let token = creds
+        .lines()
+        .find_map(|l| l.strip_prefix("operator_api_token = \""))
+        .map(|t| t.trim_end_matches('"').to_string())
+        .ok_or("operator token")?;
+    let root = reqwest::Certificate::from_pem(cert.pem().as_bytes()).map_err(|e| err(&e))?;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .map_err(|e| err(&e))?;
+    let api = AdminApi::new(&server.base, "default", &token);
+    let p = api
+        .issue_profile(&http, Platform::Iphone, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The device's own client trusts nothing extra: only the profile's anchors.
+    let mut phone = Device::new(DeviceFacts::iphone(31), reqwest::Client::new())
+        .with_identity_mode(mdm_sim::IdentityMode::Mtls);
+    phone
+        .enroll(&p.signed)
+        .await
+        .map_err(|e| format!("enrol over mTLS: {e}"))?;
+    ensure!(
+        phone
+            .profile()
+            .is_some_and(|p| p.mdm.server_url.starts_with("https://")),
+        "https ServerURL"
+    );
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        answered(&handled, "DeviceInformation"),
+        "commands over mTLS: {handled:?}"
+    );
+
+    // Without its client certificate the same device is refused, and not with 401.
+    let idle = phone
+        .idle_request(mdm_sim::Channel::Device)
+        .map_err(|e| e.to_string())?;
+    let anchored = mdm_sim::device_client(&phone.profile().ok_or("profile")?.anchors, None)
+        .map_err(|e| e.to_string())?;
+    let ans = idle.send(&anchored).await.map_err(|e| e.to_string())?;
+    ensure!(
+        ans.status != 200 && ans.status != 401,
+        "an Idle with neither certificate nor signature: HTTP {}",
+        ans.status
+    );
+    Ok(())
+}

@@ -71,6 +71,9 @@ fn push_and_tls_trials(
                 async move { tls::serve_https_profiles_carry_the_self_signed_anchor(&d).await },
             )
         }),
+        ("mtls_over_the_https_listener", |d| {
+            Box::pin(async move { apple::mtls_over_the_https_listener(&d).await })
+        }),
     ];
     for (name, test) in tests {
         let (rt, dir) = (rt.clone(), tmp.join(name));
