@@ -569,3 +569,77 @@ impl Enrolled {
         self.send(&req).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mdm_apple::CommandRequest;
+
+    fn device() -> Device {
+        Device::new(DeviceFacts::iphone(3), reqwest::Client::new())
+    }
+
+    fn command(uuid: &str, request: CommandRequest) -> Vec<u8> {
+        Command::new(uuid, request).to_xml().unwrap()
+    }
+
+    #[test]
+    fn not_now_is_given_per_command_the_configured_number_of_times() {
+        let mut d = device();
+        d.behaviour.not_now = 2;
+        let body = command("C1", CommandRequest::ProfileList);
+        let statuses: Vec<_> = (0..3)
+            .map(|_| d.decide(&body, Channel::Device).2.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                CommandStatus::NotNow,
+                CommandStatus::NotNow,
+                CommandStatus::Acknowledged
+            ]
+        );
+        let other = command("C2", CommandRequest::ProfileList);
+        assert_eq!(
+            d.decide(&other, Channel::Device).2.status,
+            CommandStatus::NotNow
+        );
+    }
+
+    #[test]
+    fn a_broken_command_is_a_command_format_error_for_its_uuid() {
+        let mut d = device();
+        let mut dict = Dictionary::new();
+        dict.insert("CommandUUID".into(), "C9".into());
+        dict.insert("Command".into(), Value::String("not a dictionary".into()));
+        let (uuid, _, reply) = d.decide(&xml(dict).unwrap(), Channel::Device);
+        assert_eq!(
+            (uuid.as_str(), reply.status),
+            ("C9", CommandStatus::CommandFormatError)
+        );
+    }
+
+    #[test]
+    fn erase_and_lock_are_device_channel_commands() {
+        let facts = DeviceFacts::mac(4);
+        let erase = CommandRequest::EraseDevice {
+            pin: None,
+            preserve_data_plan: None,
+        };
+        let r = user_answer(&erase, &facts, &mut ProfileStore::default());
+        assert_eq!((r.status, r.effect), (CommandStatus::Error, Effect::None));
+    }
+
+    #[test]
+    fn check_ins_carry_what_a_device_sends() {
+        let d = Device::new(DeviceFacts::mac(5), reqwest::Client::new());
+        let user = d.identity_keys(Channel::User);
+        let u = d.facts.user.as_ref().unwrap();
+        assert_eq!(user["UserID"].as_string(), Some(u.user_id.as_str()));
+        assert_eq!(
+            user["UserShortName"].as_string(),
+            Some(u.short_name.as_str())
+        );
+        assert!(d.identity_keys(Channel::Device).get("UserID").is_none());
+    }
+}

@@ -72,6 +72,22 @@ pub async fn late_profile_fails_at_scep(s: Arc<Server>) -> TestResult {
         entry["details"]["reason"] == "profile_expired",
         "reason: {entry}"
     );
+    let reg = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/registrations/{registration}",
+                f.slug
+            ))
+            .await?,
+        200,
+        "registration",
+    )?;
+    ensure!(
+        reg["reason"] == "profile_expired"
+            && reg["status"] != "active"
+            && reg["device_id"].is_null(),
+        "the registration shows why: {reg}"
+    );
     Ok(())
 }
 
