@@ -21,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod api;
+mod checkin;
 mod commands;
 mod device;
 mod error;
@@ -29,6 +30,7 @@ mod keys;
 pub mod measure;
 mod profile;
 mod scep;
+mod session;
 mod wire;
 
 #[cfg(test)]

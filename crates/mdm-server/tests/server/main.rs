@@ -5,6 +5,7 @@
 mod api;
 mod apns;
 mod apple;
+mod apple_channel;
 mod client;
 mod fake_apns;
 mod fake_fcm;
@@ -72,7 +73,7 @@ fn push_and_tls_trials(
             )
         }),
         ("mtls_over_the_https_listener", |d| {
-            Box::pin(async move { apple::mtls_over_the_https_listener(&d).await })
+            Box::pin(async move { apple_channel::mtls_over_the_https_listener(&d).await })
         }),
     ];
     for (name, test) in tests {
@@ -180,7 +181,7 @@ fn main() {
         profiles::signed_profile_enrolls_once_and_expires,
         apple::late_profile_fails_at_scep,
         apple::iphone_and_mac_enrol_then_retire_and_wipe,
-        apple::not_now_duplicates_and_silence,
+        apple_channel::not_now_duplicates_and_silence,
     ];
     let mut trials = Vec::new();
     for server in &servers {

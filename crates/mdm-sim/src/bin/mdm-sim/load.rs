@@ -9,13 +9,13 @@
 //! within the server's clock-skew allowance), while a round trip signs its
 //! result when the command arrives, as a device does.
 
-use anyhow::{Context, bail};
-use mdm_apple::{Command, CommandStatus};
+use anyhow::bail;
+use mdm_apple::CommandStatus;
 use mdm_pki::RsaKey;
 use mdm_sim::measure::{
     self, cpu_delta_ms, cpu_ms, cpu_sum_ms, machine_busy_ms, percentile, self_cpu_ms,
 };
-use mdm_sim::{AdminApi, Channel, Device, DeviceFacts, Platform, Prepared};
+use mdm_sim::{AdminApi, Channel, Device, DeviceFacts, Platform};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,57 +25,57 @@ use tokio::sync::Mutex;
 pub struct LoadArgs {
     /// Base URL of the server.
     #[arg(long)]
-    url: String,
+    pub(crate) url: String,
     /// API token of the tenant (or an operator token).
     #[arg(long, env = "MDM_TOKEN")]
-    token: String,
+    pub(crate) token: String,
     #[arg(long, default_value = "default")]
-    tenant: String,
+    pub(crate) tenant: String,
     /// Which measurements, in order: register, idle, roundtrip.
     #[arg(long, value_delimiter = ',', default_value = "register,idle,roundtrip")]
-    modes: Vec<String>,
+    pub(crate) modes: Vec<String>,
     /// Devices enrolled in the store before idle polls and round trips
     /// (seeded untimed, the timed registrations included).
     #[arg(long, default_value_t = 10_000)]
-    enrolled: usize,
+    pub(crate) enrolled: usize,
     /// Timed complete registrations.
     #[arg(short = 'n', long, default_value_t = 300)]
-    registrations: usize,
+    pub(crate) registrations: usize,
     /// Timed idle polls.
     #[arg(long, default_value_t = 20_000)]
-    polls: usize,
+    pub(crate) polls: usize,
     /// Timed command round trips (one per device, at most --enrolled).
     #[arg(long, default_value_t = 5_000)]
-    roundtrips: usize,
+    pub(crate) roundtrips: usize,
     /// Requests (or registrations) in flight.
     #[arg(short = 'c', long, default_value_t = 16)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Registrations in flight while seeding.
     #[arg(long, default_value_t = 8)]
-    seed_concurrency: usize,
+    pub(crate) seed_concurrency: usize,
     /// Distinct keys the seeded devices cycle through.
     #[arg(long, default_value_t = 32)]
-    seed_keys: usize,
+    pub(crate) seed_keys: usize,
     /// Directory of cached device keys (key-<i>.p8), shared with `mdm-load scep`.
     #[arg(long)]
-    key_cache: Option<std::path::PathBuf>,
+    pub(crate) key_cache: Option<std::path::PathBuf>,
     /// The server's PID, for its CPU time per operation.
     #[arg(long)]
-    pid: Option<u32>,
+    pub(crate) pid: Option<u32>,
     /// Shell command printing the database backends' PIDs (PostgreSQL), run
     /// before each timed window.
     #[arg(long)]
-    db_pids_cmd: Option<String>,
+    pub(crate) db_pids_cmd: Option<String>,
     /// Label of the RESULT lines.
     #[arg(long, default_value = "apple")]
-    label: String,
+    pub(crate) label: String,
     /// The command each round trip carries (admin API JSON `type`).
     #[arg(long, default_value = "ProfileList")]
-    command: String,
+    pub(crate) command: String,
 }
 
 /// One timed window's outcome.
-struct Window {
+pub(crate) struct Window {
     ok: usize,
     failed: usize,
     first_error: Option<String>,
@@ -88,7 +88,7 @@ struct Window {
     machine_ms: Option<f64>,
 }
 
-struct Meter {
+pub(crate) struct Meter {
     pid: Option<u32>,
     db_pids: Vec<u32>,
     server0: Option<f64>,
@@ -99,7 +99,7 @@ struct Meter {
 }
 
 impl Meter {
-    fn start(a: &LoadArgs) -> Self {
+    pub(crate) fn start(a: &LoadArgs) -> Self {
         let db_pids = a
             .db_pids_cmd
             .as_deref()
@@ -116,7 +116,7 @@ impl Meter {
         }
     }
 
-    fn stop(self, outcomes: Vec<Result<Duration, String>>) -> Window {
+    pub(crate) fn stop(self, outcomes: Vec<Result<Duration, String>>) -> Window {
         let wall = self.start.elapsed();
         let server_ms = self.server0.zip(cpu_ms(self.pid)).map(|(a, b)| b - a);
         let db1 = cpu_sum_ms(&self.db_pids);
@@ -151,7 +151,7 @@ impl Meter {
     }
 }
 
-fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
+pub(crate) fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
     let per = |ms: Option<f64>| ms.map(|m| m / w.ok.max(1) as f64);
     let fmt = |v: Option<f64>| v.map_or("NA".to_owned(), |v| format!("{v:.3}"));
     let rate = w.ok as f64 / w.wall.as_secs_f64();
@@ -190,7 +190,7 @@ fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
 }
 
 /// Runs `job(i)` for i in 0..n with `c` in flight; each result timed.
-async fn run_timed<F, Fut>(n: usize, c: usize, job: F) -> Vec<Result<Duration, String>>
+pub(crate) async fn run_timed<F, Fut>(n: usize, c: usize, job: F) -> Vec<Result<Duration, String>>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
@@ -223,7 +223,7 @@ where
     all
 }
 
-type Fleet = Arc<Vec<Mutex<Option<Device>>>>;
+pub(crate) type Fleet = Arc<Vec<Mutex<Option<Device>>>>;
 
 /// One complete registration: profile → SCEP → Authenticate → TokenUpdate →
 /// DeviceInformation acknowledged. Leaves the enrolled device in `slot`.
@@ -340,174 +340,10 @@ pub async fn run(a: LoadArgs) -> anyhow::Result<()> {
                 .await;
                 report(&a, "registration", c, &meter.stop(out));
             }
-            "idle" => idle(&a, &http, &fleet, c).await?,
-            "roundtrip" => roundtrips(&a, &api, &http, &fleet, c).await?,
+            "idle" => crate::channel::idle(&a, &http, &fleet, c).await?,
+            "roundtrip" => crate::channel::roundtrips(&a, &api, &http, &fleet, c).await?,
             other => bail!("unknown mode {other} (register, idle, roundtrip)"),
         }
     }
-    Ok(())
-}
-
-/// Signed Idle requests of every enrolled device, made before the clock.
-async fn enrolled_idles(fleet: &Fleet) -> anyhow::Result<Vec<Prepared>> {
-    let mut out = Vec::new();
-    for slot in fleet.iter() {
-        if let Some(d) = slot.lock().await.as_ref() {
-            out.push(d.idle_request(Channel::Device)?);
-        }
-    }
-    Ok(out)
-}
-
-async fn idle(a: &LoadArgs, http: &reqwest::Client, fleet: &Fleet, c: usize) -> anyhow::Result<()> {
-    let t = Instant::now();
-    let idles = Arc::new(enrolled_idles(fleet).await?);
-    if idles.is_empty() {
-        bail!("no enrolled device to poll");
-    }
-    eprintln!(
-        "[{}] signed {} Idle requests in {:.1} s (untimed)",
-        a.label,
-        idles.len(),
-        t.elapsed().as_secs_f64()
-    );
-    let (http, list) = (http.clone(), idles.clone());
-    let meter = Meter::start(a);
-    let out = run_timed(a.polls, c, move |i| {
-        let (http, list) = (http.clone(), list.clone());
-        async move {
-            let req = list.get(i % list.len()).ok_or("request")?;
-            let ans = req.send(&http).await.map_err(|e| e.to_string())?;
-            match (ans.status, ans.body.is_empty()) {
-                (200, true) => Ok(()),
-                (200, false) => Err("Idle answered with a command (queue not empty)".into()),
-                (s, _) => Err(format!(
-                    "Idle: HTTP {s}: {}",
-                    String::from_utf8_lossy(&ans.body[..ans.body.len().min(200)])
-                )),
-            }
-        }
-    })
-    .await;
-    report(a, "idle-poll", c, &meter.stop(out));
-    Ok(())
-}
-
-/// The device ids of the tenant, by UDID, from the admin API's device list.
-async fn device_ids(
-    api: &AdminApi,
-    http: &reqwest::Client,
-) -> anyhow::Result<std::collections::HashMap<String, String>> {
-    let mut ids = std::collections::HashMap::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = match &after {
-            Some(x) => format!("/devices?limit=1000&after={x}"),
-            None => "/devices?limit=1000".to_owned(),
-        };
-        let page = api.get_json(http, &path).await?;
-        for d in page["items"].as_array().into_iter().flatten() {
-            if let (Some(u), Some(id)) = (d["udid"].as_str(), d["id"].as_str()) {
-                ids.insert(u.to_owned(), id.to_owned());
-            }
-        }
-        match page["next"].as_str() {
-            Some(n) => after = Some(n.to_owned()),
-            None => return Ok(ids),
-        }
-    }
-}
-
-async fn roundtrips(
-    a: &LoadArgs,
-    api: &Arc<AdminApi>,
-    http: &reqwest::Client,
-    fleet: &Fleet,
-    c: usize,
-) -> anyhow::Result<()> {
-    let ids = device_ids(api, http).await.context("listing devices")?;
-    let mut chosen = Vec::new();
-    for (i, slot) in fleet.iter().enumerate() {
-        if chosen.len() >= a.roundtrips {
-            break;
-        }
-        if let Some(d) = slot.lock().await.as_ref()
-            && let Some(id) = ids.get(d.udid())
-        {
-            chosen.push((i, id.clone(), d.idle_request(Channel::Device)?));
-        }
-    }
-    let t = Instant::now();
-    let body = serde_json::json!({ "type": a.command });
-    let queued = {
-        let (api, http, list) = (
-            api.clone(),
-            http.clone(),
-            Arc::new(
-                chosen
-                    .iter()
-                    .map(|(_, id, _)| id.clone())
-                    .collect::<Vec<_>>(),
-            ),
-        );
-        let body = Arc::new(body);
-        run_timed(list.len(), a.seed_concurrency, move |k| {
-            let (api, http, list, body) = (api.clone(), http.clone(), list.clone(), body.clone());
-            async move {
-                let id = list.get(k).ok_or("device")?;
-                api.post_json(&http, &format!("/devices/{id}/commands"), &body)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await
-    };
-    if let Some(Err(e)) = queued.iter().find(|r| r.is_err()) {
-        bail!("queueing {}: {e}", a.command);
-    }
-    eprintln!(
-        "[{}] queued {} {} commands in {:.1} s (untimed)",
-        a.label,
-        chosen.len(),
-        a.command,
-        t.elapsed().as_secs_f64()
-    );
-    let work = Arc::new(
-        chosen
-            .into_iter()
-            .map(|(i, _, idle)| (i, idle))
-            .collect::<Vec<_>>(),
-    );
-    let (http2, fleet2, work2) = (http.clone(), fleet.clone(), work.clone());
-    let meter = Meter::start(a);
-    let out = run_timed(work.len(), c, move |k| {
-        let (http, fleet, work) = (http2.clone(), fleet2.clone(), work2.clone());
-        async move {
-            let (i, idle) = work.get(k).ok_or("work")?;
-            let ans = idle.send(&http).await.map_err(|e| e.to_string())?;
-            if ans.status != 200 || ans.body.is_empty() {
-                return Err(format!(
-                    "Idle: HTTP {} with {} bytes instead of a command",
-                    ans.status,
-                    ans.body.len()
-                ));
-            }
-            let cmd = Command::parse(&ans.body).map_err(|e| e.to_string())?;
-            let result = {
-                let guard = fleet.get(*i).ok_or("slot")?.lock().await;
-                let d = guard.as_ref().ok_or("device")?;
-                d.result_request(&cmd.command_uuid, CommandStatus::Acknowledged)
-                    .map_err(|e| e.to_string())?
-            };
-            let ans = result.send(&http).await.map_err(|e| e.to_string())?;
-            match (ans.status, ans.body.is_empty()) {
-                (200, true) => Ok(()),
-                (s, _) => Err(format!("Acknowledged: HTTP {s}, {} bytes", ans.body.len())),
-            }
-        }
-    })
-    .await;
-    report(a, "round-trip", c, &meter.stop(out));
     Ok(())
 }

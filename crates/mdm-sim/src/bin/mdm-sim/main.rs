@@ -8,6 +8,7 @@
 //!       registrations, idle polls and command round trips against any
 //!       server, with its CPU per operation from /proc and p50/p99 latency.
 
+mod channel;
 mod load;
 
 use anyhow::Context;
