@@ -3,6 +3,9 @@
 //! HTTP and through the CLI. One binary, fixtures started once.
 
 mod api;
+mod apple;
+mod apple_device;
+mod apple_lifecycle;
 mod client;
 mod isolation;
 mod ops;
@@ -100,6 +103,12 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        apple::apple_device_enrols_and_takes_commands,
+        apple::apple_wipe_and_checkout,
+        apple_lifecycle::apple_refusals_change_nothing,
+        apple_lifecycle::apple_reenrolment_cancel_expire_retry,
+        apple_lifecycle::apple_macos_user_channel,
+        apple_lifecycle::apple_fixtures_parse,
     ];
     let mut trials = Vec::new();
     for server in &servers {
