@@ -417,8 +417,12 @@ struct Scripted {
 
 #[async_trait::async_trait]
 impl mdm_core::push::Pusher for Scripted {
-    async fn push_apple(&self, pushes: &[mdm_core::push::ApplePush]) -> Vec<mdm_core::push::PushOutcome> {
-        self.pushes.fetch_add(pushes.len(), std::sync::atomic::Ordering::SeqCst);
+    async fn push_apple(
+        &self,
+        pushes: &[mdm_core::push::ApplePush],
+    ) -> Vec<mdm_core::push::PushOutcome> {
+        self.pushes
+            .fetch_add(pushes.len(), std::sync::atomic::Ordering::SeqCst);
         let mut script = self.outcomes.lock().unwrap();
         pushes.iter().map(|_| script.remove(0)).collect()
     }
@@ -436,9 +440,16 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     let pusher = std::sync::Arc::new(Scripted {
         outcomes: std::sync::Mutex::new(vec![
             PushOutcome::TokenGone { since: None },
-            PushOutcome::Retry { reason: "503".into(), retry_after: Some(now() + Duration::hours(1)) },
-            PushOutcome::Rejected { reason: "BadTopic".into() },
-            PushOutcome::Sent { id: Some("apns-1".into()) },
+            PushOutcome::Retry {
+                reason: "503".into(),
+                retry_after: Some(now() + Duration::hours(1)),
+            },
+            PushOutcome::Rejected {
+                reason: "BadTopic".into(),
+            },
+            PushOutcome::Sent {
+                id: Some("apns-1".into()),
+            },
         ]),
         pushes: Default::default(),
     });
@@ -458,26 +469,45 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     .with_pusher(pusher.clone());
     let cli = mdm_core::tokens::Actor::Cli;
     let step = || async {
-        let cmd = mdm_apple::Command::new(format!("C-{}", hex(12)), mdm_apple::CommandRequest::ProfileList);
-        core.queue_command(&cli, &t, mdm_core::commands::CommandTarget::device(d.id), cmd).await?;
+        let cmd = mdm_apple::Command::new(
+            format!("C-{}", hex(12)),
+            mdm_apple::CommandRequest::ProfileList,
+        );
+        core.queue_command(
+            &cli,
+            &t,
+            mdm_core::commands::CommandTarget::device(d.id),
+            cmd,
+        )
+        .await?;
         // Pushes are coalesced per channel and second and run at its end.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         anyhow::Ok(core.work_jobs("push-test", 100).await?)
     };
     let pushes = || pusher.pushes.load(std::sync::atomic::Ordering::SeqCst);
-    let enrollment = || async { s.apple_enrollment(t.id, &e.id).await?.ok_or_else(|| anyhow::anyhow!("gone")) };
+    let enrollment = || async {
+        s.apple_enrollment(t.id, &e.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("gone"))
+    };
 
     let pass = step().await?;
     check_eq!((pass.done, pushes()), (1, 1));
     let got = enrollment().await?;
-    anyhow::ensure!(got.token_dead_at.is_some(), "TokenGone marks the token dead");
+    anyhow::ensure!(
+        got.token_dead_at.is_some(),
+        "TokenGone marks the token dead"
+    );
     check_eq!(got.last_push_outcome.as_deref(), Some("token_gone"));
     let pass = step().await?;
     check_eq!((pass.done, pushes()), (1, 1)); // a dead token gets no push
 
     // A new TokenUpdate revives it.
     let change = EnrollmentChange {
-        enrollment: Some(AppleEnrollment { token_dead_at: None, ..got }),
+        enrollment: Some(AppleEnrollment {
+            token_dead_at: None,
+            ..got
+        }),
         ..EnrollmentChange::default()
     };
     s.apply_enrollment_change(&change, &[]).await?;
@@ -490,6 +520,12 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     let last = enrollment().await?.last_push_outcome;
     check_eq!(last.as_deref(), Some("sent"));
     let trail = actions(&s, t.id).await?;
-    check_eq!(trail.iter().filter(|a| *a == "device.push_token_dead").count(), 1);
+    check_eq!(
+        trail
+            .iter()
+            .filter(|a| *a == "device.push_token_dead")
+            .count(),
+        1
+    );
     Ok(())
 }
