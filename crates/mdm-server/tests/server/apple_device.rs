@@ -144,7 +144,11 @@ impl Dev {
 
     /// `Mdm-Signature` for `body`: sign attached, then drop the content.
     pub fn sign(&self, body: &[u8]) -> Result<String, String> {
-        let now = time::OffsetDateTime::now_utc();
+        self.sign_at(body, time::OffsetDateTime::now_utc())
+    }
+
+    /// `Mdm-Signature` for `body` with signing time `now`.
+    pub fn sign_at(&self, body: &[u8], now: time::OffsetDateTime) -> Result<String, String> {
         let attached = mdm_pki::sign_attached(body, &self.key, &self.cert, &[], now)
             .map_err(|e| e.to_string())?;
         let mut ci = ContentInfo::from_der(&attached).map_err(|e| e.to_string())?;
