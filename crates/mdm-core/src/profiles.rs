@@ -200,6 +200,10 @@ impl Core {
             "expires_at": challenge.expires_at.unix_timestamp(),
         }))
         .maybe_user(reg.user_id);
+        let audit = match reg.device_id {
+            Some(d) => audit.device(d),
+            None => audit,
+        };
         let now = self.now();
         reg.status = RegistrationStatus::ProfileDownloaded;
         reg.profile_downloaded_at = Some(now);

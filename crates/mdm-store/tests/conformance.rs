@@ -93,6 +93,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::binding_and_poll,
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
+        apple::push_job_outcomes,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

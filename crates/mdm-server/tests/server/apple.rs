@@ -1,279 +1,319 @@
-//! Apple enrolment end to end with the device simulator (`mdm-sim`): it
-//! speaks only the wire protocols (signed profile, SCEP, check-in, command
-//! channel) against the real `mdm serve`.
+//! Apple enrollment against the real server: a device enrols (profile →
+//! SCEP → Authenticate → TokenUpdate), answers DeviceInformation, takes
+//! commands with every status, and is retired, wiped or checks out.
 
-use crate::api::{Fixture, fixture};
-use crate::client::expect;
+use crate::api::fixture;
+use crate::apple_device::{Dev, device, device_id, dict, enrolled, profile, text};
+use crate::client::{count, expect};
 use crate::ensure;
 use crate::support::{Server, TestResult};
-use mdm_sim::mdm_apple::CommandStatus;
-use mdm_sim::{AdminApi, Device, DeviceFacts, DeviceState, Handled, Platform, SimError};
-use serde_json::{Value, json};
+use mdm_apple::plist::{Dictionary, Value};
+use serde_json::{Value as Json, json};
 use std::sync::Arc;
 
-pub(crate) fn admin(s: &Server, f: &Fixture) -> AdminApi {
-    AdminApi::new(&s.base, &f.slug, f.api.token.as_deref().unwrap_or_default())
-}
-
-/// A profile installed after its validity: the simulator gets a FAILURE
-/// CertRep ("The SCEP server returned an invalid response", failInfo
-/// badRequest), keeps nothing, and the audit trail names the registration
-/// and why.
-pub async fn late_profile_fails_at_scep(s: Arc<Server>) -> TestResult {
-    let f = fixture(&s).await?;
-    let http = reqwest::Client::new();
-    let late = admin(&s, &f)
-        .issue_profile(&http, Platform::Iphone, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let registration = late.registration.clone().ok_or("no X-Registration")?;
-    crate::scep::expire_challenges(&s, &registration).await?;
-    let mut phone = Device::new(DeviceFacts::iphone(1), http);
-    let err = match phone.enroll(&late.signed).await {
-        Ok(()) => return Err("a profile installed too late must be refused".into()),
-        Err(e) => e,
-    };
-    ensure!(
-        matches!(
-            err,
-            SimError::ScepFailure {
-                fail_info: Some(mdm_scep::FailInfo::BadRequest)
-            }
-        ),
-        "expected a FAILURE CertRep with badRequest, got {err:?}"
-    );
-    ensure!(
-        err.to_string()
-            .starts_with("The SCEP server returned an invalid response"),
-        "message: {err}"
-    );
-    ensure!(
-        phone.state() == DeviceState::Fresh && phone.identity_cert_der().is_none(),
-        "nothing kept"
-    );
-    let audit = expect(
+async fn registration(f: &crate::api::Fixture, id: &str) -> Result<Json, String> {
+    expect(
         f.api
-            .get(&format!(
-                "/api/v1/tenants/{}/audit?action=scep.refused",
-                f.slug
-            ))
-            .await?,
-        200,
-        "audit",
-    )?;
-    let entry = audit["items"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|e| e["details"]["registration"] == registration.as_str())
-        })
-        .ok_or(format!("no refusal names {registration}: {audit}"))?;
-    ensure!(
-        entry["details"]["reason"] == "profile_expired",
-        "reason: {entry}"
-    );
-    let reg = expect(
-        f.api
-            .get(&format!(
-                "/api/v1/tenants/{}/registrations/{registration}",
-                f.slug
-            ))
+            .get(&format!("/api/v1/tenants/{}/registrations/{id}", f.slug))
             .await?,
         200,
         "registration",
-    )?;
-    ensure!(
-        reg["reason"] == "profile_expired"
-            && reg["status"] != "active"
-            && reg["device_id"].is_null(),
-        "the registration shows why: {reg}"
-    );
-    Ok(())
-}
-
-/// The tenant's device record for `udid`, from the admin API.
-pub(crate) async fn device_record(f: &Fixture, udid: &str) -> Result<Value, String> {
-    let page = expect(
-        f.api
-            .get(&format!("/api/v1/tenants/{}/devices?limit=1000", f.slug))
-            .await?,
-        200,
-        "devices",
-    )?;
-    let found = page["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|d| d["udid"] == udid))
-        .ok_or(format!("no device {udid} in {page}"))?;
-    let id = found["id"].as_str().ok_or("device id")?;
-    expect(
-        f.api
-            .get(&format!("/api/v1/tenants/{}/devices/{id}", f.slug))
-            .await?,
-        200,
-        "device",
     )
 }
 
-/// The audit actions recorded for one device, oldest first.
-pub(crate) async fn device_audit(f: &Fixture, device_id: &str) -> Result<Vec<String>, String> {
+async fn commands(f: &crate::api::Fixture, device: &str) -> Result<Vec<Json>, String> {
     let page = expect(
         f.api
             .get(&format!(
-                "/api/v1/tenants/{}/audit?device_id={device_id}&limit=1000",
+                "/api/v1/tenants/{}/devices/{device}/commands",
+                f.slug
+            ))
+            .await?,
+        200,
+        "commands",
+    )?;
+    Ok(page["items"].as_array().cloned().unwrap_or_default())
+}
+
+async fn queue(f: &crate::api::Fixture, device: &str, body: Json) -> Result<String, String> {
+    let c = expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/devices/{device}/commands", f.slug),
+                body,
+            )
+            .await?,
+        201,
+        "queue command",
+    )?;
+    Ok(c["command_uuid"].as_str().unwrap_or_default().to_string())
+}
+
+pub async fn audit_actions(f: &crate::api::Fixture, prefix: &str) -> Result<Vec<String>, String> {
+    let filter = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("action={prefix}&")
+    };
+    let a = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?{filter}limit=1000",
                 f.slug
             ))
             .await?,
         200,
         "audit",
     )?;
-    let mut actions: Vec<String> = page["items"]
+    Ok(a["items"]
         .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str().map(str::to_owned))
-        .collect();
-    actions.reverse();
-    Ok(actions)
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| e["action"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
-/// Waits until the local APNs has received a push for `token` (at most 10 s).
-pub(crate) async fn pushed(s: &Server, token: &[u8], before: usize) -> Result<(), String> {
-    let apns = s.apns.as_ref().ok_or("this server has no fake APNs")?;
-    let hex = hex::encode(token);
-    for _ in 0..200 {
-        if apns.received_for(&hex).len() > before {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Err(format!("no push for {hex} reached APNs"))
+fn uuid_of(c: &Option<mdm_apple::Command>) -> Result<(String, String), String> {
+    let c = c.as_ref().ok_or("expected a command")?;
+    Ok((c.command_uuid.clone(), c.request.request_type().to_string()))
 }
 
-pub(crate) fn pushes(s: &Server, token: &[u8]) -> usize {
-    s.apns
-        .as_ref()
-        .map_or(0, |a| a.received_for(&hex::encode(token)).len())
-}
-
-pub(crate) fn answered(handled: &[Handled], request_type: &str) -> bool {
-    handled
-        .iter()
-        .any(|h| h.request_type == request_type && h.status == CommandStatus::Acknowledged)
-}
-
-/// A simulated iPhone and Mac from a fresh registration to Active, their
-/// DeviceInformation stored, then the iPhone retired and the Mac wiped, each
-/// woken by a push the local APNs received: statuses and audit as expected.
-pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestResult {
+pub async fn apple_device_enrols_and_takes_commands(s: Arc<Server>) -> TestResult {
     let f = fixture(&s).await?;
-    let api = admin(&s, &f);
-    let http = reqwest::Client::new();
-    let mut phone = Device::new(DeviceFacts::iphone(11), http.clone());
-    let mut mac = Device::new(DeviceFacts::mac(12), http.clone());
-    for (device, platform) in [(&mut phone, Platform::Iphone), (&mut mac, Platform::Mac)] {
-        // Registered for a user; on the Mac that user is the one logged in.
-        let short = device
-            .facts
-            .user
-            .as_ref()
-            .map_or("phone-owner", |u| u.short_name.as_str());
-        let user = expect(
-            f.api
-                .post(
-                    &format!("/api/v1/tenants/{}/users", f.slug),
-                    json!({ "email": format!("{short}@example.com") }),
-                )
-                .await?,
-            201,
-            "user",
-        )?;
-        let p = api
-            .issue_profile(&http, platform, user["id"].as_str())
-            .await
-            .map_err(|e| e.to_string())?;
-        device
-            .enroll(&p.signed)
-            .await
-            .map_err(|e| format!("{platform:?}: {e}"))?;
-        ensure!(
-            device.state() == DeviceState::Enrolled,
-            "{platform:?} enrolled"
-        );
-    }
+    let p = profile(&s, &f, "ios", None).await?;
     ensure!(
-        mac.user_push_token().is_some(),
-        "the Mac has a user channel"
+        registration(&f, &p.registration).await?["status"] == "profile_downloaded",
+        "fresh profile"
     );
-    ensure!(phone.user_push_token().is_none(), "the iPhone has none");
+    let udid = "00008030-TEST-4000-8000-0000000000A1";
+    let dev = Dev::enrol(&s, &f, &p, udid).await?;
+    let reg = registration(&f, &p.registration).await?;
+    ensure!(
+        reg["status"] == "certificate_issued" && !reg["certificate_issued_at"].is_null(),
+        "after SCEP: {reg}"
+    );
 
-    for device in [&mut phone, &mut mac] {
-        let record = device_record(&f, device.udid()).await?;
-        ensure!(
-            record["status"] == "active",
-            "active after TokenUpdate: {record}"
-        );
-        let handled = device.wake().await.map_err(|e| e.to_string())?;
-        ensure!(
-            answered(&handled, "DeviceInformation"),
-            "DeviceInformation queued after TokenUpdate: {handled:?}"
-        );
-        let record = device_record(&f, device.udid()).await?;
-        let facts = &device.facts;
-        for (key, want) in [
-            ("serial_number", &facts.serial_number),
-            ("os_version", &facts.os_version),
-            ("model", &facts.model),
-            ("product_name", &facts.product_name),
-            ("device_name", &facts.device_name),
-        ] {
-            ensure!(
-                record[key] == want.as_str(),
-                "{key} {want} stored: {record}"
-            );
+    // Authenticate is provisional: a pending device, not yet served commands.
+    ensure!(dev.authenticate().await? == 200, "Authenticate");
+    let id = device_id(&f, udid).await?;
+    let d = device(&f, &id).await?;
+    ensure!(
+        d["status"] == "pending" && d["serial_number"] == "C02TEST",
+        "after Authenticate: {d}"
+    );
+    ensure!(
+        registration(&f, &p.registration).await?["status"] == "checked_in",
+        "checked in"
+    );
+    ensure!(dev.idle().await?.0 == 404, "no commands before TokenUpdate");
+
+    // The first TokenUpdate makes it active and queues DeviceInformation.
+    ensure!(dev.token_update().await? == 200, "TokenUpdate");
+    let d = device(&f, &id).await?;
+    ensure!(
+        d["status"] == "active" && !d["enrolled_at"].is_null(),
+        "after TokenUpdate: {d}"
+    );
+    ensure!(
+        d["enrollments"][0]["enabled"] == true && d["enrollments"][0]["token"].is_null(),
+        "channel: {d}"
+    );
+    let reg = registration(&f, &p.registration).await?;
+    ensure!(
+        reg["status"] == "active" && reg["device_id"] == id.as_str(),
+        "registration: {reg}"
+    );
+    let (code, cmd) = dev.idle().await?;
+    let (info_uuid, kind) = uuid_of(&cmd)?;
+    ensure!(
+        code == 200 && kind == "DeviceInformation",
+        "first command {kind}"
+    );
+    let answers = dict(&[(
+        "QueryResponses",
+        Value::Dictionary(dict(&[
+            ("DeviceName", text("Test iPhone")),
+            ("OSVersion", text("17.4")),
+            ("Model", text("MQ8L2LL/A")),
+            ("SerialNumber", text("F2LTEST123")),
+        ])),
+    )]);
+    let (code, next) = dev
+        .report("Acknowledged", Some(&info_uuid), answers)
+        .await?;
+    ensure!(
+        code == 200 && next.is_none(),
+        "after DeviceInformation: {code}"
+    );
+    let d = device(&f, &id).await?;
+    ensure!(
+        d["device_name"] == "Test iPhone"
+            && d["os_version"] == "17.4"
+            && d["serial_number"] == "F2LTEST123"
+            && d["model"] == "MQ8L2LL/A",
+        "inventory: {d}"
+    );
+
+    // Queued commands, NotNow (not re-sent on the same chain, back on a later Idle), Error, duplicates.
+    let list = queue(&f, &id, json!({ "type": "ProfileList" })).await?;
+    let lock = queue(&f, &id, json!({ "type": "DeviceLock", "message": "Lost" })).await?;
+    let (_, cmd) = dev.idle().await?;
+    ensure!(uuid_of(&cmd)?.0 == list, "ProfileList first");
+    let (code, next) = dev.report("NotNow", Some(&list), Dictionary::new()).await?;
+    ensure!(
+        code == 200 && uuid_of(&next)?.0 == lock,
+        "NotNow answered with the next command"
+    );
+    let next = dev.ack(&lock).await?;
+    ensure!(
+        next.is_none(),
+        "the NotNow command is not re-sent on this chain"
+    );
+    ensure!(
+        dev.ack(&lock).await?.is_none(),
+        "a duplicate result is harmless"
+    );
+    ensure!(
+        dev.ack("5B1F0000-UNKNOWN").await?.is_none(),
+        "an unknown CommandUUID is harmless"
+    );
+    let (_, cmd) = dev.idle().await?;
+    ensure!(uuid_of(&cmd)?.0 == list, "NotNow retried on a later Idle");
+    for _ in 1..10 {
+        let (code, _) = dev.report("NotNow", Some(&list), Dictionary::new()).await?;
+        ensure!(code == 200, "NotNow");
+        dev.idle().await?;
+    }
+    let cmds = commands(&f, &id).await?;
+    let state = |uuid: &str| {
+        cmds.iter()
+            .find(|c| c["command_uuid"] == uuid)
+            .map(|c| c["state"].clone())
+    };
+    ensure!(
+        state(&list) == Some(json!("expired")),
+        "NotNow capped: {cmds:?}"
+    );
+    ensure!(
+        state(&lock) == Some(json!("acknowledged")),
+        "lock acknowledged"
+    );
+    ensure!(
+        state(&info_uuid) == Some(json!("acknowledged")),
+        "info acknowledged"
+    );
+    let remove = queue(
+        &f,
+        &id,
+        json!({ "type": "RemoveProfile", "identifier": "com.example.wifi" }),
+    )
+    .await?;
+    let (_, cmd) = dev.idle().await?;
+    ensure!(uuid_of(&cmd)?.0 == remove, "RemoveProfile");
+    let chain = Value::Array(vec![Value::Dictionary(dict(&[
+        ("ErrorCode", Value::Integer(1001.into())),
+        ("ErrorDomain", text("MCProfileErrorDomain")),
+        (
+            "USEnglishDescription",
+            text("The profile is not installed."),
+        ),
+    ]))]);
+    let (code, _) = dev
+        .report("Error", Some(&remove), dict(&[("ErrorChain", chain)]))
+        .await?;
+    ensure!(code == 200, "Error result");
+    let cmds = commands(&f, &id).await?;
+    let errored = cmds
+        .iter()
+        .find(|c| c["command_uuid"] == remove.as_str())
+        .ok_or("remove")?;
+    ensure!(
+        errored["state"] == "error" && errored["error_chain"][0]["code"] == 1001,
+        "error: {errored}"
+    );
+
+    // Queuing asked for a push: the default pusher records it.
+    let mut pushed = Json::Null;
+    for _ in 0..40 {
+        pushed = device(&f, &id).await?["enrollments"][0]["last_push_outcome"].clone();
+        if pushed == "recorded" {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    let mac_record = device_record(&f, mac.udid()).await?;
-    let channels = mac_record["enrollments"].as_array().map_or(0, Vec::len);
-    ensure!(
-        channels == 2,
-        "the Mac's device and user channels: {mac_record}"
-    );
+    ensure!(pushed == "recorded", "push job: {pushed}");
 
-    // Retire the iPhone: RemoveProfile of the enrollment profile, pushed; the device checks out.
-    let phone_id = device_record(&f, phone.udid()).await?["id"]
-        .as_str()
-        .ok_or("id")?
-        .to_owned();
-    let token = phone.push_token().ok_or("token")?.to_vec();
-    let before = pushes(&s, &token);
-    expect(
+    // Retire: RemoveProfile of the enrollment profile, status retired; then CheckOut.
+    let r = expect(
         f.api
             .post(
-                &format!("/api/v1/tenants/{}/devices/{phone_id}/retire", f.slug),
+                &format!("/api/v1/tenants/{}/devices/{id}/retire", f.slug),
                 json!({}),
             )
             .await?,
         202,
         "retire",
     )?;
-    pushed(&s, &token, before).await?;
-    let handled = phone.wake().await.map_err(|e| e.to_string())?;
     ensure!(
-        answered(&handled, "RemoveProfile"),
-        "RemoveProfile answered: {handled:?}"
+        device(&f, &id).await?["status"] == "retired",
+        "retired at once"
+    );
+    let (_, cmd) = dev.idle().await?;
+    let cmd = cmd.ok_or("retire command")?;
+    ensure!(
+        cmd.command_uuid == r["command_uuid"].as_str().unwrap_or_default()
+            && cmd.request
+                == mdm_apple::CommandRequest::RemoveProfile {
+                    identifier: format!("mdm.{}.enrollment", f.slug)
+                },
+        "retire removes the enrollment profile: {cmd:?}"
+    );
+    dev.ack(&cmd.command_uuid).await?;
+    ensure!(
+        dev.checkin(
+            "CheckOut",
+            dict(&[("Topic", text(crate::apple_device::TOPIC))])
+        )
+        .await?
+            == 200,
+        "CheckOut"
+    );
+    let d = device(&f, &id).await?;
+    ensure!(
+        d["status"] == "retired" && d["enrollments"][0]["enabled"] == false,
+        "after CheckOut: {d}"
     );
     ensure!(
-        phone.state() == DeviceState::Unenrolled,
-        "the iPhone is no longer managed"
+        dev.idle().await?.0 == 404,
+        "a checked-out channel gets no commands"
     );
-    let record = device_record(&f, phone.udid()).await?;
-    ensure!(record["status"] == "retired", "retired: {record}");
+    let trail = audit_actions(&f, "device.").await?;
+    for a in [
+        "device.authenticated",
+        "device.enrolled",
+        "device.inventory_updated",
+        "device.command_queued",
+        "device.lock_requested",
+        "device.retired",
+        "device.checked_out",
+    ] {
+        ensure!(trail.iter().any(|t| t == a), "audit lacks {a}: {trail:?}");
+    }
+    Ok(())
+}
 
-    // Wipe the Mac: EraseDevice, pushed; acknowledged, then the Mac forgets its enrolment.
-    let mac_id = mac_record["id"].as_str().ok_or("id")?.to_owned();
-    let token = mac.push_token().ok_or("token")?.to_vec();
-    let before = pushes(&s, &token);
-    expect(
+pub async fn apple_wipe_and_checkout(s: Arc<Server>) -> TestResult {
+    let f = fixture(&s).await?;
+    let (mac, mac_id) = enrolled(&s, &f, "macos", None).await?;
+    let (phone, phone_id) = enrolled(&s, &f, "ios", None).await?;
+    // Drain DeviceInformation on both.
+    for dev in [&mac, &phone] {
+        let (_, cmd) = dev.idle().await?;
+        dev.ack(&uuid_of(&cmd)?.0).await?;
+    }
+    let w = expect(
         f.api
             .post(
                 &format!("/api/v1/tenants/{}/devices/{mac_id}/wipe", f.slug),
@@ -283,67 +323,67 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
         202,
         "wipe",
     )?;
-    pushed(&s, &token, before).await?;
-    let handled = mac.wake().await.map_err(|e| e.to_string())?;
     ensure!(
-        answered(&handled, "EraseDevice"),
-        "EraseDevice answered: {handled:?}"
+        device(&f, &mac_id).await?["status"] == "active",
+        "wiped only when acknowledged"
     );
+    let (_, cmd) = mac.idle().await?;
+    let cmd = cmd.ok_or("erase")?;
     ensure!(
-        mac.state() == DeviceState::Wiped && mac.push_token().is_none(),
-        "the Mac is erased"
+        cmd.request
+            == mdm_apple::CommandRequest::EraseDevice {
+                pin: Some("123456".into()),
+                preserve_data_plan: None
+            }
+            && w["command_uuid"] == cmd.command_uuid.as_str(),
+        "EraseDevice: {cmd:?}"
     );
-    let record = device_record(&f, mac.udid()).await?;
-    ensure!(record["status"] == "wiped", "wiped: {record}");
+    mac.ack(&cmd.command_uuid).await?;
+    ensure!(
+        device(&f, &mac_id).await?["status"] == "wiped",
+        "wiped after Acknowledged"
+    );
+    let bad_pin = f
+        .api
+        .post(
+            &format!("/api/v1/tenants/{}/devices/{phone_id}/wipe", f.slug),
+            json!({ "pin": "12" }),
+        )
+        .await?;
+    ensure!(bad_pin.status == 422, "bad PIN: {}", bad_pin.status);
 
-    // The command history and the audit trail tell the story.
-    let commands = expect(
+    // CheckOut without a retire: MDM disabled.
+    ensure!(
+        phone.checkin("CheckOut", Dictionary::new()).await? == 200,
+        "CheckOut"
+    );
+    let d = device(&f, &phone_id).await?;
+    ensure!(d["status"] == "mdm_disabled", "after CheckOut: {d}");
+    ensure!(
+        phone.checkin("CheckOut", Dictionary::new()).await? == 200,
+        "a second CheckOut is harmless"
+    );
+    let trail = audit_actions(&f, "device.").await?;
+    ensure!(
+        trail.iter().any(|a| a == "device.wiped")
+            && trail.iter().any(|a| a == "device.wipe_requested"),
+        "{trail:?}"
+    );
+    let listed = expect(
         f.api
-            .get(&format!(
-                "/api/v1/tenants/{}/devices/{mac_id}/commands",
-                f.slug
-            ))
+            .get(&format!("/api/v1/tenants/{}/devices?status=wiped", f.slug))
             .await?,
         200,
-        "commands",
+        "list",
     )?;
     ensure!(
-        commands["items"].as_array().is_some_and(|a| a.len() >= 2),
-        "DeviceInformation and EraseDevice in the history: {commands}"
+        count(&listed) == 1 && listed["items"][0]["id"] == mac_id.as_str(),
+        "filter: {listed}"
     );
-    let phone_audit = device_audit(&f, &phone_id).await?;
-    let mac_audit = device_audit(&f, &mac_id).await?;
-    for (who, audit, wanted) in [
-        (
-            "iPhone",
-            &phone_audit,
-            &[
-                "device.authenticated",
-                "device.enrolled",
-                "device.inventory_updated",
-                "device.retired",
-                "device.checked_out",
-            ][..],
-        ),
-        (
-            "Mac",
-            &mac_audit,
-            &[
-                "device.authenticated",
-                "device.enrolled",
-                "device.user_channel_enrolled",
-                "device.inventory_updated",
-                "device.wipe_requested",
-                "device.wiped",
-            ][..],
-        ),
-    ] {
-        for action in wanted {
-            ensure!(
-                audit.iter().any(|a| a == action),
-                "{who}: {action} audited: {audit:?}"
-            );
-        }
-    }
+    let cli = s.cli(&["device", "list", "--tenant", &f.slug])?;
+    ensure!(
+        cli.contains(&mac_id) && cli.contains("wiped"),
+        "cli device list: {cli}"
+    );
     Ok(())
 }

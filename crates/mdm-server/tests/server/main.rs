@@ -5,7 +5,8 @@
 mod api;
 mod apns;
 mod apple;
-mod apple_channel;
+mod apple_device;
+mod apple_lifecycle;
 mod client;
 mod fake_apns;
 mod fake_fcm;
@@ -15,6 +16,8 @@ mod isolation;
 mod ops;
 mod profiles;
 mod scep;
+mod sim_channel;
+mod sim_lifecycle;
 mod support;
 mod tls;
 
@@ -73,7 +76,7 @@ fn push_and_tls_trials(
             )
         }),
         ("mtls_over_the_https_listener", |d| {
-            Box::pin(async move { apple_channel::mtls_over_the_https_listener(&d).await })
+            Box::pin(async move { sim_channel::mtls_over_the_https_listener(&d).await })
         }),
     ];
     for (name, test) in tests {
@@ -179,9 +182,15 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
-        apple::late_profile_fails_at_scep,
-        apple::iphone_and_mac_enrol_then_retire_and_wipe,
-        apple_channel::not_now_duplicates_and_silence,
+        apple::apple_device_enrols_and_takes_commands,
+        apple::apple_wipe_and_checkout,
+        apple_lifecycle::apple_refusals_change_nothing,
+        apple_lifecycle::apple_reenrolment_cancel_expire_retry,
+        apple_lifecycle::apple_macos_user_channel,
+        apple_lifecycle::apple_fixtures_parse,
+        sim_lifecycle::late_profile_fails_at_scep,
+        sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
+        sim_channel::not_now_duplicates_and_silence,
     ];
     let mut trials = Vec::new();
     for server in &servers {

@@ -408,3 +408,124 @@ pub async fn populate(s: &SqlStore, tenant: TenantId) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A pusher that answers the scripted outcomes in order and counts pushes.
+struct Scripted {
+    outcomes: std::sync::Mutex<Vec<mdm_core::push::PushOutcome>>,
+    pushes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl mdm_core::push::Pusher for Scripted {
+    async fn push_apple(
+        &self,
+        pushes: &[mdm_core::push::ApplePush],
+    ) -> Vec<mdm_core::push::PushOutcome> {
+        self.pushes
+            .fetch_add(pushes.len(), std::sync::atomic::Ordering::SeqCst);
+        let mut script = self.outcomes.lock().unwrap();
+        pushes.iter().map(|_| script.remove(0)).collect()
+    }
+}
+
+/// The push job through `Core::work_jobs` on this store: TokenGone marks the
+/// token dead (no pushes until a TokenUpdate), Retry retries, Rejected fails
+/// for good, Sent is done.
+pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
+    use mdm_core::push::PushOutcome;
+    let _guard = ctx.jobs_lock.lock().await;
+    let s = ctx.store.clone();
+    let t = new_tenant(&s).await?;
+    let (d, e, _) = live(&s, t.id).await?;
+    let pusher = std::sync::Arc::new(Scripted {
+        outcomes: std::sync::Mutex::new(vec![
+            PushOutcome::TokenGone { since: None },
+            PushOutcome::Retry {
+                reason: "503".into(),
+                retry_after: Some(now() + Duration::hours(1)),
+            },
+            PushOutcome::Rejected {
+                reason: "BadTopic".into(),
+            },
+            PushOutcome::Sent {
+                id: Some("apns-1".into()),
+            },
+        ]),
+        pushes: Default::default(),
+    });
+    let vault = mdm_pki::Vault::from_secret(&[9; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = mdm_core::core::CoreSettings {
+        public_url: "http://127.0.0.1".into(),
+        pki: Default::default(),
+        apple: Default::default(),
+    };
+    let core = mdm_core::Core::new(
+        s.clone(),
+        std::sync::Arc::new(mdm_core::ports::SystemClock),
+        std::sync::Arc::new(mdm_core::ports::SystemEntropy),
+        vault,
+        settings,
+    )
+    .with_pusher(pusher.clone());
+    let cli = mdm_core::tokens::Actor::Cli;
+    let step = || async {
+        let cmd = mdm_apple::Command::new(
+            format!("C-{}", hex(12)),
+            mdm_apple::CommandRequest::ProfileList,
+        );
+        core.queue_command(
+            &cli,
+            &t,
+            mdm_core::commands::CommandTarget::device(d.id),
+            cmd,
+        )
+        .await?;
+        // Pushes are coalesced per channel and second and run at its end.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        anyhow::Ok(core.work_jobs("push-test", 100).await?)
+    };
+    let pushes = || pusher.pushes.load(std::sync::atomic::Ordering::SeqCst);
+    let enrollment = || async {
+        s.apple_enrollment(t.id, &e.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("gone"))
+    };
+
+    let pass = step().await?;
+    check_eq!((pass.done, pushes()), (1, 1));
+    let got = enrollment().await?;
+    anyhow::ensure!(
+        got.token_dead_at.is_some(),
+        "TokenGone marks the token dead"
+    );
+    check_eq!(got.last_push_outcome.as_deref(), Some("token_gone"));
+    let pass = step().await?;
+    check_eq!((pass.done, pushes()), (1, 1)); // a dead token gets no push
+
+    // A new TokenUpdate revives it.
+    let change = EnrollmentChange {
+        enrollment: Some(AppleEnrollment {
+            token_dead_at: None,
+            ..got
+        }),
+        ..EnrollmentChange::default()
+    };
+    s.apply_enrollment_change(&change, &[]).await?;
+    let pass = step().await?;
+    check_eq!((pass.retried, pushes()), (1, 2));
+    let pass = step().await?;
+    check_eq!((pass.failed, pushes()), (1, 3));
+    let pass = step().await?;
+    check_eq!((pass.done, pushes()), (1, 4));
+    let last = enrollment().await?.last_push_outcome;
+    check_eq!(last.as_deref(), Some("sent"));
+    let trail = actions(&s, t.id).await?;
+    check_eq!(
+        trail
+            .iter()
+            .filter(|a| *a == "device.push_token_dead")
+            .count(),
+        1
+    );
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! TLS alone on the server's own HTTPS listener.
 
 use crate::api::{Fixture, fixture};
-use crate::apple::{admin, answered, device_record, pushed, pushes};
+use crate::sim_lifecycle::{admin, answered, device_record, pushed, pushes};
 use crate::client::expect;
 use crate::ensure;
 use crate::support::{Server, TestResult};
