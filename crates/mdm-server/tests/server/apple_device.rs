@@ -15,7 +15,8 @@ use mdm_pki::der::{Any, Decode, Encode};
 use mdm_pki::x509_cert::Certificate;
 use serde_json::{Value as Json, json};
 
-pub const TOPIC: &str = "com.apple.mgmt.External.unconfigured";
+/// The shared test servers push to the local APNs, whose topic their profiles carry.
+pub const TOPIC: &str = crate::fake_apns::TOPIC;
 
 /// A downloaded profile: its registration and SCEP challenge.
 pub struct Profile {

@@ -3,9 +3,9 @@
 //! TLS alone on the server's own HTTPS listener.
 
 use crate::api::{Fixture, fixture};
-use crate::sim_lifecycle::{admin, answered, device_record, pushed, pushes};
 use crate::client::expect;
 use crate::ensure;
+use crate::sim_lifecycle::{admin, answered, device_record, pushed, pushes};
 use crate::support::{Server, TestResult};
 use mdm_sim::mdm_apple::CommandStatus;
 use mdm_sim::{AdminApi, Device, DeviceFacts, Platform};
