@@ -8,7 +8,7 @@ use mdm_sim::{AdminApi, Channel, Prepared};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::load::{Fleet, LoadArgs, Meter, report, run_timed};
+use crate::load::{Fleet, LoadArgs, Meter, report, run_timed, settle};
 
 /// Signed Idle requests of every enrolled device, made before the clock.
 async fn enrolled_idles(fleet: &Fleet) -> anyhow::Result<Vec<Prepared>> {
@@ -39,6 +39,7 @@ pub(crate) async fn idle(
         t.elapsed().as_secs_f64()
     );
     let (http, list) = (http.clone(), idles.clone());
+    settle(a.pid).await;
     let meter = Meter::start(a);
     let out = run_timed(a.polls, c, move |i| {
         let (http, list) = (http.clone(), list.clone());
@@ -147,6 +148,7 @@ pub(crate) async fn roundtrips(
             .collect::<Vec<_>>(),
     );
     let (http2, fleet2, work2) = (http.clone(), fleet.clone(), work.clone());
+    settle(a.pid).await;
     let meter = Meter::start(a);
     let out = run_timed(work.len(), c, move |k| {
         let (http, fleet, work) = (http2.clone(), fleet2.clone(), work2.clone());

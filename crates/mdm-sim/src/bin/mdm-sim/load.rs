@@ -98,6 +98,22 @@ pub(crate) struct Meter {
     start: Instant,
 }
 
+/// Waits (at most 30 s) until the server is nearly idle: background work
+/// started by the untimed phase (push jobs of queued commands) must not be
+/// billed to the timed window.
+pub(crate) async fn settle(pid: Option<u32>) {
+    let Some(pid) = pid else { return };
+    for _ in 0..60 {
+        let before = cpu_ms(Some(pid));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match before.zip(cpu_ms(Some(pid))) {
+            Some((a, b)) if b - a <= 20.0 => return,
+            Some(_) => {}
+            None => return,
+        }
+    }
+}
+
 impl Meter {
     pub(crate) fn start(a: &LoadArgs) -> Self {
         let db_pids = a
