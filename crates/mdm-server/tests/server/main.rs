@@ -6,6 +6,7 @@ mod api;
 mod apple;
 mod apple_device;
 mod apple_lifecycle;
+mod apple_user;
 mod client;
 mod isolation;
 mod ops;
@@ -107,8 +108,8 @@ fn main() {
         apple::apple_wipe_and_checkout,
         apple_lifecycle::apple_refusals_change_nothing,
         apple_lifecycle::apple_reenrolment_cancel_expire_retry,
-        apple_lifecycle::apple_macos_user_channel,
-        apple_lifecycle::apple_fixtures_parse,
+        apple_user::apple_macos_user_channel,
+        apple_user::apple_fixtures_parse,
     ];
     let mut trials = Vec::new();
     for server in &servers {
