@@ -6,6 +6,7 @@ mod api;
 mod apple;
 mod apple_device;
 mod apple_lifecycle;
+mod apple_transport;
 mod apple_user;
 mod client;
 mod isolation;
@@ -110,6 +111,7 @@ fn main() {
         apple_lifecycle::apple_reenrolment_cancel_expire_retry,
         apple_user::apple_macos_user_channel,
         apple_user::apple_fixtures_parse,
+        apple_transport::apple_tls_and_forwarded_certificates,
     ];
     let mut trials = Vec::new();
     for server in &servers {
