@@ -139,10 +139,24 @@ impl Core {
             Some(id) => self.store.registration(tenant.id, id).await?,
             None => None,
         };
-        let activate = device.status != DeviceStatus::Active
-            || registration
-                .as_ref()
-                .is_some_and(|r| r.status != RegistrationStatus::Active);
+        // MDM disabled (CheckOut, a cancelled or expired re-enrolment) or
+        // removed: only a new Authenticate brings the device back.
+        let ended = matches!(
+            device.status,
+            DeviceStatus::MdmDisabled | DeviceStatus::Retired | DeviceStatus::Wiped
+        );
+        if ended && !dc.enabled {
+            return Err(Refusal::NotEnrolled(format!(
+                "MDM is {} for this device; it must enrol again",
+                device.status
+            ))
+            .into());
+        }
+        // The first TokenUpdate of a registration (enrolment, re-enrolment,
+        // renewal) completes it; a retired device awaiting its RemoveProfile
+        // only refreshes its token.
+        let activate = device.status == DeviceStatus::Pending
+            || registration.as_ref().is_some_and(|r| r.status.is_open());
         let enrollment = AppleEnrollment {
             token: Some(m.token.clone()),
             push_magic: Some(m.push_magic.clone()),
