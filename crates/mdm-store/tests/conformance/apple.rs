@@ -258,6 +258,24 @@ pub async fn results_are_recorded_once(ctx: Ctx) -> anyhow::Result<()> {
         anyhow::bail!("not recorded: {out:?}");
     };
     check_eq!((c.state, c.not_now_count), (CommandState::Expired, 2));
+    let out = s
+        .record_apple_result(&result(&e, &uuid(1), CommandState::NotNow))
+        .await?;
+    anyhow::ensure!(
+        matches!(out, ResultOutcome::Recorded { updated: None, .. }),
+        "NotNow after the cap: {out:?}"
+    );
+    // A late final result of a given-up command is still recorded.
+    let out = s
+        .record_apple_result(&result(&e, &uuid(1), CommandState::Acknowledged))
+        .await?;
+    let ResultOutcome::Recorded {
+        updated: Some(c), ..
+    } = out
+    else {
+        anyhow::bail!("late result not recorded: {out:?}");
+    };
+    check_eq!(c.state, CommandState::Acknowledged);
 
     // Another certificate, or a disabled channel: refused, nothing written.
     let mut forged = result(&e, &uuid(2), CommandState::Acknowledged);
