@@ -361,6 +361,8 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
         (Some(at), Some("sent"), None)
     );
     anyhow::ensure!(got.pushable(), "a live token is pushable");
+    let before_token_update = enrollment(&d, "UDID-NO-TOKEN", None);
+    anyhow::ensure!(!before_token_update.pushable(), "no token yet: no push");
     let mut audit = entry(
         Some(t.id),
         AuditAction::DevicePushTokenDead,
