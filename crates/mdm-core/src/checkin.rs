@@ -7,7 +7,6 @@
 //! its history kept. Every transition is one store transaction with its
 //! audit entry.
 
-use crate::StoreError;
 use crate::audit::AuditAction;
 use crate::commands::{AppleCommand, CommandState};
 use crate::core::Core;
@@ -16,14 +15,12 @@ use crate::error::CoreError;
 use crate::identity::{
     DeviceError, DeviceRequest, DeviceResult, ProvenCert, Refusal, short, unlock_token_aad,
 };
-use crate::ids::DeviceId;
 use crate::ports::{EnrollmentChange, RegistrationStep};
-use crate::registrations::{REGISTRATION_GRACE, Registration, RegistrationStatus};
+use crate::registrations::RegistrationStatus;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use mdm_apple::{
-    Authenticate, CheckOut, CheckinMessage, Command, CommandRequest, Enrollment, ParseErrorKind,
-    TokenUpdate, UserAuthenticate,
+    CheckOut, CheckinMessage, Command, CommandRequest, Enrollment, ParseErrorKind, TokenUpdate,
 };
 
 /// What the check-in URL answers.
@@ -45,7 +42,7 @@ fn parse_refusal(kind: ParseErrorKind) -> Refusal {
     }
 }
 
-fn build(e: mdm_apple::BuildError) -> DeviceError {
+pub(crate) fn build(e: mdm_apple::BuildError) -> DeviceError {
     DeviceError::Core(CoreError::Store(format!("building a reply: {e}")))
 }
 
@@ -83,7 +80,7 @@ impl Core {
 
     /// The device channel a message's sender belongs to, if `cert` is the
     /// certificate bound to it and still valid.
-    async fn bound_device_channel(
+    pub(crate) async fn bound_device_channel(
         &self,
         tenant: &Tenant,
         cert: &ProvenCert,
@@ -110,167 +107,6 @@ impl Core {
             return Err(Refusal::Identity("the certificate is revoked".into()).into());
         }
         Ok(dc)
-    }
-
-    /// The registration a new identity certificate belongs to, if it may still authenticate.
-    async fn authenticating_registration(
-        &self,
-        tenant: &Tenant,
-        cert: &ProvenCert,
-        udid: &str,
-    ) -> DeviceResult<(Registration, String)> {
-        let now = self.now();
-        let record = self
-            .store
-            .certificate_by_fingerprint(tenant.id, &cert.fingerprint)
-            .await?
-            .ok_or_else(|| {
-                Refusal::Identity("the certificate was not issued by this tenant's CA".into())
-            })?;
-        if record.revoked_at.is_some() {
-            return Err(Refusal::Identity("the certificate is revoked".into()).into());
-        }
-        if record.not_after <= now {
-            return Err(Refusal::Identity("the certificate has expired".into()).into());
-        }
-        let id = record.registration.clone().ok_or_else(|| {
-            Refusal::Registration("the certificate belongs to no registration".into())
-        })?;
-        let reg = self
-            .store
-            .registration(tenant.id, &id)
-            .await?
-            .ok_or_else(|| Refusal::Registration(format!("unknown registration {id}")))?;
-        let bound = self
-            .store
-            .apple_enrollment_by_cert(tenant.id, &cert.fingerprint)
-            .await?;
-        if let Some(e) = &bound
-            && e.id != udid
-        {
-            return Err(
-                Refusal::Mismatch("the certificate already serves another device".into()).into(),
-            );
-        }
-        match reg.status {
-            // A repeated Authenticate with the certificate already bound here.
-            RegistrationStatus::Active if bound.is_some() => {}
-            s if s.is_open() => {
-                if reg.expires_at.is_some_and(|e| e + REGISTRATION_GRACE < now) {
-                    return Err(Refusal::Registration(format!("registration {id} expired")).into());
-                }
-            }
-            s => {
-                let why = reg.reason.clone().unwrap_or_else(|| s.to_string());
-                return Err(
-                    Refusal::Registration(format!("registration {id} is {s} ({why})")).into(),
-                );
-            }
-        }
-        Ok((reg, record.serial))
-    }
-
-    async fn authenticate(
-        &self,
-        tenant: &Tenant,
-        cert: &ProvenCert,
-        m: &Authenticate,
-    ) -> DeviceResult<CheckinReply> {
-        if m.enrollment.id.is_user_channel() {
-            return Err(
-                Refusal::Malformed("Authenticate is sent on the device channel".into()).into(),
-            );
-        }
-        if m.topic != self.apple.mdm_topic {
-            return Err(
-                Refusal::Malformed(format!("topic {:?} is not this server's", m.topic)).into(),
-            );
-        }
-        let udid = m.enrollment.id.to_string();
-        let (reg, serial) = self
-            .authenticating_registration(tenant, cert, &udid)
-            .await?;
-        let now = self.now();
-        let existing = self
-            .store
-            .device_by_udid(tenant.id, reg.platform, &udid)
-            .await?;
-        if let Some(wanted) = reg.device_id
-            && existing.as_ref().map(|d| d.id) != Some(wanted)
-        {
-            return Err(Refusal::Mismatch("the re-enrolment is for another device".into()).into());
-        }
-        let known = existing.is_some();
-        let mut device = existing.unwrap_or_else(|| Device {
-            id: DeviceId::new(),
-            tenant_id: tenant.id,
-            user_id: reg.user_id,
-            platform: reg.platform,
-            status: DeviceStatus::Pending,
-            udid: Some(udid.clone()),
-            serial_number: None,
-            model: None,
-            model_name: None,
-            product_name: None,
-            os_version: None,
-            build_version: None,
-            device_name: None,
-            enrolled_at: None,
-            last_seen_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        });
-        if !matches!(device.status, DeviceStatus::Active | DeviceStatus::Pending) {
-            device.status = DeviceStatus::Pending;
-        }
-        device.user_id = reg.user_id.or(device.user_id);
-        authenticate_facts(&mut device, m);
-        device.updated_at = now;
-        let enrollment = match self.store.apple_enrollment(tenant.id, &udid).await? {
-            Some(e) => AppleEnrollment {
-                device_id: device.id,
-                registration_id: Some(reg.id.clone()),
-                topic: m.topic.clone(),
-                cert_fingerprint: Some(cert.fingerprint.clone()),
-                cert_serial: Some(serial.clone()),
-                last_seen_at: Some(now),
-                updated_at: now,
-                ..e
-            },
-            None => new_enrollment(tenant, &device, &udid, AppleChannel::Device, &m.topic, now)
-                .bound(&reg.id, cert, &serial),
-        };
-        let action = if known {
-            AuditAction::DeviceReenrolling
-        } else {
-            AuditAction::DeviceAuthenticated
-        };
-        let audit = device_audit(&device, now, &Actor::Public, action).details(serde_json::json!({
-            "registration": reg.id, "purpose": reg.purpose, "udid": udid,
-            "serial_number": device.serial_number, "certificate": serial,
-        }));
-        let change = EnrollmentChange {
-            cancel_queue_of: known.then_some((tenant.id, device.id)),
-            certificate_device: Some((tenant.id, serial, device.id)),
-            registration: Some(RegistrationStep {
-                tenant_id: tenant.id,
-                id: reg.id.clone(),
-                status: RegistrationStatus::CheckedIn,
-                device_id: device.id,
-                at: now,
-            }),
-            device: Some((device, !known)),
-            enrollment: Some(enrollment),
-            ..EnrollmentChange::default()
-        };
-        match self.store.apply_enrollment_change(&change, &[audit]).await {
-            Ok(()) => Ok(CheckinReply::Empty),
-            Err(StoreError::Conflict(_)) => Err(Refusal::Mismatch(
-                "the certificate or device is bound to another enrollment".into(),
-            )
-            .into()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     async fn token_update(
@@ -303,10 +139,24 @@ impl Core {
             Some(id) => self.store.registration(tenant.id, id).await?,
             None => None,
         };
-        let activate = device.status != DeviceStatus::Active
-            || registration
-                .as_ref()
-                .is_some_and(|r| r.status != RegistrationStatus::Active);
+        // MDM disabled (CheckOut, a cancelled or expired re-enrolment) or
+        // removed: only a new Authenticate brings the device back.
+        let ended = matches!(
+            device.status,
+            DeviceStatus::MdmDisabled | DeviceStatus::Retired | DeviceStatus::Wiped
+        );
+        if ended && !dc.enabled {
+            return Err(Refusal::NotEnrolled(format!(
+                "MDM is {} for this device; it must enrol again",
+                device.status
+            ))
+            .into());
+        }
+        // The first TokenUpdate of a registration (enrolment, re-enrolment,
+        // renewal) completes it; a retired device awaiting its RemoveProfile
+        // only refreshes its token.
+        let activate = device.status == DeviceStatus::Pending
+            || registration.as_ref().is_some_and(|r| r.status.is_open());
         let enrollment = AppleEnrollment {
             token: Some(m.token.clone()),
             push_magic: Some(m.push_magic.clone()),
@@ -350,106 +200,6 @@ impl Core {
             self.request_push(tenant.id, &channel).await?;
         }
         Ok(CheckinReply::Empty)
-    }
-
-    async fn user_token_update(
-        &self,
-        tenant: &Tenant,
-        dc: AppleEnrollment,
-        device: Device,
-        m: &TokenUpdate,
-    ) -> DeviceResult<CheckinReply> {
-        if !dc.enabled {
-            return Err(Refusal::NotEnrolled("the device channel is not live".into()).into());
-        }
-        self.check_managed_user(tenant, &device, &m.enrollment)
-            .await?;
-        let id = m.enrollment.id.to_string();
-        let channels = self.store.apple_enrollments(tenant.id, device.id).await?;
-        if let Some(other) = channels
-            .iter()
-            .find(|e| e.channel == AppleChannel::User && e.enabled && e.id != id)
-        {
-            return Err(Refusal::UserRefused(format!(
-                "the device already has a managed user ({})",
-                other.user_short_name.as_deref().unwrap_or(&other.id)
-            ))
-            .into());
-        }
-        let now = self.now();
-        let existing = channels.into_iter().find(|e| e.id == id);
-        let first = existing.as_ref().is_none_or(|e| !e.enabled);
-        let base = existing.unwrap_or_else(|| {
-            new_enrollment(tenant, &device, &id, AppleChannel::User, &m.topic, now)
-        });
-        let enrollment = AppleEnrollment {
-            registration_id: dc.registration_id.clone(),
-            token: Some(m.token.clone()),
-            push_magic: Some(m.push_magic.clone()),
-            topic: m.topic.clone(),
-            token_dead_at: None,
-            user_short_name: m.enrollment.user_short_name.clone(),
-            user_long_name: m.enrollment.user_long_name.clone(),
-            enabled: true,
-            last_seen_at: Some(now),
-            updated_at: now,
-            ..base
-        };
-        let audit: Vec<_> = first
-            .then(|| {
-                device_audit(
-                    &device,
-                    now,
-                    &Actor::Public,
-                    AuditAction::DeviceUserChannelEnrolled,
-                )
-                .details(serde_json::json!({
-                    "enrollment": id, "user_short_name": enrollment.user_short_name,
-                }))
-            })
-            .into_iter()
-            .collect();
-        let change = EnrollmentChange {
-            enrollment: Some(enrollment),
-            ..EnrollmentChange::default()
-        };
-        self.store.apply_enrollment_change(&change, &audit).await?;
-        Ok(CheckinReply::Empty)
-    }
-
-    /// R14: a user channel only for the device's registered user, named by
-    /// `UserShortName` (its login name, email or email local part) or
-    /// `UserLongName` (its display name).
-    async fn check_managed_user(
-        &self,
-        tenant: &Tenant,
-        device: &Device,
-        who: &Enrollment,
-    ) -> DeviceResult<()> {
-        let Some(user_id) = device.user_id else {
-            return Err(Refusal::UserRefused("the device is registered for no user".into()).into());
-        };
-        let user =
-            self.store.user(tenant.id, user_id).await?.ok_or_else(|| {
-                Refusal::UserRefused("the registered user no longer exists".into())
-            })?;
-        let short_name = who.user_short_name.as_deref().unwrap_or("");
-        let long_name = who.user_long_name.as_deref().unwrap_or("");
-        let local = user.email.split('@').next().unwrap_or("");
-        let names = [user.login_name.as_deref().unwrap_or(""), &user.email, local];
-        let by_short = !short_name.is_empty()
-            && names
-                .iter()
-                .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(short_name));
-        let by_long = !long_name.is_empty() && user.display_name.eq_ignore_ascii_case(long_name);
-        if by_short || by_long {
-            Ok(())
-        } else {
-            Err(Refusal::UserRefused(format!(
-                "{short_name:?} is not the user this device is registered for"
-            ))
-            .into())
-        }
     }
 
     async fn check_out(
@@ -502,34 +252,6 @@ impl Core {
         Ok(CheckinReply::Empty)
     }
 
-    async fn user_authenticate(
-        &self,
-        tenant: &Tenant,
-        cert: &ProvenCert,
-        m: &UserAuthenticate,
-    ) -> DeviceResult<CheckinReply> {
-        let dc = self
-            .bound_device_channel(tenant, cert, &m.enrollment)
-            .await?;
-        if !self.apple.accept_user_authenticate {
-            return Ok(CheckinReply::Declined);
-        }
-        let Some(device) = self.store.device(tenant.id, dc.device_id).await? else {
-            return Ok(CheckinReply::Declined);
-        };
-        if self
-            .check_managed_user(tenant, &device, &m.enrollment)
-            .await
-            .is_err()
-        {
-            return Ok(CheckinReply::Declined);
-        }
-        Ok(match m.digest_response {
-            Some(_) => CheckinReply::Empty,
-            None => CheckinReply::Plist(mdm_apple::user_authenticate_accept().map_err(build)?),
-        })
-    }
-
     /// A command the server queues itself (DeviceInformation after enrolment).
     fn system_command(
         &self,
@@ -557,7 +279,7 @@ impl Core {
     }
 }
 
-fn new_enrollment(
+pub(crate) fn new_enrollment(
     tenant: &Tenant,
     device: &Device,
     id: &str,
@@ -590,7 +312,7 @@ fn new_enrollment(
 }
 
 impl AppleEnrollment {
-    fn bound(self, registration: &str, cert: &ProvenCert, serial: &str) -> Self {
+    pub(crate) fn bound(self, registration: &str, cert: &ProvenCert, serial: &str) -> Self {
         Self {
             registration_id: Some(registration.to_string()),
             cert_fingerprint: Some(cert.fingerprint.clone()),
@@ -598,20 +320,4 @@ impl AppleEnrollment {
             ..self
         }
     }
-}
-
-/// What an Authenticate tells about the hardware (absent keys keep the old value).
-fn authenticate_facts(device: &mut Device, m: &Authenticate) {
-    let set = |field: &mut Option<String>, v: &Option<String>| {
-        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            *field = Some(v.clone());
-        }
-    };
-    set(&mut device.serial_number, &m.serial_number);
-    set(&mut device.model, &m.model);
-    set(&mut device.model_name, &m.model_name);
-    set(&mut device.product_name, &m.product_name);
-    set(&mut device.os_version, &m.os_version);
-    set(&mut device.build_version, &m.build_version);
-    set(&mut device.device_name, &m.device_name);
 }

@@ -316,7 +316,7 @@ pub(crate) fn device_audit(
     actor: &Actor,
     action: AuditAction,
 ) -> AuditEntry {
-    AuditEntry::new(
+    let mut entry = AuditEntry::new(
         Some(device.tenant_id),
         at,
         actor,
@@ -324,5 +324,11 @@ pub(crate) fn device_audit(
         ("device", device.id.to_string()),
     )
     .device(device.id)
-    .maybe_user(device.user_id)
+    .maybe_user(device.user_id);
+    // What the device itself did (check-ins, results) is the device's act.
+    if matches!(actor, Actor::Public) {
+        entry.actor = format!("device:{}", device.id);
+        entry.actor_label = format!("device {}", device.udid.as_deref().unwrap_or("?"));
+    }
+    entry
 }

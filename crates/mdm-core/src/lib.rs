@@ -43,7 +43,9 @@ macro_rules! text_enum {
 
 pub mod apple_push;
 pub mod audit;
+pub mod authenticate;
 pub mod checkin;
+pub mod command_queue;
 pub mod commands;
 pub mod core;
 pub mod devices;
@@ -63,6 +65,7 @@ pub mod settings;
 pub mod signin;
 pub mod tenants;
 pub mod tokens;
+pub mod user_channel;
 pub mod users;
 
 pub use crate::core::Core;

@@ -353,13 +353,16 @@ impl AppleStore for SqlStore {
         if !bound {
             return Ok(ResultOutcome::Refused(poll)); // rolled back: nothing written
         }
-        // Every right-hand side sees the row as it was before this update.
+        // Every right-hand side sees the row as it was before this update. A
+        // command given up after too many NotNow still takes a late final
+        // result (the device may have run it after all).
         let updated = Sql::new(format!(
             "UPDATE apple_commands SET \
              state = CASE WHEN $1 = 'not_now' AND not_now_count + 1 >= $2 THEN 'expired' ELSE $1 END, \
              not_now_count = CASE WHEN $1 = 'not_now' THEN not_now_count + 1 ELSE not_now_count END, \
              result_at = $3, error_chain = $4, result = $5 \
-             WHERE tenant_id = $6 AND enrollment_id = $7 AND command_uuid = $8 AND state IN {WAITING} \
+             WHERE tenant_id = $6 AND enrollment_id = $7 AND command_uuid = $8 \
+             AND (state IN {WAITING} OR (state = 'expired' AND $1 <> 'not_now')) \
              RETURNING {COMMAND_COLS}"
         ))
         .arg(r.state.as_str())

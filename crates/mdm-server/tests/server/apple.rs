@@ -289,6 +289,23 @@ pub async fn apple_device_enrols_and_takes_commands(s: Arc<Server>) -> TestResul
         dev.idle().await?.0 == 404,
         "a checked-out channel gets no commands"
     );
+    let enrolled_entry = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?action=device.enrolled",
+                f.slug
+            ))
+            .await?,
+        200,
+        "audit",
+    )?;
+    let e = &enrolled_entry["items"][0];
+    ensure!(
+        e["actor"] == format!("device:{id}")
+            && e["device_id"] == id.as_str()
+            && e["actor_label"] == format!("device {udid}"),
+        "the device is the actor: {e}"
+    );
     let trail = audit_actions(&f, "device.").await?;
     for a in [
         "device.authenticated",

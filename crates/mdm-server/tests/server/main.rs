@@ -7,6 +7,8 @@ mod apns;
 mod apple;
 mod apple_device;
 mod apple_lifecycle;
+mod apple_transport;
+mod apple_user;
 mod client;
 mod fake_apns;
 mod fake_fcm;
@@ -186,8 +188,9 @@ fn main() {
         apple::apple_wipe_and_checkout,
         apple_lifecycle::apple_refusals_change_nothing,
         apple_lifecycle::apple_reenrolment_cancel_expire_retry,
-        apple_lifecycle::apple_macos_user_channel,
-        apple_lifecycle::apple_fixtures_parse,
+        apple_user::apple_macos_user_channel,
+        apple_user::apple_fixtures_parse,
+        apple_transport::apple_tls_and_forwarded_certificates,
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,

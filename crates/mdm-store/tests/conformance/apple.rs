@@ -258,6 +258,24 @@ pub async fn results_are_recorded_once(ctx: Ctx) -> anyhow::Result<()> {
         anyhow::bail!("not recorded: {out:?}");
     };
     check_eq!((c.state, c.not_now_count), (CommandState::Expired, 2));
+    let out = s
+        .record_apple_result(&result(&e, &uuid(1), CommandState::NotNow))
+        .await?;
+    anyhow::ensure!(
+        matches!(out, ResultOutcome::Recorded { updated: None, .. }),
+        "NotNow after the cap: {out:?}"
+    );
+    // A late final result of a given-up command is still recorded.
+    let out = s
+        .record_apple_result(&result(&e, &uuid(1), CommandState::Acknowledged))
+        .await?;
+    let ResultOutcome::Recorded {
+        updated: Some(c), ..
+    } = out
+    else {
+        anyhow::bail!("late result not recorded: {out:?}");
+    };
+    check_eq!(c.state, CommandState::Acknowledged);
 
     // Another certificate, or a disabled channel: refused, nothing written.
     let mut forged = result(&e, &uuid(2), CommandState::Acknowledged);
@@ -343,6 +361,8 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
         (Some(at), Some("sent"), None)
     );
     anyhow::ensure!(got.pushable(), "a live token is pushable");
+    let before_token_update = enrollment(&d, "UDID-NO-TOKEN", None);
+    anyhow::ensure!(!before_token_update.pushable(), "no token yet: no push");
     let mut audit = entry(
         Some(t.id),
         AuditAction::DevicePushTokenDead,
