@@ -76,7 +76,10 @@ pub fn server_tls(config: &Config) -> anyhow::Result<Option<ServerTls>> {
 
 /// The anchor profiles carry: the server chain's self-signed root, if any.
 fn tls_anchor(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
-    Ok(server_tls(config)?.and_then(|t| t.anchor_der))
+    match &config.tls_cert_file {
+        Some(cert) => mdm_server::tls::anchor_of_file(cert),
+        None => Ok(None),
+    }
 }
 
 /// The push adapters the configuration asks for (none: every push is logged).
