@@ -56,16 +56,35 @@ impl ProviderPusher {
 #[async_trait]
 impl Pusher for ProviderPusher {
     async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome> {
-        match &self.apns {
+        let outcomes = match &self.apns {
             Some(apns) => apns.push(pushes).await,
             None => LogPusher.push_apple(pushes).await,
-        }
+        };
+        count("apns", &outcomes);
+        outcomes
     }
 
     async fn push_android(&self, pushes: &[AndroidPush]) -> Vec<PushOutcome> {
-        match &self.fcm {
+        let outcomes = match &self.fcm {
             Some(fcm) => fcm.push(pushes).await,
             None => LogPusher.push_android(pushes).await,
-        }
+        };
+        count("fcm", &outcomes);
+        outcomes
+    }
+}
+
+/// `mdm_pushes_total{provider, outcome}`.
+fn count(provider: &'static str, outcomes: &[PushOutcome]) {
+    for o in outcomes {
+        let outcome = match o {
+            PushOutcome::Sent { .. } => "sent",
+            PushOutcome::Recorded => "recorded",
+            PushOutcome::TokenGone { .. } => "token_gone",
+            PushOutcome::Retry { .. } => "retry",
+            PushOutcome::Rejected { .. } => "rejected",
+        };
+        metrics::counter!("mdm_pushes_total", "provider" => provider, "outcome" => outcome)
+            .increment(1);
     }
 }
