@@ -214,6 +214,13 @@ pub async fn apns_certificate_auth(dir: &std::path::Path) -> TestResult {
             .all(|o| matches!(o, PushOutcome::Sent { .. })),
         "mutual TLS with the push certificate: {outcomes:?}"
     );
+    let seen = fake
+        .wait_for_push(&hex_of(&push(2)), Duration::from_secs(1))
+        .await;
+    ensure!(
+        seen.is_some_and(|p| p.push_magic.as_deref() == Some("magic-2")),
+        "the fake recorded the push"
+    );
     ensure!(
         fake.received().iter().all(|r| r.jwt.is_none()),
         "no provider token with a certificate"
