@@ -122,6 +122,15 @@ pub fn pusher(config: &Config) -> anyhow::Result<ProviderPusher> {
         })?),
         None => None,
     };
+    if let Some(topic) = apns
+        .as_ref()
+        .and_then(|a| a.certificate())
+        .and_then(|c| c.topic.as_deref())
+        && topic != config.mdm_topic
+    {
+        tracing::warn!(certificate_topic = topic, mdm_topic = %config.mdm_topic,
+            "the push certificate's topic differs from mdm_topic: APNs will refuse every push; set mdm_topic to the certificate's topic");
+    }
     let fcm = match &config.fcm_service_account_file {
         Some(file) => Some(FcmClient::new(FcmSettings {
             service_account_json: read(file, "fcm_service_account_file")?,

@@ -37,7 +37,9 @@ impl ProviderPusher {
                 let topic = cert.topic.clone().unwrap_or_default();
                 metrics::gauge!("mdm_apns_certificate_expiry_seconds", "topic" => topic.clone())
                     .set(cert.not_after.unix_timestamp() as f64);
-                if days < 30 {
+                if days < 0 {
+                    tracing::error!(subject = %cert.subject, %topic, not_after = %cert.not_after, "APNs push certificate has EXPIRED: no Apple device can be woken; renew it with the same Apple ID");
+                } else if days < 30 {
                     tracing::warn!(subject = %cert.subject, %topic, not_after = %cert.not_after, days_left = days, "APNs push certificate expires soon: renew it with the same Apple ID");
                 } else {
                     tracing::info!(subject = %cert.subject, %topic, not_after = %cert.not_after, days_left = days, "APNs: push certificate authentication");
