@@ -353,6 +353,23 @@ pub async fn apns_retries_back_off_and_stop(dir: &std::path::Path) -> TestResult
         matches!(out, PushOutcome::Sent { .. }),
         "429 twice, then 200: {out:?}"
     );
+
+    // An APNs that does not answer in time: the push comes back as Retry.
+    let impatient = client_for(
+        &fake,
+        Delivery {
+            retries: 0,
+            timeout: Duration::from_millis(200),
+            ..delivery(2)
+        },
+    )?;
+    fake.set_delay(Duration::from_millis(600));
+    let out = impatient.push_one(&push(9)).await;
+    fake.set_delay(Duration::ZERO);
+    ensure!(
+        matches!(&out, PushOutcome::Retry { reason, .. } if reason.contains("timed out")),
+        "timeout → Retry: {out:?}"
+    );
     Ok(())
 }
 
