@@ -58,10 +58,7 @@ impl ServerTls {
             .context("tls_key_file is not a PEM private key")?;
         let leaf_cert =
             mdm_pki::cert_from_der(leaf).map_err(|e| anyhow::anyhow!("tls_cert_file: {e}"))?;
-        let anchor_der = chain
-            .last()
-            .filter(|c| is_self_issued(c))
-            .map(|c| c.to_vec());
+        let anchor_der = anchor_of(&chain);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(AnyClientCertificate {
             algorithms: provider.signature_verification_algorithms,
@@ -83,6 +80,25 @@ impl ServerTls {
                 .map_err(|e| anyhow::anyhow!("tls_cert_file: {e}"))?,
         })
     }
+}
+
+/// The DER of the anchor a chain (leaf first) ends in, if it ends in a
+/// self-signed certificate.
+pub fn anchor_of(chain: &[CertificateDer<'_>]) -> Option<Vec<u8>> {
+    chain
+        .last()
+        .filter(|c| is_self_issued(c))
+        .map(|c| c.to_vec())
+}
+
+/// The anchor of the chain in a PEM certificate file (see [`anchor_of`]).
+pub fn anchor_of_file(cert_file: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let pem = std::fs::read(cert_file)
+        .with_context(|| format!("cannot read tls_cert_file {}", cert_file.display()))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .context("tls_cert_file is not a PEM certificate chain")?;
+    Ok(anchor_of(&chain))
 }
 
 /// Subject equals issuer: a root (or a self-signed leaf).

@@ -77,7 +77,10 @@ pub fn server_tls(config: &Config) -> anyhow::Result<Option<ServerTls>> {
 
 /// The anchor profiles carry: the server chain's self-signed root, if any.
 fn tls_anchor(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
-    Ok(server_tls(config)?.and_then(|t| t.anchor_der))
+    match &config.tls_cert_file {
+        Some(cert) => mdm_server::tls::anchor_of_file(cert),
+        None => Ok(None),
+    }
 }
 
 /// The push adapters the configuration asks for (none: every push is logged).
@@ -120,6 +123,15 @@ pub fn pusher(config: &Config) -> anyhow::Result<ProviderPusher> {
         })?),
         None => None,
     };
+    if let Some(topic) = apns
+        .as_ref()
+        .and_then(|a| a.certificate())
+        .and_then(|c| c.topic.as_deref())
+        && topic != config.mdm_topic
+    {
+        tracing::warn!(certificate_topic = topic, mdm_topic = %config.mdm_topic,
+            "the push certificate's topic differs from mdm_topic: APNs will refuse every push; set mdm_topic to the certificate's topic");
+    }
     let fcm = match &config.fcm_service_account_file {
         Some(file) => Some(FcmClient::new(FcmSettings {
             service_account_json: read(file, "fcm_service_account_file")?,

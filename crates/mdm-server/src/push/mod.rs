@@ -37,7 +37,9 @@ impl ProviderPusher {
                 let topic = cert.topic.clone().unwrap_or_default();
                 metrics::gauge!("mdm_apns_certificate_expiry_seconds", "topic" => topic.clone())
                     .set(cert.not_after.unix_timestamp() as f64);
-                if days < 30 {
+                if days < 0 {
+                    tracing::error!(subject = %cert.subject, %topic, not_after = %cert.not_after, "APNs push certificate has EXPIRED: no Apple device can be woken; renew it with the same Apple ID");
+                } else if days < 30 {
                     tracing::warn!(subject = %cert.subject, %topic, not_after = %cert.not_after, days_left = days, "APNs push certificate expires soon: renew it with the same Apple ID");
                 } else {
                     tracing::info!(subject = %cert.subject, %topic, not_after = %cert.not_after, days_left = days, "APNs: push certificate authentication");
@@ -56,16 +58,35 @@ impl ProviderPusher {
 #[async_trait]
 impl Pusher for ProviderPusher {
     async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome> {
-        match &self.apns {
+        let outcomes = match &self.apns {
             Some(apns) => apns.push(pushes).await,
             None => LogPusher.push_apple(pushes).await,
-        }
+        };
+        count("apns", &outcomes);
+        outcomes
     }
 
     async fn push_android(&self, pushes: &[AndroidPush]) -> Vec<PushOutcome> {
-        match &self.fcm {
+        let outcomes = match &self.fcm {
             Some(fcm) => fcm.push(pushes).await,
             None => LogPusher.push_android(pushes).await,
-        }
+        };
+        count("fcm", &outcomes);
+        outcomes
+    }
+}
+
+/// `mdm_pushes_total{provider, outcome}`.
+fn count(provider: &'static str, outcomes: &[PushOutcome]) {
+    for o in outcomes {
+        let outcome = match o {
+            PushOutcome::Sent { .. } => "sent",
+            PushOutcome::Recorded => "recorded",
+            PushOutcome::TokenGone { .. } => "token_gone",
+            PushOutcome::Retry { .. } => "retry",
+            PushOutcome::Rejected { .. } => "rejected",
+        };
+        metrics::counter!("mdm_pushes_total", "provider" => provider, "outcome" => outcome)
+            .increment(1);
     }
 }

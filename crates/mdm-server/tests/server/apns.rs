@@ -214,6 +214,13 @@ pub async fn apns_certificate_auth(dir: &std::path::Path) -> TestResult {
             .all(|o| matches!(o, PushOutcome::Sent { .. })),
         "mutual TLS with the push certificate: {outcomes:?}"
     );
+    let seen = fake
+        .wait_for_push(&hex_of(&push(2)), Duration::from_secs(1))
+        .await;
+    ensure!(
+        seen.is_some_and(|p| p.push_magic.as_deref() == Some("magic-2")),
+        "the fake recorded the push"
+    );
     ensure!(
         fake.received().iter().all(|r| r.jwt.is_none()),
         "no provider token with a certificate"
@@ -346,15 +353,56 @@ pub async fn apns_retries_back_off_and_stop(dir: &std::path::Path) -> TestResult
         matches!(out, PushOutcome::Sent { .. }),
         "429 twice, then 200: {out:?}"
     );
+
+    // An APNs that does not answer in time: the push comes back as Retry.
+    let impatient = client_for(
+        &fake,
+        Delivery {
+            retries: 0,
+            timeout: Duration::from_millis(200),
+            ..delivery(2)
+        },
+    )?;
+    fake.set_delay(Duration::from_millis(600));
+    let out = impatient.push_one(&push(9)).await;
+    fake.set_delay(Duration::ZERO);
+    ensure!(
+        matches!(&out, PushOutcome::Retry { reason, .. } if reason.contains("timed out")),
+        "timeout → Retry: {out:?}"
+    );
     Ok(())
 }
 
-/// `mdm serve` with the fake configured: starts, logs nothing fatal, and
-/// exposes the push certificate's expiry as a metric.
+/// `mdm serve` with both fakes configured starts and exposes the push
+/// certificate's expiry as a metric; inconsistent push settings are refused
+/// with a message that says what to set.
 pub async fn serve_exposes_push_certificate_expiry(dir: &std::path::Path) -> TestResult {
     let fake = FakeApns::start(FakeAuth::Certificate, &dir.join("apns")).await?;
-    let server =
-        crate::tls::spawn_serve(&dir.join("data"), &fake.config_env(), "http://127.0.0.1:")?;
+    let fcm = crate::fake_fcm::FakeFcm::start(&dir.join("fcm")).await?;
+    let mut env = fake.config_env();
+    env.extend(fcm.config_env(&dir.join("fcm"))?);
+    refused(
+        dir,
+        &env,
+        "MDM_APNS_CERT_KEY_FILE",
+        "",
+        "apns_cert_file and apns_cert_key_file go together",
+    )?;
+    refused(
+        dir,
+        &env,
+        "MDM_APNS_KEY_FILE",
+        "/nonexistent.p8",
+        "choose one APNs authentication",
+    )?;
+    refused(
+        dir,
+        &env,
+        "MDM_FCM_SERVICE_ACCOUNT_FILE",
+        "/nonexistent.json",
+        "fcm_service_account_file",
+    )?;
+    let server = crate::tls::spawn_serve(&dir.join("data"), &env, "http://127.0.0.1:")?;
     let metrics = reqwest::get(format!("{}/metrics", server.base))
         .await
         .map_err(err)?
@@ -379,5 +427,30 @@ pub async fn serve_exposes_push_certificate_expiry(dir: &std::path::Path) -> Tes
         "expiry {value} is the certificate's notAfter {}",
         cert.not_after
     );
+    Ok(())
+}
+
+/// `mdm serve` with `env` and `key` set to `value` (unset when empty) exits
+/// with an error that contains `message`.
+fn refused(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    key: &str,
+    value: &str,
+    message: &str,
+) -> TestResult {
+    let mut cmd = std::process::Command::new(crate::support::mdm_bin());
+    cmd.arg("--data-dir")
+        .arg(dir.join("refused"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().filter(|(k, _)| k != key).map(|(k, v)| (k, v)))
+        .env("MDM_LOG", "warn");
+    if !value.is_empty() {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().map_err(err)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "{key}={value:?} must be refused");
+    ensure!(stderr.contains(message), "{key}: {stderr}");
     Ok(())
 }

@@ -176,6 +176,21 @@ impl FakeApns {
             .collect()
     }
 
+    /// Waits until a push for `token_hex` arrives (for end-to-end tests
+    /// where the server pushes on its own), up to `timeout`.
+    pub async fn wait_for_push(&self, token_hex: &str, timeout: Duration) -> Option<ReceivedPush> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self.received_for(token_hex).pop() {
+                return Some(p);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Distinct provider tokens seen.
     pub fn distinct_jwts(&self) -> usize {
         self.received()

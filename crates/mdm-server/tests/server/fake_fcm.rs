@@ -112,6 +112,20 @@ impl FakeFcm {
         })
     }
 
+    /// `MDM_*` variables that point `mdm serve` at this fake.
+    pub fn config_env(&self, dir: &Path) -> Result<Vec<(String, String)>, String> {
+        let ca = dir.join("google-ca.pem");
+        std::fs::write(&ca, &self.ca_pem).map_err(err)?;
+        Ok(vec![
+            (
+                "MDM_FCM_SERVICE_ACCOUNT_FILE".into(),
+                self.service_account_file.display().to_string(),
+            ),
+            ("MDM_FCM_ENDPOINT".into(), self.url.clone()),
+            ("MDM_FCM_CA_FILE".into(), ca.display().to_string()),
+        ])
+    }
+
     pub fn script(&self, token: &str, replies: &[FcmReply]) {
         if let Ok(mut s) = self.state.scripts.lock() {
             s.insert(token.to_owned(), replies.iter().cloned().collect());

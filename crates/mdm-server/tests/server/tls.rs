@@ -20,6 +20,19 @@ pub struct Spawned {
     child: Child,
 }
 
+impl Spawned {
+    /// The operator API token the first start wrote.
+    pub fn operator_token(&self) -> Result<String, String> {
+        let creds =
+            std::fs::read_to_string(self.data_dir.join("initial-credentials.txt")).map_err(err)?;
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix("operator_api_token = \""))
+            .map(|t| t.trim_end_matches('"').to_string())
+            .ok_or_else(|| "no operator token in initial-credentials.txt".into())
+    }
+}
+
 impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -203,13 +216,7 @@ pub async fn serve_https_profiles_carry_the_self_signed_anchor(dir: &Path) -> Te
         health.status()
     );
 
-    let creds =
-        std::fs::read_to_string(server.data_dir.join("initial-credentials.txt")).map_err(err)?;
-    let token = creds
-        .lines()
-        .find_map(|l| l.strip_prefix("operator_api_token = \""))
-        .map(|t| t.trim_end_matches('"').to_string())
-        .ok_or("operator token")?;
+    let token = server.operator_token()?;
     let res = http
         .post(format!(
             "{}/api/v1/tenants/default/enrollment-profiles",
