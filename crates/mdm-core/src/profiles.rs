@@ -65,6 +65,10 @@ pub struct AppleSettings {
     /// with a zero-length DigestChallenge (manage the directory user);
     /// `false` declines every one (HTTP 410, Apple's documented decline).
     pub accept_user_authenticate: bool,
+    /// DER of the server's TLS anchor when its certificate chain ends in a
+    /// self-signed certificate: profiles carry it so devices trust the
+    /// server. `None` for publicly trusted certificates or plain HTTP.
+    pub tls_anchor_der: Option<Vec<u8>>,
 }
 
 impl Default for AppleSettings {
@@ -72,6 +76,7 @@ impl Default for AppleSettings {
         Self {
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
             accept_user_authenticate: false,
+            tls_anchor_der: None,
         }
     }
 }
@@ -172,7 +177,7 @@ impl Core {
             description: "Lets your organisation manage this device.".into(),
             removal: Removal::Allowed,
             ca_cert_der: ca.cert_der.clone(),
-            tls_anchor_der: None,
+            tls_anchor_der: self.apple.tls_anchor_der.clone(),
             scep,
             mdm,
         };

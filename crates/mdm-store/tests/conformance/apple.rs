@@ -446,6 +446,16 @@ impl mdm_core::push::Pusher for Scripted {
         let mut script = self.outcomes.lock().unwrap();
         pushes.iter().map(|_| script.remove(0)).collect()
     }
+
+    async fn push_android(
+        &self,
+        pushes: &[mdm_core::push::AndroidPush],
+    ) -> Vec<mdm_core::push::PushOutcome> {
+        pushes
+            .iter()
+            .map(|_| mdm_core::push::PushOutcome::Recorded)
+            .collect()
+    }
 }
 
 /// The push job through `Core::work_jobs` on this store: TokenGone marks the
