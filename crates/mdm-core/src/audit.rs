@@ -49,11 +49,31 @@ pub enum AuditAction {
     CertificateRevoked,
     #[serde(rename = "profile.issued")]
     ProfileIssued,
+    #[serde(rename = "invitation.created")]
+    InvitationCreated,
+    #[serde(rename = "invitation.sent")]
+    InvitationSent,
+    #[serde(rename = "invitation.failed")]
+    InvitationFailed,
+    #[serde(rename = "mail_template.updated")]
+    MailTemplateUpdated,
+    #[serde(rename = "pin.redeemed")]
+    PinRedeemed,
+    #[serde(rename = "signin.succeeded")]
+    SignInSucceeded,
+    #[serde(rename = "signin.locked_out")]
+    SignInLockedOut,
+    #[serde(rename = "user.password_set")]
+    PasswordSet,
+    #[serde(rename = "qr_token.created")]
+    QrTokenCreated,
+    #[serde(rename = "registration.refused")]
+    RegistrationRefused,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 28] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -72,6 +92,16 @@ impl AuditAction {
         Self::CertificateRenewed,
         Self::CertificateRevoked,
         Self::ProfileIssued,
+        Self::InvitationCreated,
+        Self::InvitationSent,
+        Self::InvitationFailed,
+        Self::MailTemplateUpdated,
+        Self::PinRedeemed,
+        Self::SignInSucceeded,
+        Self::SignInLockedOut,
+        Self::PasswordSet,
+        Self::QrTokenCreated,
+        Self::RegistrationRefused,
     ];
 
     /// The stored text form.
@@ -95,6 +125,16 @@ impl AuditAction {
             Self::CertificateRenewed => "certificate.renewed",
             Self::CertificateRevoked => "certificate.revoked",
             Self::ProfileIssued => "profile.issued",
+            Self::InvitationCreated => "invitation.created",
+            Self::InvitationSent => "invitation.sent",
+            Self::InvitationFailed => "invitation.failed",
+            Self::MailTemplateUpdated => "mail_template.updated",
+            Self::PinRedeemed => "pin.redeemed",
+            Self::SignInSucceeded => "signin.succeeded",
+            Self::SignInLockedOut => "signin.locked_out",
+            Self::PasswordSet => "user.password_set",
+            Self::QrTokenCreated => "qr_token.created",
+            Self::RegistrationRefused => "registration.refused",
         }
     }
 

@@ -70,3 +70,7 @@ uuid_id!(
     /// A one-time SCEP challenge.
     ChallengeId
 );
+uuid_id!(
+    /// One invitation email to one user (a resend is a new invitation).
+    InvitationId
+);

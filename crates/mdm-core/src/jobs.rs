@@ -184,6 +184,7 @@ impl crate::Core {
     /// kinds here and keeps the work itself next to its other use cases.
     async fn run_job(&self, job: &Job) -> JobOutcome {
         match job.kind.as_str() {
+            crate::invites::SEND_JOB => self.run_invitation_send(job).await,
             other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
         }
     }

@@ -14,9 +14,11 @@
 mod access;
 mod audit;
 mod convert;
+mod invites;
 mod jobs;
 mod pki;
 mod rows;
+mod signin;
 mod sql;
 mod store;
 mod tables;

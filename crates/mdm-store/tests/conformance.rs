@@ -19,6 +19,8 @@ mod audit;
 mod certificates;
 #[path = "conformance/convert.rs"]
 mod convert;
+#[path = "conformance/invitations.rs"]
+mod invitations;
 #[path = "conformance/jobs.rs"]
 mod jobs;
 #[path = "conformance/pki.rs"]
@@ -82,6 +84,12 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         certificates::equal_times_page_by_serial,
         certificates::limit_is_clamped,
         certificates::revocation,
+        invitations::round_trip_revocation_and_paging,
+        invitations::pin_outcomes,
+        invitations::concurrent_pin_redeems_one_wins,
+        invitations::mail_templates,
+        invitations::throttling_and_sessions,
+        invitations::registration_tokens,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
