@@ -343,3 +343,65 @@ impl Core {
         }
     }
 }
+
+/// Options of adding users: invite them right away.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AddUsersOptions {
+    /// Send each new user an invitation.
+    #[serde(default)]
+    pub invite: bool,
+    /// With `invite`: generate and send temporary passwords (default: the tenant setting).
+    pub temporary_password: Option<bool>,
+}
+
+impl Core {
+    /// Adds users (all or none) and, when asked, invites them (R4: inviting
+    /// as the last step of adding users). The invitations are a second
+    /// transaction: if it fails the users exist and can be invited again.
+    pub async fn add_users(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        batch: Vec<crate::users::NewUser>,
+        options: AddUsersOptions,
+    ) -> CoreResult<Vec<User>> {
+        let users = self.create_users(actor, tenant, batch).await?;
+        if options.invite {
+            self.invite_created(actor, tenant, &users, options).await?;
+        }
+        Ok(users)
+    }
+
+    /// Imports users from CSV and, when asked, invites them.
+    pub async fn import_users_inviting(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        csv: &[u8],
+        options: AddUsersOptions,
+    ) -> CoreResult<Result<crate::users::ImportReport, Vec<crate::users::ImportRowError>>> {
+        let report = self.import_users_csv(actor, tenant, csv).await?;
+        if let (Ok(r), true) = (&report, options.invite) {
+            self.invite_created(actor, tenant, &r.users, options)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn invite_created(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        users: &[User],
+        options: AddUsersOptions,
+    ) -> CoreResult<()> {
+        let enabled: Vec<User> = users.iter().filter(|u| u.enabled).cloned().collect();
+        let temporary = match options.temporary_password {
+            Some(t) => t,
+            None => self.store.settings(tenant.id).await?.temporary_password,
+        };
+        self.invite(actor, tenant, &enabled, temporary).await?;
+        Ok(())
+    }
+}

@@ -349,3 +349,25 @@ impl Core {
         })
     }
 }
+
+impl Core {
+    /// The tenant a public registration page or the client app names by slug.
+    pub async fn public_tenant(&self, slug: &str) -> CoreResult<Tenant> {
+        self.store
+            .tenant_by_slug(slug)
+            .await?
+            .ok_or(crate::error::CoreError::NotFound("organisation"))
+    }
+
+    /// The tenant's profile validity in minutes, for the pages that promise it.
+    pub async fn profile_minutes(&self, tenant: &Tenant) -> CoreResult<i64> {
+        Ok(self.store.settings(tenant.id).await?.profile_validity_secs / 60)
+    }
+}
+
+impl Core {
+    /// Whether the tenant allows QR registration.
+    pub async fn qr_enabled(&self, tenant: &Tenant) -> CoreResult<bool> {
+        Ok(self.store.settings(tenant.id).await?.qr_registration)
+    }
+}

@@ -3,11 +3,15 @@
 //! on [`mdm_core::Core`], and encode; statuses are chosen here only.
 
 pub mod api;
+pub mod app;
 pub mod enroll;
 pub mod error;
 pub mod extract;
+pub mod go;
 pub mod health;
 pub mod openapi;
+pub mod pages;
+pub mod portal;
 pub mod scep;
 pub mod tls;
 
@@ -55,6 +59,9 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         .merge(api)
         .merge(health::router())
         .merge(enroll::router())
+        .merge(go::router())
+        .merge(portal::router())
+        .merge(app::router())
         .merge(scep::router())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

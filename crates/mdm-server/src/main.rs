@@ -1,7 +1,9 @@
 //! `mdm`: the MDM device registration server and its administration commands.
 
 mod cli;
+mod cli_invite;
 mod config;
+mod mailer;
 mod serve;
 mod wiring;
 

@@ -34,10 +34,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
     tracing::info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .context("server failed")?;
     worker.abort();
     tracing::info!("stopped");
     Ok(())
