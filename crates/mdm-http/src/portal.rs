@@ -53,6 +53,7 @@ struct HomePage<'a> {
 struct QrPage {
     title: &'static str,
     qr_svg: String,
+    payload: String,
     expires: String,
     back: String,
 }
@@ -319,6 +320,7 @@ async fn qr(State(s): State<AppState>, Path(slug): Path<String>, headers: Header
             &QrPage {
                 title: "Register the client app",
                 qr_svg: qr_svg(&code.payload),
+                payload: code.payload.clone(),
                 expires: mdm_core::invite_mail::human_time(code.expires_at),
                 back: base(&t),
             },

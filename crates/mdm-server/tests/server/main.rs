@@ -3,17 +3,28 @@
 //! HTTP and through the CLI. One binary, fixtures started once.
 
 mod api;
+mod browser;
 mod client;
+mod invites;
 mod isolation;
 mod ops;
 mod profiles;
 mod scep;
+mod smtp;
 mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::Arc;
 use support::{PgDatabase, Server, TestResult};
+
+/// The SMTP server and chromedriver every invitation test shares.
+pub struct InviteEnv {
+    pub smtp: smtp::Smtp,
+    pub chromedriver: Result<browser::Chromedriver, String>,
+}
+
+pub static INVITE_ENV: std::sync::OnceLock<InviteEnv> = std::sync::OnceLock::new();
 
 type ServerTest = fn(Arc<Server>) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
 
@@ -50,9 +61,23 @@ fn main() {
             "notice: MDM_TEST_POSTGRES_URL is unset: the PostgreSQL half of the server tests is skipped"
         );
     }
+    let mut smtp_env = Vec::new();
+    let smtp_started =
+        smtp::free_port().and_then(|port| smtp::Smtp::start(&tmp.path().join("smtp"), port, false));
+    match smtp_started {
+        Ok(smtp) => {
+            smtp_env = smtp.env("starttls");
+            let chromedriver = browser::Chromedriver::start();
+            if let Err(e) = &chromedriver {
+                eprintln!("notice: {e}: the browser test will fail");
+            }
+            let _ = INVITE_ENV.set(InviteEnv { smtp, chromedriver });
+        }
+        Err(e) => eprintln!("notice: {e}: the invitation tests will fail"),
+    }
     let mut databases = Vec::new();
     let mut servers = Vec::new();
-    match Server::start("sqlite", &tmp.path().join("sqlite"), None) {
+    match Server::start_with_env("sqlite", &tmp.path().join("sqlite"), None, &smtp_env) {
         Ok(s) => servers.push(Arc::new(s)),
         Err(e) => {
             eprintln!("cannot start the SQLite server: {e}");
@@ -63,7 +88,12 @@ fn main() {
         let started = rt
             .block_on(PgDatabase::create(admin, "mdm_srv"))
             .and_then(|db| {
-                let s = Server::start("postgres", &tmp.path().join("postgres"), Some(&db.url));
+                let s = Server::start_with_env(
+                    "postgres",
+                    &tmp.path().join("postgres"),
+                    Some(&db.url),
+                    &smtp_env,
+                );
                 databases.push(db);
                 s
             });
@@ -100,6 +130,11 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        invites::browser_registration,
+        invites::pin_works_once_under_concurrency,
+        invites::refusals_are_clear,
+        invites::qr_registration_and_app_api,
+        invites::invitation_api_cli_and_template,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -117,6 +152,16 @@ fn main() {
             rt.block_on(api::openapi_drift(sqlite))
                 .map_err(Failed::from)
         }));
+    }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test(
+            "failed_sends_are_retried_and_visible",
+            move || {
+                rt.block_on(invites::failed_sends_are_retried_and_visible())
+                    .map_err(Failed::from)
+            },
+        ));
     }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
@@ -138,6 +183,12 @@ fn main() {
     }
     for db in &databases {
         rt.block_on(db.drop_db());
+    }
+    if let Some(env) = INVITE_ENV.get() {
+        env.smtp.stop();
+        if let Ok(d) = &env.chromedriver {
+            d.stop();
+        }
     }
     conclusion.exit();
 }

@@ -35,20 +35,13 @@ pub struct Server {
 impl Server {
     /// Starts a server on a new database at `database_url` (SQLite in
     /// `data_dir` when `None`) and reads the credentials its first start wrote.
+    #[allow(dead_code)] // for tests that need no extra environment
     pub fn start(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<Self, String> {
-        let mut server = Self::spawn(name, data_dir, database_url)?;
-        let creds = std::fs::read_to_string(data_dir.join("initial-credentials.txt"))
-            .map_err(|e| format!("credentials: {e}"))?;
-        server.operator_token = creds
-            .lines()
-            .find_map(|l| l.strip_prefix("operator_api_token = \""))
-            .map(|t| t.trim_end_matches('"').to_string())
-            .ok_or("no operator token in initial-credentials.txt")?;
-        Ok(server)
+        Self::start_with_env(name, data_dir, database_url, &[])
     }
 
     /// Starts a server on a database that already has its administrators.
@@ -60,12 +53,40 @@ impl Server {
         Self::spawn(name, data_dir, Some(database_url))
     }
 
+    /// Starts a server with extra `MDM_*` environment (e.g. an SMTP server).
+    pub fn start_with_env(
+        name: &'static str,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        let mut server = Self::spawn_env(name, data_dir, database_url, env)?;
+        let creds = std::fs::read_to_string(data_dir.join("initial-credentials.txt"))
+            .map_err(|e| format!("credentials: {e}"))?;
+        server.operator_token = creds
+            .lines()
+            .find_map(|l| l.strip_prefix("operator_api_token = \""))
+            .map(|t| t.trim_end_matches('"').to_string())
+            .ok_or("no operator token in initial-credentials.txt")?;
+        Ok(server)
+    }
+
     fn spawn(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<Self, String> {
+        Self::spawn_env(name, data_dir, database_url, &[])
+    }
+
+    fn spawn_env(
+        name: &'static str,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let mut cmd = Command::new(mdm_bin());
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.arg("--data-dir").arg(data_dir);
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
