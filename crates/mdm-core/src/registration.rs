@@ -191,14 +191,15 @@ impl Core {
         };
         let settings = self.store.settings(tenant.id).await?;
         let mut via_pin = false;
-        if channel == Channel::Web && looks_like_pin(creds.secret) {
-            if let Some(u) = user.as_ref().filter(|u| u.enabled) {
-                match self.redeem_pin(tenant, u, creds.secret).await? {
-                    Spend::Spent(()) => via_pin = true,
-                    Spend::Expired(()) => return Ok(Err(Refusal::PinExpired)),
-                    Spend::Used(()) => return Ok(Err(Refusal::PinUsed)),
-                    Spend::Unknown => {}
-                }
+        if channel == Channel::Web
+            && looks_like_pin(creds.secret)
+            && let Some(u) = user.as_ref().filter(|u| u.enabled)
+        {
+            match self.redeem_pin(tenant, u, creds.secret).await? {
+                Spend::Spent(()) => via_pin = true,
+                Spend::Expired(()) => return Ok(Err(Refusal::PinExpired)),
+                Spend::Used(()) => return Ok(Err(Refusal::PinUsed)),
+                Spend::Unknown => {}
             }
         }
         if !via_pin {

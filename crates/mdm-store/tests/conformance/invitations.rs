@@ -395,8 +395,13 @@ pub async fn throttling_and_sessions(ctx: Ctx) -> anyhow::Result<()> {
         s.record_failed_attempt(tenant.id, &[key.clone(), addr.clone()], now(), &[])
             .await?;
     }
-    s.record_failed_attempt(tenant.id, &[key.clone()], now() - Duration::hours(1), &[])
-        .await?;
+    s.record_failed_attempt(
+        tenant.id,
+        std::slice::from_ref(&key),
+        now() - Duration::hours(1),
+        &[],
+    )
+    .await?;
     check_eq!(s.failed_attempts(tenant.id, &key, since).await?, 3);
     check_eq!(s.failed_attempts(tenant.id, &addr, since).await?, 3);
     let other = new_tenant(s).await?;

@@ -18,7 +18,10 @@ pub async fn run(url: &str, token: &str, count: usize, pid: Option<u32>) -> anyh
         .send()
         .await?;
     if !created.status().is_success() {
-        bail!("creating tenant {slug} (needs an operator token): {}", created.text().await?);
+        bail!(
+            "creating tenant {slug} (needs an operator token): {}",
+            created.text().await?
+        );
     }
     let mut ids = Vec::with_capacity(count);
     for chunk in 0..count.div_ceil(1000) {
@@ -35,7 +38,13 @@ pub async fn run(url: &str, token: &str, count: usize, pid: Option<u32>) -> anyh
             .error_for_status()?
             .json()
             .await?;
-        ids.extend(users.as_array().into_iter().flatten().filter_map(|u| u["id"].as_str().map(str::to_string)));
+        ids.extend(
+            users
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u["id"].as_str().map(str::to_string)),
+        );
     }
     let cpu0 = super::cpu_ms(pid);
     let start = Instant::now();
@@ -50,10 +59,17 @@ pub async fn run(url: &str, token: &str, count: usize, pid: Option<u32>) -> anyh
     }
     let accepted = start.elapsed();
     let pending = |delivery: &'static str| {
-        let (http, base, slug, token) = (http.clone(), base.to_string(), slug.clone(), token.to_string());
+        let (http, base, slug, token) = (
+            http.clone(),
+            base.to_string(),
+            slug.clone(),
+            token.to_string(),
+        );
         async move {
             let page: Value = http
-                .get(format!("{base}/api/v1/tenants/{slug}/invitations?delivery={delivery}&limit=1000"))
+                .get(format!(
+                    "{base}/api/v1/tenants/{slug}/invitations?delivery={delivery}&limit=1000"
+                ))
                 .bearer_auth(&token)
                 .send()
                 .await?
@@ -79,7 +95,10 @@ pub async fn run(url: &str, token: &str, count: usize, pid: Option<u32>) -> anyh
         count as f64 / elapsed
     );
     if let (Some(a), Some(b)) = (cpu0, super::cpu_ms(pid)) {
-        println!("server CPU: {:.2} ms per invitation", (b - a) / count as f64);
+        println!(
+            "server CPU: {:.2} ms per invitation",
+            (b - a) / count as f64
+        );
     }
     Ok(())
 }
