@@ -120,6 +120,16 @@ fn verify_cms(profile: &[u8]) -> Result<String, String> {
     std::fs::read_to_string(&output).map_err(|e| e.to_string())
 }
 
+/// Waits (up to 30 s, the machine may be busy) until the page after a click shows `css`.
+async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("waiting for {css}: {e}"))
+}
+
 /// The whole web registration in Chromium: mail → link → PIN → password → profile.
 pub async fn browser_registration(s: Arc<Server>) -> TestResult {
     let driver = env()?.chromedriver.as_ref().map_err(|e| e.clone())?;
@@ -164,6 +174,7 @@ pub async fn browser_registration(s: Arc<Server>) -> TestResult {
             .click()
             .await
             .map_err(|e| e.to_string())?;
+        wait_for(&c, "#set-password").await?;
         let h1 = c
             .find(Locator::Css("h1"))
             .await
@@ -180,6 +191,7 @@ pub async fn browser_registration(s: Arc<Server>) -> TestResult {
             .click()
             .await
             .map_err(|e| e.to_string())?;
+        wait_for(&c, "#password-error").await?;
         let err = c
             .find(Locator::Css("#password-error"))
             .await
@@ -196,6 +208,7 @@ pub async fn browser_registration(s: Arc<Server>) -> TestResult {
             .click()
             .await
             .map_err(|e| e.to_string())?;
+        wait_for(&c, "#download").await?;
         let page = c.source().await.map_err(|e| e.to_string())?;
         ensure!(
             page.contains("Install the management profile")
