@@ -39,6 +39,8 @@ pub struct Core {
     pub(crate) pusher: Arc<dyn Pusher>,
     /// Delivers invitation mail. [`NoMailer`] (every send fails) until one is configured.
     pub(crate) mailer: Arc<dyn Mailer>,
+    /// Apple channels seen since the last flush, by (tenant, enrollment id).
+    pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -118,6 +120,7 @@ impl Core {
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
             mailer: Arc::new(NoMailer),
+            seen: Arc::default(),
         }
     }
 

@@ -235,6 +235,7 @@ impl Core {
         let new = NewProfile {
             platform,
             user_id: Some(user.id),
+            registration: None,
         };
         let issued = self.issue_profile(&actor, tenant, &new).await?;
         self.store

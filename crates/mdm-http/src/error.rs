@@ -139,7 +139,7 @@ impl ApiError {
 }
 
 /// The status of a refused sign-in or registration.
-pub fn refusal_status(r: &Refusal) -> StatusCode {
+pub fn sign_in_refusal_status(r: &Refusal) -> StatusCode {
     match r {
         Refusal::Invalid => StatusCode::UNAUTHORIZED,
         Refusal::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -155,7 +155,7 @@ pub fn refusal_status(r: &Refusal) -> StatusCode {
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
-        Self::new(refusal_status(&r), r.code(), r.message())
+        Self::new(sign_in_refusal_status(&r), r.code(), r.message())
     }
 }
 
@@ -163,3 +163,46 @@ impl From<Refusal> for ApiError {
 pub const SESSION_GONE: StatusCode = StatusCode::FORBIDDEN;
 /// A form re-shown with errors next to its fields.
 pub const FORM_INVALID: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+/// The status of a refused Apple device request. None of these makes a
+/// device unenroll: 401, and 403 with `com.apple.unrecognized.device`, are
+/// never used (Apple devices remove their MDM profile on those).
+pub fn refusal_status(r: &mdm_core::identity::Refusal) -> StatusCode {
+    use mdm_core::identity::Refusal;
+    match r {
+        Refusal::Malformed(_) | Refusal::Unsupported(_) => StatusCode::BAD_REQUEST,
+        Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Identity(_) => StatusCode::PRECONDITION_FAILED,
+        Refusal::Mismatch(_) => StatusCode::CONFLICT,
+        Refusal::Registration(_) | Refusal::UserRefused(_) => StatusCode::GONE,
+        Refusal::NotEnrolled(_) => StatusCode::NOT_FOUND,
+    }
+}
+
+/// A device-facing answer for a failed Apple check-in or command request:
+/// a plain-text reason and a status from [`refusal_status`]; an unknown
+/// tenant is 404, a server failure 503 (the device retries later).
+pub fn device_error(e: mdm_core::identity::DeviceError) -> Response {
+    use mdm_core::identity::DeviceError;
+    let (status, text) = match e {
+        DeviceError::Refused(r) => {
+            tracing::info!(refusal = %r, "Apple device request refused");
+            (refusal_status(&r), r.to_string())
+        }
+        DeviceError::Core(CoreError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, "no MDM endpoint here".to_string())
+        }
+        DeviceError::Core(other) => {
+            tracing::error!(error = %other, "Apple device request failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the MDM service is temporarily unavailable".to_string(),
+            )
+        }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{text}\n"),
+    )
+        .into_response()
+}

@@ -9,7 +9,7 @@
 //! and, once signed in, by the session's token.
 
 use crate::AppState;
-use crate::error::{FORM_INVALID, SESSION_GONE, refusal_status};
+use crate::error::{FORM_INVALID, SESSION_GONE, sign_in_refusal_status};
 use crate::pages::{
     ClientAddr, Device, cookie, error_page, message, profile_download, qr_svg, render, see_other,
     session_cookie,
@@ -315,7 +315,7 @@ async fn sign_in(
         }
         Ok(Err(refusal)) => {
             place_refusal(&mut page, &refusal);
-            render(refusal_status(&refusal), &page)
+            render(sign_in_refusal_status(&refusal), &page)
         }
         Err(e) => error_page(e),
     }

@@ -7,12 +7,14 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail."),
+    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail, certificates, registrations, devices and their MDM commands."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "tenants"), (name = "settings"), (name = "enrollment"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"), (name = "invitations"),
+        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
+        (name = "registrations"), (name = "devices"),
     )
 )]
 struct ApiDoc;

@@ -4,7 +4,7 @@
 //! device records.
 
 use crate::AppState;
-use crate::error::{FORM_INVALID, refusal_status};
+use crate::error::{FORM_INVALID, sign_in_refusal_status};
 use crate::go::{
     PasswordForm, PasswordPage, ProfileForm, ProfilePage, SignInForm, SignInPage, place_refusal,
     profile_steps, session_ended,
@@ -169,7 +169,7 @@ async fn sign_in(
         }
         Ok(Err(refusal)) => {
             place_refusal(&mut page, &refusal);
-            render(refusal_status(&refusal), &page)
+            render(sign_in_refusal_status(&refusal), &page)
         }
         Err(e) => error_page(e),
     }

@@ -3,6 +3,7 @@
 mod cli;
 mod cli_invite;
 mod config;
+mod device_cmd;
 mod mailer;
 mod serve;
 mod wiring;

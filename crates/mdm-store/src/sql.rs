@@ -6,7 +6,9 @@
 
 use crate::store::Backend;
 use mdm_core::StoreError;
-use mdm_core::ids::{AdminId, CaId, ChallengeId, InvitationId, JobId, TenantId, TokenId, UserId};
+use mdm_core::ids::{
+    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, TenantId, TokenId, UserId,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -118,7 +120,8 @@ id_args!(
     JobId,
     CaId,
     ChallengeId,
-    InvitationId
+    InvitationId,
+    DeviceId
 );
 
 /// Unix milliseconds of a time (sub-millisecond precision is dropped).

@@ -34,7 +34,10 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/certificates/{serial}/revoke") => {
             Some(("application/json", Vec::new()))
         }
-        ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate") => {
+        ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/retire")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/reenroll")
+        | ("post", "/api/v1/tenants/{tenant}/registrations/{id}/cancel") => {
             Some(("application/json", Vec::new()))
         }
         ("post", "/api/v1/tenants/{tenant}/invitations") => {
@@ -46,6 +49,11 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("put", "/api/v1/tenants/{tenant}/mail-templates/invitation") => j(json!({
             "subject": "intruder", "text": "{{ registration_url }} {{ pin_block }}", "html": "{{ registration_url }} {{ pin_block }}"
         })),
+        ("post", "/api/v1/tenants/{tenant}/devices/{id}/commands") => {
+            j(json!({ "type": "ProfileList" }))
+        }
+        ("post", "/api/v1/tenants/{tenant}/devices/{id}/wipe")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/lock") => j(json!({})),
         _ => None,
     }
 }
@@ -104,6 +112,10 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let (_, b_device) = crate::apple_device::enrolled(&s, &b, "ios", None).await?;
+    let b_registration = crate::apple_device::profile(&s, &b, "macos", None)
+        .await?
+        .registration;
     let b_before = snapshot(&b.api, &b.slug).await?;
 
     let doc = expect(
@@ -140,6 +152,11 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                     .replace("{token_id}", &b_token_id)
                     .replace("{serial}", &b_serial)
                     .replace("{invitation_id}", &b_invitation_id)
+                    .replace("/devices/{id}", &format!("/devices/{b_device}"))
+                    .replace(
+                        "/registrations/{id}",
+                        &format!("/registrations/{b_registration}"),
+                    )
             };
             for tenant_ref in [b.slug.as_str(), b.tenant_id.as_str()] {
                 let url = fill(tenant_ref);

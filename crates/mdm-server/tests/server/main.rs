@@ -3,16 +3,30 @@
 //! HTTP and through the CLI. One binary, fixtures started once.
 
 mod api;
+mod apns;
+mod apple;
+mod apple_device;
+mod apple_lifecycle;
+mod apple_transport;
+mod apple_user;
 mod browser;
 mod client;
+mod fake_apns;
+mod fake_fcm;
+mod fake_tls;
+mod fcm;
 mod invites;
 mod isolation;
 mod ops;
 mod profiles;
 mod scep;
+mod sim_channel;
+mod sim_lifecycle;
 mod smtp;
 mod support;
+mod tls;
 
+use fake_apns::{FakeApns, FakeAuth};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +46,58 @@ macro_rules! server_tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
         vec![$((stringify!($name), (|s| Box::pin($module::$name(s))) as ServerTest)),*]
     };
+}
+
+type DirTest = fn(std::path::PathBuf) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
+
+/// The push clients against their local fakes, and the TLS listener: each
+/// test gets its own directory, none needs a database.
+fn push_and_tls_trials(
+    trials: &mut Vec<Trial>,
+    rt: &Arc<tokio::runtime::Runtime>,
+    tmp: &std::path::Path,
+) {
+    let tests: Vec<(&str, DirTest)> = vec![
+        ("apns_token_auth_every_answer_maps", |d| {
+            Box::pin(async move { apns::apns_token_auth_every_answer_maps(&d).await })
+        }),
+        ("apns_certificate_auth", |d| {
+            Box::pin(async move { apns::apns_certificate_auth(&d).await })
+        }),
+        ("apns_one_connection_bounded_concurrency", |d| {
+            Box::pin(async move { apns::apns_one_connection_bounded_concurrency(&d).await })
+        }),
+        ("apns_retries_back_off_and_stop", |d| {
+            Box::pin(async move { apns::apns_retries_back_off_and_stop(&d).await })
+        }),
+        ("serve_exposes_push_certificate_expiry", |d| {
+            Box::pin(async move { apns::serve_exposes_push_certificate_expiry(&d).await })
+        }),
+        ("fcm_every_answer_maps", |d| {
+            Box::pin(async move { fcm::fcm_every_answer_maps(&d).await })
+        }),
+        ("fcm_refreshes_a_revoked_access_token", |d| {
+            Box::pin(async move { fcm::fcm_refreshes_a_revoked_access_token(&d).await })
+        }),
+        (
+            "tls_listener_hands_the_peer_certificate_to_handlers",
+            |_| Box::pin(tls::tls_listener_hands_the_peer_certificate_to_handlers()),
+        ),
+        ("serve_https_profiles_carry_the_self_signed_anchor", |d| {
+            Box::pin(
+                async move { tls::serve_https_profiles_carry_the_self_signed_anchor(&d).await },
+            )
+        }),
+        ("mtls_over_the_https_listener", |d| {
+            Box::pin(async move { sim_channel::mtls_over_the_https_listener(&d).await })
+        }),
+    ];
+    for (name, test) in tests {
+        let (rt, dir) = (rt.clone(), tmp.join(name));
+        trials.push(Trial::test(name, move || {
+            rt.block_on(test(dir)).map_err(Failed::from)
+        }));
+    }
 }
 
 fn main() {
@@ -77,8 +143,22 @@ fn main() {
     }
     let mut databases = Vec::new();
     let mut servers = Vec::new();
-    match Server::start_with_env("sqlite", &tmp.path().join("sqlite"), None, &smtp_env) {
-        Ok(s) => servers.push(Arc::new(s)),
+    // One local APNs for the shared servers: pushes to devices land there.
+    let apns = match rt.block_on(FakeApns::start(FakeAuth::Token, &tmp.path().join("apns"))) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            eprintln!("cannot start the fake APNs: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut push_env = apns.config_env();
+    push_env.extend(smtp_env);
+    let with_apns = |mut s: Server| {
+        s.apns = Some(apns.clone());
+        Arc::new(s)
+    };
+    match Server::start_with_env("sqlite", &tmp.path().join("sqlite"), None, &push_env) {
+        Ok(s) => servers.push(with_apns(s)),
         Err(e) => {
             eprintln!("cannot start the SQLite server: {e}");
             std::process::exit(2);
@@ -92,13 +172,13 @@ fn main() {
                     "postgres",
                     &tmp.path().join("postgres"),
                     Some(&db.url),
-                    &smtp_env,
+                    &push_env,
                 );
                 databases.push(db);
                 s
             });
         match started {
-            Ok(s) => servers.push(Arc::new(s)),
+            Ok(s) => servers.push(with_apns(s)),
             Err(e) => {
                 eprintln!("cannot start the PostgreSQL server: {e}");
                 for s in &servers {
@@ -135,6 +215,16 @@ fn main() {
         invites::refusals_are_clear,
         invites::qr_registration_and_app_api,
         invites::invitation_api_cli_and_template,
+        apple::apple_device_enrols_and_takes_commands,
+        apple::apple_wipe_and_checkout,
+        apple_lifecycle::apple_refusals_change_nothing,
+        apple_lifecycle::apple_reenrolment_cancel_expire_retry,
+        apple_user::apple_macos_user_channel,
+        apple_user::apple_fixtures_parse,
+        apple_transport::apple_tls_and_forwarded_certificates,
+        sim_lifecycle::late_profile_fails_at_scep,
+        sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
+        sim_channel::not_now_duplicates_and_silence,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -169,6 +259,7 @@ fn main() {
     trials.push(Trial::test("apple_inspect", || {
         ops::apple_inspect().map_err(Failed::from)
     }));
+    push_and_tls_trials(&mut trials, &rt, tmp.path());
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {

@@ -29,38 +29,22 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub operator_token: String,
+    /// The local APNs this server pushes to, when it was started with one.
+    pub apns: Option<std::sync::Arc<crate::fake_apns::FakeApns>>,
     child: Mutex<Option<Child>>,
 }
 
 impl Server {
     /// Starts a server on a new database at `database_url` (SQLite in
     /// `data_dir` when `None`) and reads the credentials its first start wrote.
-    #[allow(dead_code)] // for tests that need no extra environment
-    pub fn start(
-        name: &'static str,
-        data_dir: &Path,
-        database_url: Option<&str>,
-    ) -> Result<Self, String> {
-        Self::start_with_env(name, data_dir, database_url, &[])
-    }
-
-    /// Starts a server on a database that already has its administrators.
-    pub fn start_existing(
-        name: &'static str,
-        data_dir: &Path,
-        database_url: &str,
-    ) -> Result<Self, String> {
-        Self::spawn(name, data_dir, Some(database_url))
-    }
-
-    /// Starts a server with extra `MDM_*` environment (e.g. an SMTP server).
+    /// `env`: extra `MDM_*` variables (e.g. a fake APNs).
     pub fn start_with_env(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
         env: &[(String, String)],
     ) -> Result<Self, String> {
-        let mut server = Self::spawn_env(name, data_dir, database_url, env)?;
+        let mut server = Self::spawn(name, data_dir, database_url, env)?;
         let creds = std::fs::read_to_string(data_dir.join("initial-credentials.txt"))
             .map_err(|e| format!("credentials: {e}"))?;
         server.operator_token = creds
@@ -71,27 +55,28 @@ impl Server {
         Ok(server)
     }
 
-    fn spawn(
+    /// Starts a server on a database that already has its administrators.
+    pub fn start_existing(
         name: &'static str,
         data_dir: &Path,
-        database_url: Option<&str>,
+        database_url: &str,
     ) -> Result<Self, String> {
-        Self::spawn_env(name, data_dir, database_url, &[])
+        Self::spawn(name, data_dir, Some(database_url), &[])
     }
 
-    fn spawn_env(
+    fn spawn(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
         env: &[(String, String)],
     ) -> Result<Self, String> {
         let mut cmd = Command::new(mdm_bin());
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.arg("--data-dir").arg(data_dir);
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("MDM_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -119,6 +104,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             database_url,
             operator_token,
+            apns: None,
             child: Mutex::new(Some(child)),
         })
     }
