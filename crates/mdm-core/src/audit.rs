@@ -49,6 +49,26 @@ pub enum AuditAction {
     CertificateRevoked,
     #[serde(rename = "profile.issued")]
     ProfileIssued,
+    #[serde(rename = "invitation.created")]
+    InvitationCreated,
+    #[serde(rename = "invitation.sent")]
+    InvitationSent,
+    #[serde(rename = "invitation.failed")]
+    InvitationFailed,
+    #[serde(rename = "mail_template.updated")]
+    MailTemplateUpdated,
+    #[serde(rename = "pin.redeemed")]
+    PinRedeemed,
+    #[serde(rename = "signin.succeeded")]
+    SignInSucceeded,
+    #[serde(rename = "signin.locked_out")]
+    SignInLockedOut,
+    #[serde(rename = "user.password_set")]
+    PasswordSet,
+    #[serde(rename = "qr_token.created")]
+    QrTokenCreated,
+    #[serde(rename = "registration.refused")]
+    RegistrationRefused,
     #[serde(rename = "registration.cancelled")]
     RegistrationCancelled,
     #[serde(rename = "registration.expired")]
@@ -83,7 +103,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 43] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -102,6 +122,16 @@ impl AuditAction {
         Self::CertificateRenewed,
         Self::CertificateRevoked,
         Self::ProfileIssued,
+        Self::InvitationCreated,
+        Self::InvitationSent,
+        Self::InvitationFailed,
+        Self::MailTemplateUpdated,
+        Self::PinRedeemed,
+        Self::SignInSucceeded,
+        Self::SignInLockedOut,
+        Self::PasswordSet,
+        Self::QrTokenCreated,
+        Self::RegistrationRefused,
         Self::RegistrationCancelled,
         Self::RegistrationExpired,
         Self::DeviceAuthenticated,
@@ -140,6 +170,16 @@ impl AuditAction {
             Self::CertificateRenewed => "certificate.renewed",
             Self::CertificateRevoked => "certificate.revoked",
             Self::ProfileIssued => "profile.issued",
+            Self::InvitationCreated => "invitation.created",
+            Self::InvitationSent => "invitation.sent",
+            Self::InvitationFailed => "invitation.failed",
+            Self::MailTemplateUpdated => "mail_template.updated",
+            Self::PinRedeemed => "pin.redeemed",
+            Self::SignInSucceeded => "signin.succeeded",
+            Self::SignInLockedOut => "signin.locked_out",
+            Self::PasswordSet => "user.password_set",
+            Self::QrTokenCreated => "qr_token.created",
+            Self::RegistrationRefused => "registration.refused",
             Self::RegistrationCancelled => "registration.cancelled",
             Self::RegistrationExpired => "registration.expired",
             Self::DeviceAuthenticated => "device.authenticated",

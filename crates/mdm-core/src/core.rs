@@ -3,6 +3,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
+use crate::mail::{Mailer, NoMailer};
 use crate::pki::{LoadedCa, PkiSettings};
 use crate::ports::{Clock, Entropy, Store};
 use crate::profiles::AppleSettings;
@@ -36,6 +37,8 @@ pub struct Core {
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
     /// Wakes devices (APNs; later FCM). [`LogPusher`] until one is configured.
     pub(crate) pusher: Arc<dyn Pusher>,
+    /// Delivers invitation mail. [`NoMailer`] (every send fails) until one is configured.
+    pub(crate) mailer: Arc<dyn Mailer>,
     /// Apple channels seen since the last flush, by (tenant, enrollment id).
     pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
 }
@@ -116,6 +119,7 @@ impl Core {
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
+            mailer: Arc::new(NoMailer),
             seen: Arc::default(),
         }
     }
@@ -123,6 +127,12 @@ impl Core {
     /// Uses `pusher` to wake devices instead of logging pushes.
     pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
         self.pusher = pusher;
+        self
+    }
+
+    /// Uses `mailer` to deliver mail.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
         self
     }
 

@@ -57,7 +57,11 @@ pub const OUT_OF_DATE: &str = "This enrollment link is out of date: the administ
 Ask your administrator for a new invitation, or use the link from the most recent one.";
 
 impl Core {
-    fn enrollment_url_view(&self, tenant: &Tenant, v: &EnrollmentUrlVersion) -> EnrollmentUrl {
+    pub(crate) fn enrollment_url_view(
+        &self,
+        tenant: &Tenant,
+        v: &EnrollmentUrlVersion,
+    ) -> EnrollmentUrl {
         let secret = v.secret.as_deref().unwrap_or_default();
         let url = format!(
             "{}/enroll/{}/{}",

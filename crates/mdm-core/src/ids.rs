@@ -71,6 +71,10 @@ uuid_id!(
     ChallengeId
 );
 uuid_id!(
+    /// One invitation email to one user (a resend is a new invitation).
+    InvitationId
+);
+uuid_id!(
     /// A device record (any platform); re-enrolments keep it.
     DeviceId
 );

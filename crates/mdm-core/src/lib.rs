@@ -6,6 +6,7 @@
 //! [`ports::Store`], a [`ports::Clock`] and a [`ports::Entropy`]. It never
 //! names a database driver or a web framework.
 
+pub mod app_register;
 /// A fieldless enum stored and serialised as fixed lowercase text, with
 /// `as_str` and `parse`.
 macro_rules! text_enum {
@@ -53,21 +54,31 @@ pub mod enrollment;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod invite_mail;
+pub mod invites;
 pub mod jobs;
+pub mod mail;
+pub mod mail_templates;
 pub mod pki;
 pub mod ports;
 pub mod profiles;
 pub mod push;
+pub mod registration;
 pub mod registrations;
+pub mod regtokens;
 pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod signin;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod user_channel;
 pub mod users;
+pub mod websession;
 
 pub use crate::core::Core;
 pub use error::{CoreError, StoreError};
-pub use ids::{AdminId, CaId, ChallengeId, DeviceId, JobId, TenantId, TokenId, UserId};
+pub use ids::{
+    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, TenantId, TokenId, UserId,
+};

@@ -12,14 +12,19 @@ use crate::devices::{AppleEnrollment, Device, DeviceQuery};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
 use crate::ids::DeviceId;
-use crate::ids::{AdminId, JobId, TenantId, TokenId, UserId};
+use crate::ids::{AdminId, InvitationId, JobId, TenantId, TokenId, UserId};
+use crate::invites::{DeliveryUpdate, Invitation, InvitationQuery};
 use crate::jobs::{Job, NewJob};
+use crate::mail_templates::MailTemplate;
 use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
+use crate::registration::{Progress, Stage};
 use crate::registrations::{DevicePlatform, EndRegistration, Registration, RegistrationQuery};
+use crate::regtokens::{RegToken, Spend, TokenPurpose};
 use crate::settings::UserSettings;
 use crate::tenants::Tenant;
 use crate::tokens::{Admin, ApiToken, Scope};
 use crate::users::{Page, User, UserQuery};
+use crate::websession::WebSession;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -266,6 +271,142 @@ pub trait PkiStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Invitations, registration progress and mail templates.
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    /// In one transaction: revokes the unused invitations of these users,
+    /// inserts `invitations`, queues `jobs` (one send job each), records the
+    /// invited stage and writes `audit`.
+    async fn create_invitations(
+        &self,
+        invitations: &[Invitation],
+        jobs: &[NewJob],
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn invitation(
+        &self,
+        tenant: TenantId,
+        id: InvitationId,
+    ) -> StoreResult<Option<Invitation>>;
+    /// Newest first, keyset-paged by id (ids are time-ordered).
+    async fn invitations(
+        &self,
+        tenant: TenantId,
+        query: &InvitationQuery,
+    ) -> StoreResult<Page<Invitation>>;
+    /// Before a send attempt: stores the PIN's hash and expiry (or clears
+    /// them) and, when given, the user's new temporary password, with `audit`.
+    async fn arm_invitation(
+        &self,
+        tenant: TenantId,
+        id: InvitationId,
+        pin: Option<(&str, OffsetDateTime)>,
+        temporary_password: Option<(UserId, &str)>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// After a send attempt: delivery state, attempts, last error.
+    async fn record_delivery(
+        &self,
+        tenant: TenantId,
+        id: InvitationId,
+        update: &DeliveryUpdate,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// Marks the user's unrevoked invitation with this PIN hash used at
+    /// `now` if it is unused and unexpired, in one statement (of concurrent
+    /// redemptions exactly one gets `Spent`), recording the stage and
+    /// `audit` with it; otherwise reports why not and writes nothing.
+    async fn redeem_pin(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        pin_hash: &str,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<Spend<()>>;
+    /// Enabled users who have not downloaded a management profile yet.
+    async fn not_registered_users(&self, tenant: TenantId) -> StoreResult<Vec<UserId>>;
+    /// Records the first time a user reached `stage`, with `audit`.
+    async fn record_stage(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        stage: Stage,
+        at: OffsetDateTime,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn progress(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<Progress>>;
+    async fn mail_template(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<MailTemplate>>;
+    /// Stores a template; `None` removes it (back to the default).
+    async fn put_mail_template(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        template: Option<&MailTemplate>,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+}
+
+/// Sign-in attempts, browser sessions and one-time registration tokens.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
+    /// Records one failed attempt under each key (user, address), with the
+    /// lockout `audit` entries it caused; forgets attempts older than a day.
+    async fn record_failed_attempt(
+        &self,
+        tenant: TenantId,
+        keys: &[String],
+        at: OffsetDateTime,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// Failed attempts under `key` after `since`.
+    async fn failed_attempts(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64>;
+    /// In one transaction: forgets the failures under `clear_key`, inserts
+    /// the session when given, records the signed-in stage, writes `audit`.
+    async fn record_sign_in(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        clear_key: &str,
+        session: Option<&WebSession>,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn web_session(&self, tenant: TenantId, id_hash: &str)
+    -> StoreResult<Option<WebSession>>;
+    async fn delete_web_session(&self, tenant: TenantId, id_hash: &str) -> StoreResult<()>;
+    /// Sets the user's own (not temporary) password and clears the
+    /// session's must-set-password flag, with `audit`.
+    async fn set_own_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        password_hash: &str,
+        session_id_hash: &str,
+        at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn create_reg_token(&self, token: &RegToken, audit: &[AuditEntry]) -> StoreResult<()>;
+    /// Marks the token used if it is unused and unexpired, in one statement.
+    async fn redeem_reg_token(
+        &self,
+        tenant: TenantId,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<Spend<RegToken>>;
+}
+
 /// Registration attempts (the funnel).
 #[async_trait]
 pub trait RegistrationStore: Send + Sync {
@@ -423,6 +564,8 @@ pub trait Store:
     + AuditStore
     + JobStore
     + PkiStore
+    + InviteStore
+    + SignInStore
     + RegistrationStore
     + DeviceStore
     + AppleStore
@@ -437,6 +580,8 @@ impl<T> Store for T where
         + AuditStore
         + JobStore
         + PkiStore
+        + InviteStore
+        + SignInStore
         + RegistrationStore
         + DeviceStore
         + AppleStore

@@ -8,7 +8,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::error::CoreResult;
-use crate::ids::{AdminId, TenantId, TokenId};
+use crate::ids::{AdminId, TenantId, TokenId, UserId};
 use crate::secrets::sha256_hex;
 use crate::tenants::validate_name;
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,14 @@ pub enum Actor {
         scope: Scope,
         email: String,
     },
+    /// An end user signed in to a registration flow (`/go`, the
+    /// self-service portal, the client app); acts only in its own tenant and
+    /// is only ever handed to registration use cases.
+    User {
+        id: UserId,
+        tenant: TenantId,
+        email: String,
+    },
     /// The command line on the server host (full access).
     Cli,
     /// The server itself (background work).
@@ -118,6 +126,7 @@ impl Actor {
     pub fn scope(&self) -> Scope {
         match self {
             Actor::Token { scope, .. } | Actor::Admin { scope, .. } => *scope,
+            Actor::User { tenant, .. } => Scope::Tenant(*tenant),
             Actor::Cli | Actor::System => Scope::Operator,
             // Public callers reach only tenant-checked public routes; they hold no scope of
             // their own, so give them one that matches no tenant.
@@ -156,6 +165,7 @@ impl Actor {
         match self {
             Actor::Token { id, .. } => format!("token:{id}"),
             Actor::Admin { id, .. } => format!("admin:{id}"),
+            Actor::User { id, .. } => format!("user:{id}"),
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
             Actor::Public => "public".into(),
@@ -166,7 +176,7 @@ impl Actor {
     pub fn label(&self) -> String {
         match self {
             Actor::Token { name, .. } => format!("API token '{name}'"),
-            Actor::Admin { email, .. } => email.clone(),
+            Actor::Admin { email, .. } | Actor::User { email, .. } => email.clone(),
             Actor::Cli => "command line".into(),
             Actor::System => "server".into(),
             Actor::Public => "unauthenticated visitor".into(),

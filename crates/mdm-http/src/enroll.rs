@@ -12,9 +12,7 @@ use axum::routing::get;
 use mdm_core::CoreError;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enroll/{slug}/{key}", get(entry))
-        .route("/enroll/{slug}/{key}/go", get(entry))
+    Router::new().route("/enroll/{slug}/{key}", get(entry))
 }
 
 async fn entry(

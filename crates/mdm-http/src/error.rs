@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mdm_core::CoreError;
+use mdm_core::registration::Refusal;
 use mdm_core::users::ImportRowError;
 use serde::Serialize;
 
@@ -118,6 +119,50 @@ impl IntoResponse for ApiError {
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The status of a browser page that shows a domain error.
+pub fn page_status(e: &CoreError) -> StatusCode {
+    ApiError::from_ref(e)
+}
+
+impl ApiError {
+    fn from_ref(e: &CoreError) -> StatusCode {
+        match e {
+            CoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            CoreError::Conflict { .. } => StatusCode::CONFLICT,
+            CoreError::Gone { .. } => StatusCode::GONE,
+            CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CoreError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The status of a refused sign-in or registration.
+pub fn sign_in_refusal_status(r: &Refusal) -> StatusCode {
+    match r {
+        Refusal::Invalid => StatusCode::UNAUTHORIZED,
+        Refusal::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::PinExpired | Refusal::QrExpired | Refusal::PinUsed | Refusal::QrUsed => {
+            StatusCode::GONE
+        }
+        Refusal::PinRequired => StatusCode::UNAUTHORIZED,
+        Refusal::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::QrDisabled => StatusCode::FORBIDDEN,
+        Refusal::QrUnsupported { .. } | Refusal::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        Self::new(sign_in_refusal_status(&r), r.code(), r.message())
+    }
+}
+
+/// A session expired or a form without its token: sign in again.
+pub const SESSION_GONE: StatusCode = StatusCode::FORBIDDEN;
+/// A form re-shown with errors next to its fields.
+pub const FORM_INVALID: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 /// The status of a refused Apple device request. None of these makes a
 /// device unenroll: 401, and 403 with `com.apple.unrecognized.device`, are
 /// never used (Apple devices remove their MDM profile on those).

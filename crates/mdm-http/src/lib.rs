@@ -3,12 +3,16 @@
 //! on [`mdm_core::Core`], and encode; statuses are chosen here only.
 
 pub mod api;
+pub mod app;
 pub mod enroll;
 pub mod error;
 pub mod extract;
+pub mod go;
 pub mod health;
 pub mod mdm;
 pub mod openapi;
+pub mod pages;
+pub mod portal;
 pub mod scep;
 pub mod tls;
 
@@ -64,6 +68,9 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         .merge(api)
         .merge(health::router())
         .merge(enroll::router())
+        .merge(go::router())
+        .merge(portal::router())
+        .merge(app::router())
         .merge(scep::router())
         .merge(mdm::router())
         .fallback(health::not_found)

@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "tenants"), (name = "settings"), (name = "enrollment"),
+        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"), (name = "invitations"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
         (name = "registrations"), (name = "devices"),
     )

@@ -4,18 +4,34 @@
 //! A sealed value is `0x01 || nonce (12 bytes) || ciphertext || tag`. The
 //! associated data names what the value is (e.g. the CA id), so a sealed
 //! key cannot be moved to another row and still open.
+//!
+//! [`Vault::mac`] is a keyed hash (HMAC-SHA256 under a second derived key)
+//! for short secrets such as registration PINs: their stored form cannot be
+//! brute-forced from a database copy without the server secret.
 
 use crate::PkiError;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
+use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 const VERSION: u8 = 1;
 const INFO: &[u8] = b"mdm vault aes-256-gcm v1";
+const MAC_INFO: &[u8] = b"mdm vault hmac-sha256 v1";
+
+/// HKDF output length for the HMAC key.
+struct MacKeyLen;
+
+impl KeyType for MacKeyLen {
+    fn len(&self) -> usize {
+        32
+    }
+}
 
 /// Seals and opens values with a key derived from the server secret.
 pub struct Vault {
     key: LessSafeKey,
+    mac_key: hmac::Key,
 }
 
 impl std::fmt::Debug for Vault {
@@ -33,9 +49,22 @@ impl Vault {
             .expand(&info, &AES_256_GCM)
             .map_err(|_| PkiError::Crypto("hkdf"))?;
         let unbound = UnboundKey::from(okm);
+        let mut mac_bytes = Zeroizing::new([0u8; 32]);
+        prk.expand(&[MAC_INFO], MacKeyLen)
+            .and_then(|okm| okm.fill(mac_bytes.as_mut_slice()))
+            .map_err(|_| PkiError::Crypto("hkdf"))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac_bytes.as_slice()),
         })
+    }
+
+    /// HMAC-SHA256 of `data` under a key derived from the server secret.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.mac_key, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// Encrypts `plaintext`, binding it to `aad`.
@@ -113,5 +142,8 @@ mod tests {
             v.seal(b"ca:1", b"x").unwrap(),
             "fresh nonce each time"
         );
+        assert_eq!(v.mac(b"pin"), v.mac(b"pin"));
+        assert_ne!(v.mac(b"pin"), v.mac(b"pim"));
+        assert_ne!(v.mac(b"pin"), other.mac(b"pin"), "keyed by the secret");
     }
 }

@@ -6,6 +6,7 @@ use crate::{serve, wiring};
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use mdm_core::audit::AuditQuery;
+use mdm_core::invites::AddUsersOptions;
 use mdm_core::tokens::{Actor, NewToken, Scope};
 use mdm_core::users::{NewUser, UserQuery, UserSource};
 use mdm_core::{Core, CoreError};
@@ -60,6 +61,11 @@ enum Command {
     /// Manage users of a tenant.
     #[command(subcommand)]
     User(UserCmd),
+    /// Invite users: an email with the registration link and a one-time PIN.
+    Invite(crate::cli_invite::InviteArgs),
+    /// List or resend invitations.
+    #[command(subcommand)]
+    Invitation(crate::cli_invite::InvitationCmd),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -109,6 +115,9 @@ enum UserCmd {
         /// Read an initial (temporary) password from this file.
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// Send the new user an invitation.
+        #[arg(long)]
+        invite: bool,
     },
     /// List users.
     List {
@@ -125,6 +134,9 @@ enum UserCmd {
         #[arg(long)]
         tenant: String,
         file: PathBuf,
+        /// Send every imported user an invitation.
+        #[arg(long)]
+        invite: bool,
     },
 }
 
@@ -293,6 +305,8 @@ async fn convert(from: &str, to: &str) -> anyhow::Result<()> {
 async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
     let cli = Actor::Cli;
     match cmd {
+        Command::Invite(args) => crate::cli_invite::invite(core, args).await?,
+        Command::Invitation(c) => crate::cli_invite::invitations(core, c).await?,
         Command::Tenant(TenantCmd::Create { slug, name }) => {
             let name = name.unwrap_or_else(|| slug.clone());
             let t = core
@@ -314,6 +328,7 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
             email,
             name,
             password_file,
+            invite,
         }) => {
             let tenant = core.tenant(&cli, &tenant).await?;
             let password = password_file
@@ -323,19 +338,24 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
                 })
                 .transpose()
                 .map_err(|e| CoreError::invalid("password_file", e.to_string()))?;
-            let u = core
-                .create_user(
-                    &cli,
-                    &tenant,
-                    NewUser {
-                        email,
-                        display_name: name,
-                        password,
-                        enabled: true,
-                    },
-                )
-                .await?;
-            println!("created user {} ({})", u.email, u.id);
+            let new = NewUser {
+                email,
+                display_name: name,
+                password,
+                enabled: true,
+            };
+            let options = AddUsersOptions {
+                invite,
+                temporary_password: None,
+            };
+            for u in core.add_users(&cli, &tenant, vec![new], options).await? {
+                println!(
+                    "created user {} ({}){}",
+                    u.email,
+                    u.id,
+                    if invite { ", invitation queued" } else { "" }
+                );
+            }
         }
         Command::User(UserCmd::List {
             tenant,
@@ -371,12 +391,27 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
                 }
             }
         }
-        Command::User(UserCmd::Import { tenant, file }) => {
+        Command::User(UserCmd::Import {
+            tenant,
+            file,
+            invite,
+        }) => {
             let tenant = core.tenant(&cli, &tenant).await?;
             let data = std::fs::read(&file)
                 .map_err(|e| CoreError::invalid("file", format!("{}: {e}", file.display())))?;
-            match core.import_users_csv(&cli, &tenant, &data).await? {
-                Ok(report) => println!("imported {} users", report.created),
+            let options = AddUsersOptions {
+                invite,
+                temporary_password: None,
+            };
+            match core
+                .import_users_inviting(&cli, &tenant, &data, options)
+                .await?
+            {
+                Ok(report) => println!(
+                    "imported {} users{}",
+                    report.created,
+                    if invite { ", invitations queued" } else { "" }
+                ),
                 Err(rows) => {
                     for r in &rows {
                         eprintln!("line {}: {}: {}", r.line, r.field, r.message);

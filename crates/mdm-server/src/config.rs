@@ -48,6 +48,21 @@ pub struct Config {
     /// The APNs topic of the Apple MDM push certificate (`com.apple.mgmt.…`),
     /// written into every management profile.
     pub mdm_topic: String,
+    /// SMTP server for outgoing mail; unset: mail goes to `data_dir/outbox/`.
+    pub smtp_host: Option<String>,
+    /// Default 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub smtp_port: Option<u16>,
+    /// `starttls` (required), `tls` (implicit TLS) or `none` (plain).
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// Read `smtp_password` from this file instead.
+    pub smtp_password_file: Option<PathBuf>,
+    /// PEM CA certificate to trust for the SMTP server (instead of the system's).
+    pub smtp_ca_file: Option<PathBuf>,
+    pub smtp_timeout_secs: u64,
+    /// Sender of invitations, e.g. `MDM <mdm@example.com>`.
+    pub mail_from: String,
     /// Server certificate chain (PEM, leaf first); with `tls_key_file`, serve HTTPS.
     pub tls_cert_file: Option<PathBuf>,
     /// The server certificate's private key (PEM).
@@ -91,6 +106,15 @@ pub struct Config {
     pub apple_accept_user_authenticate: bool,
 }
 
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -110,6 +134,15 @@ impl Default for Config {
             ca_validity_days: 3650,
             ca_key_bits: 2048,
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            smtp_ca_file: None,
+            smtp_timeout_secs: 30,
+            mail_from: "MDM <mdm@localhost>".into(),
             tls_cert_file: None,
             tls_key_file: None,
             apns_endpoint: mdm_server::push::APNS_ENDPOINT.into(),
@@ -183,6 +216,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
     if let Some(path) = config.secret_file.take() {
         config.secret = Some(read_secret(&path)?);
     }
+    if let Some(path) = config.smtp_password_file.take() {
+        config.smtp_password = Some(read_secret(&path)?);
+    }
     if let Some(path) = config.database_url_file.take() {
         config.database_url = Some(read_secret(&path)?);
     }
@@ -230,6 +266,13 @@ const TEXT_KEYS: &[&str] = &[
     "secret_file",
     "log_format",
     "log_level",
+    "smtp_host",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "smtp_password_file",
+    "smtp_ca_file",
+    "mail_from",
     "tls_cert_file",
     "tls_key_file",
     "apns_endpoint",
@@ -329,6 +372,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.secret.is_some() {
             shown.secret = Some("<redacted>".into());
+        }
+        if shown.smtp_password.is_some() {
+            shown.smtp_password = Some("<redacted>".into());
         }
         shown.database_url = Some(redact_url(&self.database_url()));
         shown.public_url = Some(self.public_url());

@@ -1,8 +1,10 @@
 //! `mdm`: the MDM device registration server and its administration commands.
 
 mod cli;
+mod cli_invite;
 mod config;
 mod device_cmd;
+mod mailer;
 mod serve;
 mod wiring;
 

@@ -46,10 +46,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
                 self_signed_anchor = tls.anchor_der.is_some(), "serving HTTPS; client certificates requested, not required");
             mdm_server::tls::serve(listener, app, tls, shutdown()).await?;
         }
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("server failed")?,
+        // The peer address reaches handlers (sign-in throttling per address).
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("server failed")?,
     }
     worker.abort();
     seen.abort();

@@ -64,7 +64,8 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         Arc::new(SystemEntropy),
         vault,
         settings,
-    ))
+    )
+    .with_mailer(crate::mailer::from_config(config)?))
 }
 
 /// The HTTPS listener's certificate, when `tls_cert_file` is set.

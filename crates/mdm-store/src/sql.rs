@@ -6,7 +6,9 @@
 
 use crate::store::Backend;
 use mdm_core::StoreError;
-use mdm_core::ids::{AdminId, CaId, ChallengeId, DeviceId, JobId, TenantId, TokenId, UserId};
+use mdm_core::ids::{
+    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, TenantId, TokenId, UserId,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -118,6 +120,7 @@ id_args!(
     JobId,
     CaId,
     ChallengeId,
+    InvitationId,
     DeviceId
 );
 

@@ -23,6 +23,8 @@ mod certificates;
 mod convert;
 #[path = "conformance/devices.rs"]
 mod devices;
+#[path = "conformance/invitations.rs"]
+mod invitations;
 #[path = "conformance/jobs.rs"]
 mod jobs;
 #[path = "conformance/pki.rs"]
@@ -86,6 +88,12 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         certificates::equal_times_page_by_serial,
         certificates::limit_is_clamped,
         certificates::revocation,
+        invitations::round_trip_revocation_and_paging,
+        invitations::pin_outcomes,
+        invitations::concurrent_pin_redeems_one_wins,
+        invitations::mail_templates,
+        invitations::throttling_and_sessions,
+        invitations::registration_tokens,
         devices::registrations_round_trip_and_paging,
         devices::ending_a_registration,
         devices::issuance_advances_the_registration,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod invitations;
 pub mod pki;
 pub mod profiles;
 pub mod registrations;
@@ -22,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(pki::router())
         .merge(profiles::router())
+        .merge(invitations::router())
         .merge(registrations::router())
         .merge(devices::router())
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use mdm_core::UserId;
+use mdm_core::invites::AddUsersOptions;
 use mdm_core::users::{ImportReport, NewUser, Page, User, UserPatch, UserQuery};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,50 +34,57 @@ async fn list_users(
     Ok(Json(s.core.users(&actor, &tenant, &q).await?))
 }
 
-/// Adds a local user.
+/// Adds a local user (`?invite=true` also sends an invitation).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/users", tag = "users", request_body = NewUser,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), AddUsersOptions),
     responses((status = 201, body = User), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_user(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath(tenant): ApiPath<String>,
+    ApiQuery(options): ApiQuery<AddUsersOptions>,
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(s.core.create_user(&actor, &tenant, new).await?),
-    ))
+    let mut users = s
+        .core
+        .add_users(&actor, &tenant, vec![new], options)
+        .await?;
+    let user = users
+        .pop()
+        .ok_or(mdm_core::CoreError::Store("no user created".into()))?;
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// Adds up to 10,000 local users at once, all or none.
+/// Adds up to 10,000 local users at once, all or none (`?invite=true` invites them).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/users/bulk", tag = "users", request_body = Vec<NewUser>,
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), AddUsersOptions),
     responses((status = 201, body = Vec<User>), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn bulk_create_users(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath(tenant): ApiPath<String>,
+    ApiQuery(options): ApiQuery<AddUsersOptions>,
     ApiJson(batch): ApiJson<Vec<NewUser>>,
 ) -> ApiResult<(StatusCode, Json<Vec<User>>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     Ok((
         StatusCode::CREATED,
-        Json(s.core.create_users(&actor, &tenant, batch).await?),
+        Json(s.core.add_users(&actor, &tenant, batch, options).await?),
     ))
 }
 
 /// Imports local users from CSV (`email`, `display_name`, `password`, `enabled`
-/// columns), all or none; row errors are listed by line.
+/// columns), all or none; row errors are listed by line. `?invite=true` invites them.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/users/import", tag = "users",
     request_body(content = String, content_type = "text/csv", description = "CSV with a header row"),
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), AddUsersOptions),
     responses((status = 201, body = ImportReport), (status = 409, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn import_users(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath(tenant): ApiPath<String>,
+    ApiQuery(options): ApiQuery<AddUsersOptions>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<ImportReport>)> {
@@ -92,7 +100,11 @@ async fn import_users(
         ));
     }
     let tenant = s.core.tenant(&actor, &tenant).await?;
-    match s.core.import_users_csv(&actor, &tenant, &body).await? {
+    match s
+        .core
+        .import_users_inviting(&actor, &tenant, &body, options)
+        .await?
+    {
         Ok(report) => Ok((StatusCode::CREATED, Json(report))),
         Err(rows) => Err(ApiError::csv_rows(rows)),
     }

@@ -4,6 +4,7 @@
 //!
 //!   mdm-load users --url URL --token TOKEN --tenant SLUG --count N --concurrency C [--pid PID]
 //!   mdm-load seed  --url URL --token TOKEN --tenant SLUG --count N   (bulk, 1,000 per request)
+//!   mdm-load invites --url URL --token OPERATOR_TOKEN -n N [--pid PID]
 //!   mdm-load scep  --url SCEP_URL -n N -c C [--pid PID]
 //!                  [--challenge S | --token T [--tenant SLUG] [--api BASE_URL]]
 //!                  [--cipher aes128|aes256|des3] [--digest sha256|sha512|sha1]
@@ -51,7 +52,12 @@ enum Cmd {
     Seed(ApiArgs),
     /// SCEP enrolment (PKIOperation) throughput against any SCEP URL.
     Scep(ScepArgs),
+    /// Invite N new users in one request and time until every mail is sent.
+    Invites(ApiArgs),
 }
+
+#[path = "load/invites.rs"]
+mod invites;
 
 #[derive(Args)]
 struct ApiArgs {
@@ -182,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Users(a) => users(Arc::new(a)).await,
         Cmd::Seed(a) => seed(&a).await,
         Cmd::Scep(a) => scep(a).await,
+        Cmd::Invites(a) => invites::run(&a.url, &a.token, a.count, a.pid).await,
     }
 }
 

@@ -40,6 +40,15 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         | ("post", "/api/v1/tenants/{tenant}/registrations/{id}/cancel") => {
             Some(("application/json", Vec::new()))
         }
+        ("post", "/api/v1/tenants/{tenant}/invitations") => {
+            j(json!({ "all_not_registered": true }))
+        }
+        ("post", "/api/v1/tenants/{tenant}/invitations/{invitation_id}/resend") => {
+            Some(("application/json", Vec::new()))
+        }
+        ("put", "/api/v1/tenants/{tenant}/mail-templates/invitation") => j(json!({
+            "subject": "intruder", "text": "{{ registration_url }} {{ pin_block }}", "html": "{{ registration_url }} {{ pin_block }}"
+        })),
         ("post", "/api/v1/tenants/{tenant}/devices/{id}/commands") => {
             j(json!({ "type": "ProfileList" }))
         }
@@ -75,6 +84,34 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
     )?;
     let b_token_id = b_token["token"]["id"].as_str().ok_or("id")?.to_string();
     let b_serial = crate::scep::enroll_one(&s, &b, "b-device").await?;
+    let b_invitation = expect(
+        b.api
+            .post(
+                &format!("/api/v1/tenants/{}/invitations", b.slug),
+                json!({ "user_ids": [b_user_id] }),
+            )
+            .await?,
+        201,
+        "b invitation",
+    )?;
+    let b_invitation_id = b_invitation["invitations"][0]["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_string();
+    // Let the mail go out first, so b's audit trail is settled.
+    for _ in 0..100 {
+        let i = b
+            .api
+            .get(&format!(
+                "/api/v1/tenants/{}/invitations/{b_invitation_id}",
+                b.slug
+            ))
+            .await?;
+        if i.body["delivery"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (_, b_device) = crate::apple_device::enrolled(&s, &b, "ios", None).await?;
     let b_registration = crate::apple_device::profile(&s, &b, "macos", None)
         .await?
@@ -114,6 +151,7 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                     .replace("{user_id}", &b_user_id)
                     .replace("{token_id}", &b_token_id)
                     .replace("{serial}", &b_serial)
+                    .replace("{invitation_id}", &b_invitation_id)
                     .replace("/devices/{id}", &format!("/devices/{b_device}"))
                     .replace(
                         "/registrations/{id}",
@@ -132,14 +170,15 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                 ensure!(
                     !r.text.contains(&b_user_id)
                         && !r.text.contains(&b.tenant_id)
-                        && !r.text.contains(&b_serial),
+                        && !r.text.contains(&b_serial)
+                        && !r.text.contains(&b_invitation_id),
                     "{method} {url} leaked tenant B data: {}",
                     r.text
                 );
                 checked += 1;
             }
             // Tenant A's own path with tenant B's ids.
-            let names_b_id = ["{user_id}", "{token_id}", "{serial}"]
+            let names_b_id = ["{user_id}", "{token_id}", "{serial}", "{invitation_id}"]
                 .iter()
                 .any(|p| path.contains(p));
             if path.contains("{tenant}") && names_b_id {

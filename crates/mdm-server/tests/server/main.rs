@@ -9,17 +9,20 @@ mod apple_device;
 mod apple_lifecycle;
 mod apple_transport;
 mod apple_user;
+mod browser;
 mod client;
 mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
 mod fcm;
+mod invites;
 mod isolation;
 mod ops;
 mod profiles;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
+mod smtp;
 mod support;
 mod tls;
 
@@ -28,6 +31,14 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::Arc;
 use support::{PgDatabase, Server, TestResult};
+
+/// The SMTP server and chromedriver every invitation test shares.
+pub struct InviteEnv {
+    pub smtp: smtp::Smtp,
+    pub chromedriver: Result<browser::Chromedriver, String>,
+}
+
+pub static INVITE_ENV: std::sync::OnceLock<InviteEnv> = std::sync::OnceLock::new();
 
 type ServerTest = fn(Arc<Server>) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
 
@@ -116,6 +127,20 @@ fn main() {
             "notice: MDM_TEST_POSTGRES_URL is unset: the PostgreSQL half of the server tests is skipped"
         );
     }
+    let mut smtp_env = Vec::new();
+    let smtp_started =
+        smtp::free_port().and_then(|port| smtp::Smtp::start(&tmp.path().join("smtp"), port, false));
+    match smtp_started {
+        Ok(smtp) => {
+            smtp_env = smtp.env("starttls");
+            let chromedriver = browser::Chromedriver::start();
+            if let Err(e) = &chromedriver {
+                eprintln!("notice: {e}: the browser test will fail");
+            }
+            let _ = INVITE_ENV.set(InviteEnv { smtp, chromedriver });
+        }
+        Err(e) => eprintln!("notice: {e}: the invitation tests will fail"),
+    }
     let mut databases = Vec::new();
     let mut servers = Vec::new();
     // One local APNs for the shared servers: pushes to devices land there.
@@ -126,7 +151,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let push_env = apns.config_env();
+    let mut push_env = apns.config_env();
+    push_env.extend(smtp_env);
     let with_apns = |mut s: Server| {
         s.apns = Some(apns.clone());
         Arc::new(s)
@@ -184,6 +210,11 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        invites::browser_registration,
+        invites::pin_works_once_under_concurrency,
+        invites::refusals_are_clear,
+        invites::qr_registration_and_app_api,
+        invites::invitation_api_cli_and_template,
         apple::apple_device_enrols_and_takes_commands,
         apple::apple_wipe_and_checkout,
         apple_lifecycle::apple_refusals_change_nothing,
@@ -212,6 +243,16 @@ fn main() {
                 .map_err(Failed::from)
         }));
     }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test(
+            "failed_sends_are_retried_and_visible",
+            move || {
+                rt.block_on(invites::failed_sends_are_retried_and_visible())
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
     }));
@@ -233,6 +274,12 @@ fn main() {
     }
     for db in &databases {
         rt.block_on(db.drop_db());
+    }
+    if let Some(env) = INVITE_ENV.get() {
+        env.smtp.stop();
+        if let Ok(d) = &env.chromedriver {
+            d.stop();
+        }
     }
     conclusion.exit();
 }

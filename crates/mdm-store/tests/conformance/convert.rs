@@ -88,6 +88,7 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
         s.create_users(&users, &audit).await?;
     }
 
+    crate::invitations::populate(s, tenants[2].id).await?;
     for (i, scope) in [
         Scope::Operator,
         Scope::Tenant(first.id),
