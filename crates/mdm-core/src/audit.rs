@@ -49,11 +49,17 @@ pub enum AuditAction {
     CertificateRevoked,
     #[serde(rename = "profile.issued")]
     ProfileIssued,
+    #[serde(rename = "directory.configured")]
+    DirectoryConfigured,
+    #[serde(rename = "directory.synced")]
+    DirectorySynced,
+    #[serde(rename = "directory.sync_failed")]
+    DirectorySyncFailed,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -72,6 +78,9 @@ impl AuditAction {
         Self::CertificateRenewed,
         Self::CertificateRevoked,
         Self::ProfileIssued,
+        Self::DirectoryConfigured,
+        Self::DirectorySynced,
+        Self::DirectorySyncFailed,
     ];
 
     /// The stored text form.
@@ -95,6 +104,9 @@ impl AuditAction {
             Self::CertificateRenewed => "certificate.renewed",
             Self::CertificateRevoked => "certificate.revoked",
             Self::ProfileIssued => "profile.issued",
+            Self::DirectoryConfigured => "directory.configured",
+            Self::DirectorySynced => "directory.synced",
+            Self::DirectorySyncFailed => "directory.sync_failed",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The use cases, on one struct that holds the ports. The methods live in
 //! the module of the thing they act on (`tenants.rs`, `users.rs`, …).
 
+use crate::directory::{Directory, NoDirectory};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::pki::{LoadedCa, PkiSettings};
@@ -36,6 +37,8 @@ pub struct Core {
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
     /// Wakes devices (APNs; later FCM). [`LogPusher`] until one is configured.
     pub(crate) pusher: Arc<dyn Pusher>,
+    /// Reaches tenants' LDAP directories. [`NoDirectory`] until one is wired in.
+    pub(crate) directory: Arc<dyn Directory>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -114,12 +117,19 @@ impl Core {
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
+            directory: Arc::new(NoDirectory),
         }
     }
 
     /// Uses `pusher` to wake devices instead of logging pushes.
     pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
         self.pusher = pusher;
+        self
+    }
+
+    /// Uses `directory` to reach tenants' LDAP servers (sync and sign-in).
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
         self
     }
 

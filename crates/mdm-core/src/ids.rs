@@ -70,3 +70,7 @@ uuid_id!(
     /// A one-time SCEP challenge.
     ChallengeId
 );
+uuid_id!(
+    /// One run of a directory sync.
+    SyncRunId
+);

@@ -184,6 +184,7 @@ impl crate::Core {
     /// kinds here and keeps the work itself next to its other use cases.
     async fn run_job(&self, job: &Job) -> JobOutcome {
         match job.kind.as_str() {
+            crate::directory::SYNC_JOB => self.run_directory_sync_job(job).await,
             other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
         }
     }

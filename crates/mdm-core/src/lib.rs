@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod core;
+pub mod directory;
 pub mod enrollment;
 pub mod error;
 pub mod ids;
@@ -26,4 +27,4 @@ pub mod users;
 
 pub use crate::core::Core;
 pub use error::{CoreError, StoreError};
-pub use ids::{AdminId, CaId, ChallengeId, JobId, TenantId, TokenId, UserId};
+pub use ids::{AdminId, CaId, ChallengeId, JobId, SyncRunId, TenantId, TokenId, UserId};

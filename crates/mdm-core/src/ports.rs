@@ -7,6 +7,7 @@
 //! millisecond.
 
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
+use crate::directory::{DirectoryConnector, SyncRun, UserChange};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
 use crate::ids::{AdminId, JobId, TenantId, TokenId, UserId};
@@ -261,6 +262,41 @@ pub trait PkiStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Directory connectors, the users a sync reads and writes, and sync runs.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn directory_connector(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Option<DirectoryConnector>>;
+    /// Creates or replaces the tenant's connector.
+    async fn put_directory_connector(
+        &self,
+        connector: &DirectoryConnector,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Every tenant's connector (for scheduling), ordered by tenant id.
+    async fn directory_connectors(&self) -> StoreResult<Vec<DirectoryConnector>>;
+    /// Every user of the tenant, local and directory, in no order.
+    async fn tenant_users(&self, tenant: TenantId) -> StoreResult<Vec<User>>;
+    /// In one transaction: inserts `creates`, applies `updates` (each only
+    /// if the user's `updated_at` is still `before.updated_at`), stores the
+    /// run and the audit entries. `Conflict("user_changed")` when a user
+    /// changed since it was read, `Conflict("user_email")` on a duplicate
+    /// email; then nothing is written.
+    async fn apply_directory_sync(
+        &self,
+        creates: &[User],
+        updates: &[UserChange],
+        run: &SyncRun,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// Stores a run that changed no user (a failed run) with its audit entry.
+    async fn record_directory_run(&self, run: &SyncRun, audit: &AuditEntry) -> StoreResult<()>;
+    /// The tenant's runs, newest first, at most `limit` (capped at 1000).
+    async fn directory_runs(&self, tenant: TenantId, limit: i64) -> StoreResult<Vec<SyncRun>>;
+}
+
 /// Database health.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -270,11 +306,25 @@ pub trait HealthStore: Send + Sync {
 
 /// Everything the domain needs from storage.
 pub trait Store:
-    TenantStore + UserStore + AccessStore + AuditStore + JobStore + PkiStore + HealthStore
+    TenantStore
+    + UserStore
+    + AccessStore
+    + AuditStore
+    + JobStore
+    + PkiStore
+    + DirectoryStore
+    + HealthStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + UserStore + AccessStore + AuditStore + JobStore + PkiStore + HealthStore
+    T: TenantStore
+        + UserStore
+        + AccessStore
+        + AuditStore
+        + JobStore
+        + PkiStore
+        + DirectoryStore
+        + HealthStore
 {
 }
