@@ -14,6 +14,7 @@
 mod access;
 mod audit;
 mod convert;
+mod directory;
 mod jobs;
 mod pki;
 mod rows;

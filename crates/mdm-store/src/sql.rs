@@ -6,7 +6,7 @@
 
 use crate::store::Backend;
 use mdm_core::StoreError;
-use mdm_core::ids::{AdminId, CaId, ChallengeId, JobId, TenantId, TokenId, UserId};
+use mdm_core::ids::{AdminId, CaId, ChallengeId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -110,7 +110,16 @@ macro_rules! id_args {
     )*};
 }
 
-id_args!(TenantId, UserId, AdminId, TokenId, JobId, CaId, ChallengeId);
+id_args!(
+    TenantId,
+    UserId,
+    AdminId,
+    TokenId,
+    JobId,
+    CaId,
+    ChallengeId,
+    SyncRunId
+);
 
 /// Unix milliseconds of a time (sub-millisecond precision is dropped).
 pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {

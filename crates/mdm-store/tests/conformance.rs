@@ -19,6 +19,8 @@ mod audit;
 mod certificates;
 #[path = "conformance/convert.rs"]
 mod convert;
+#[path = "conformance/directory.rs"]
+mod directory;
 #[path = "conformance/jobs.rs"]
 mod jobs;
 #[path = "conformance/pki.rs"]
@@ -82,6 +84,9 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         certificates::equal_times_page_by_serial,
         certificates::limit_is_clamped,
         certificates::revocation,
+        directory::connector_round_trip,
+        directory::sync_applies_everything_or_nothing,
+        directory::runs_newest_first_per_tenant,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
