@@ -91,6 +91,9 @@ impl From<CoreError> for ApiError {
                 "a valid API token is required (Authorization: Bearer mdm_…)",
             ),
             CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::Upstream { code, message } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
+            }
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "storage failure");
                 Self::new(

@@ -2,6 +2,8 @@
 
 mod cli;
 mod config;
+mod directory_cli;
+mod ldap;
 mod serve;
 mod wiring;
 

@@ -56,7 +56,8 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         Arc::new(SystemEntropy),
         vault,
         settings,
-    ))
+    )
+    .with_directory(Arc::new(crate::ldap::LdapDirectory)))
 }
 
 /// The server secret: from the configuration, or `data_dir/secret.key`,

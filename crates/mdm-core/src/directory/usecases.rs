@@ -247,6 +247,25 @@ impl Core {
         Ok(report)
     }
 
+    /// An administrator's check of a user's password as sign-in would do it
+    /// (for directory users: search and bind). `NotFound` for an unknown email.
+    pub async fn check_user_password(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        email: &str,
+        password: &str,
+    ) -> CoreResult<PasswordCheck> {
+        actor.require_tenant(tenant.id)?;
+        let email = crate::users::normalize_email(email)?;
+        let user = self
+            .store
+            .user_by_email(tenant.id, &email)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        self.verify_user_password(tenant, &user, password).await
+    }
+
     /// Checks a directory user's network credentials: finds the user's
     /// entry by its stable id (or login name) with the service account,
     /// then binds as that DN with `password`. Nothing is stored.

@@ -2,6 +2,7 @@
 //! case, and encodes; errors become JSON at the edge (`crate::error`).
 
 pub mod audit;
+pub mod directory;
 pub mod pki;
 pub mod profiles;
 pub mod tenants;
@@ -20,4 +21,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(pki::router())
         .merge(profiles::router())
+        .merge(directory::router())
 }
