@@ -4,10 +4,12 @@
 
 mod api;
 mod client;
+mod directory;
 mod isolation;
 mod ops;
 mod profiles;
 mod scep;
+mod slapd;
 mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -100,6 +102,11 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        directory::directory_import_2000_through_paging,
+        directory::directory_rename_change_delete_and_groups,
+        directory::directory_sign_in_binds_as_the_user,
+        directory::directory_bad_input_changes_nothing,
+        directory::directory_validation_and_schedule,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -133,6 +140,7 @@ fn main() {
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
+    slapd::shutdown();
     for s in &servers {
         s.stop();
     }
