@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand, Debug)]
 pub enum DirectoryCmd {
     /// Create or replace the tenant's connector.
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// Show the connector (never the bind password).
     Show {
         #[arg(long)]
@@ -151,6 +151,7 @@ pub async fn run(core: &Core, cmd: DirectoryCmd) -> Result<(), CoreError> {
     let cli = Actor::Cli;
     match cmd {
         DirectoryCmd::Set(a) => {
+            let a = *a;
             let tenant = core.tenant(&cli, &a.tenant).await?;
             let bind_password = a
                 .bind_password_file

@@ -409,7 +409,8 @@ mod tests {
     fn bad_fields_are_named() {
         let t = TenantId::new();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let cases: Vec<(&str, Box<dyn Fn(&mut ConnectorSettings)>)> = vec![
+        type Change = Box<dyn Fn(&mut ConnectorSettings)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("url", Box::new(|s| s.url = "http://dir".into())),
             ("url", Box::new(|s| s.url = "ldap://".into())),
             ("bind_dn", Box::new(|s| s.bind_dn = "admin".into())),

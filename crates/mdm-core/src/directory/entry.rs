@@ -246,8 +246,10 @@ mod tests {
             ("cn", "Alice Example"),
             ("uid", "alice"),
         ]);
-        let mut map = AttributeMap::default();
-        map.stable_id = "entryuuid".into();
+        let map = AttributeMap {
+            stable_id: "entryuuid".into(),
+            ..Default::default()
+        };
         let m = map_entry(&map, &e);
         assert_eq!(
             m,
