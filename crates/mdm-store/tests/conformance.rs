@@ -21,6 +21,8 @@ mod certificates;
 mod convert;
 #[path = "conformance/directory.rs"]
 mod directory;
+#[path = "conformance/directory_domain.rs"]
+mod directory_domain;
 #[path = "conformance/jobs.rs"]
 mod jobs;
 #[path = "conformance/pki.rs"]
@@ -87,6 +89,8 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         directory::connector_round_trip,
         directory::sync_applies_everything_or_nothing,
         directory::runs_newest_first_per_tenant,
+        directory_domain::sync_through_the_port,
+        directory_domain::sign_in_searches_then_binds,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
