@@ -5,6 +5,7 @@
 mod api;
 mod client;
 mod directory;
+mod directory_failures;
 mod isolation;
 mod ops;
 mod profiles;
@@ -104,8 +105,8 @@ fn main() {
         profiles::signed_profile_enrolls_once_and_expires,
         directory::directory_import_2000_through_paging,
         directory::directory_rename_change_delete_and_groups,
-        directory::directory_sign_in_binds_as_the_user,
-        directory::directory_bad_input_changes_nothing,
+        directory_failures::directory_sign_in_binds_as_the_user,
+        directory_failures::directory_bad_input_changes_nothing,
         directory::directory_validation_and_schedule,
     ];
     let mut trials = Vec::new();
