@@ -199,3 +199,40 @@ fn pkcs8_of(pair: &KeyPair) -> Result<Zeroizing<Vec<u8>>, PkiError> {
         .map_err(|_| PkiError::Crypto("PKCS#8 export"))?;
     Ok(Zeroizing::new(doc.as_ref().to_vec()))
 }
+
+/// Encrypts `plaintext` (a content-encryption key) to the RSA public key in
+/// `spki_der` with PKCS#1 v1.5 padding, as CMS key transport requires.
+/// Keys of 2048 bits and more go through aws-lc; smaller ones (devices whose
+/// profile left SCEP `Keysize` at its 1024-bit default), which aws-lc refuses,
+/// through the pure-Rust `rsa` crate.
+pub fn rsa_pkcs1v15_encrypt(spki_der: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, PkiError> {
+    use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
+    let key = match PublicEncryptingKey::from_der(spki_der) {
+        Ok(public) => Pkcs1PublicEncryptingKey::new(public)
+            .map_err(|_| PkiError::KeyRejected("not an RSA encryption key".into()))?,
+        Err(aws_lc_rs::error::KeyRejected { .. }) => return legacy_encrypt(spki_der, plaintext),
+    };
+    if plaintext.len() > key.max_plaintext_size() {
+        return Err(PkiError::InvalidArgument(format!(
+            "{} bytes do not fit a {}-bit RSA key",
+            plaintext.len(),
+            key.key_size_bits()
+        )));
+    }
+    let mut out = vec![0u8; key.ciphertext_size()];
+    let len = key
+        .encrypt(plaintext, &mut out)
+        .map_err(|_| PkiError::Crypto("RSA key transport"))?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
+/// Key transport with the pure-Rust `rsa` crate, for keys aws-lc refuses.
+fn legacy_encrypt(spki_der: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let public = rsa::PublicKey::from_public_key_der(spki_der)
+        .map_err(|e| PkiError::KeyRejected(e.to_string()))?;
+    public
+        .pkcs1v15_encrypt(plaintext)
+        .map_err(|e| PkiError::InvalidArgument(format!("RSA key transport: {e}")))
+}

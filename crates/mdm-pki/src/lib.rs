@@ -32,7 +32,7 @@ pub use cert::{
 };
 pub use csr::{build_csr, challenge_password, csr_from_der, directory_string, verify_csr};
 pub use error::{PkiError, check_len};
-pub use key::RsaKey;
+pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
 pub use random::random_bytes;
 pub use signed_data::{
     SignedContent, VerifiedSigner, attribute_octets, build_certs_only, certs_from_signed_data,

@@ -16,7 +16,6 @@ use const_oid::db::rfc5912::RSA_ENCRYPTION;
 use der::asn1::{Null, OctetString};
 use der::{Any, Encode, Sequence, Tag, Tagged};
 use mdm_pki::{BerOctets, CertificateExt, RsaKey, decode_ber, key_identifier, parse_content_info};
-use rsa::pkcs8::DecodePublicKey;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::attr::Attributes;
@@ -197,11 +196,13 @@ pub fn encrypt_envelope(
     let iv = mdm_pki::random_bytes(cipher.block_len())?;
     let ciphertext = cbc_encrypt(cipher, &cek, &iv, content)?;
     let spki = recipient.tbs_certificate().subject_public_key_info();
-    let public = rsa::PublicKey::from_public_key_der(&spki.to_der().map_err(ScepError::build)?)
-        .map_err(|e| ScepError::BadRequest(format!("recipient key: {e}")))?;
-    let enc_key = public
-        .pkcs1v15_encrypt(&cek)
-        .map_err(|e| ScepError::build(format!("key transport: {e}")))?;
+    let enc_key = mdm_pki::rsa_pkcs1v15_encrypt(&spki.to_der().map_err(ScepError::build)?, &cek)
+        .map_err(|e| match e {
+            mdm_pki::PkiError::KeyRejected(why) => {
+                ScepError::BadRequest(format!("recipient key: {why}"))
+            }
+            other => ScepError::build(format!("key transport: {other}")),
+        })?;
     let ktri = KeyTransRecipientInfo {
         version: CmsVersion::V0,
         rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
