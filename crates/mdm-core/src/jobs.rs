@@ -182,10 +182,6 @@ impl crate::Core {
 
     /// Dispatches one job on its kind. Each module that queues jobs adds its
     /// kinds here and keeps the work itself next to its other use cases.
-    #[allow(
-        clippy::match_single_binding,
-        reason = "job kinds are added as arms before the catch-all"
-    )]
     async fn run_job(&self, job: &Job) -> JobOutcome {
         match job.kind.as_str() {
             crate::directory::SYNC_JOB => self.run_directory_sync_job(job).await,
