@@ -324,10 +324,18 @@ impl Directory for LdapDirectory {
         filter: &str,
         attributes: &[String],
     ) -> Result<Vec<DirectoryEntry>, DirectoryError> {
-        let mut ldap = service_session(cfg).await?;
-        let result = paged_search(cfg, &mut ldap, filter, attributes).await;
-        let _ = ldap.unbind().await;
-        result
+        // On a task of its own: ldap3 panics on an entry it cannot decode,
+        // and that must become an error, not take the caller down.
+        let (cfg, filter, attributes) = (cfg.clone(), filter.to_string(), attributes.to_vec());
+        let task = tokio::spawn(async move {
+            let mut ldap = service_session(&cfg).await?;
+            let result = paged_search(&cfg, &mut ldap, &filter, &attributes).await;
+            let _ = ldap.unbind().await;
+            result
+        });
+        task.await.map_err(|e| {
+            DirectoryError::Other(format!("the search failed on an unreadable answer: {e}"))
+        })?
     }
 
     async fn bind(
