@@ -10,7 +10,7 @@ use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::directory::{DirectoryConnector, SyncRun, UserChange};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
-use crate::ids::{AdminId, JobId, TenantId, TokenId, UserId};
+use crate::ids::{AdminId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use crate::jobs::{Job, NewJob};
 use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use crate::settings::UserSettings;
@@ -290,6 +290,16 @@ pub trait DirectoryStore: Send + Sync {
         updates: &[UserChange],
         run: &SyncRun,
         audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// Sets the end of a stored run (a run is stored in its own sync's
+    /// transaction, so its end is known only after the commit). `NotFound`
+    /// when the run is not the tenant's.
+    async fn finish_directory_run(
+        &self,
+        tenant: TenantId,
+        id: SyncRunId,
+        finished_at: OffsetDateTime,
+        duration_ms: i64,
     ) -> StoreResult<()>;
     /// Stores a run that changed no user (a failed run) with its audit entry.
     async fn record_directory_run(&self, run: &SyncRun, audit: &AuditEntry) -> StoreResult<()>;

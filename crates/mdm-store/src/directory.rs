@@ -14,11 +14,12 @@ use mdm_core::directory::{
     AttributeMap, DirectoryConnector, DirectorySecurity, SyncRun, SyncStatus, SyncTrigger,
     UserChange,
 };
-use mdm_core::ids::TenantId;
+use mdm_core::ids::{SyncRunId, TenantId};
 use mdm_core::ports::{DirectoryStore, StoreResult};
 use mdm_core::users::User;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
+use time::OffsetDateTime;
 
 const CONNECTOR_COLS: &str = "tenant_id, url, security, bind_dn, bind_password_sealed, base_dn, user_filter, \
      group_filter, attr_email, attr_display_name, attr_login_name, attr_stable_id, page_size, \
@@ -256,6 +257,30 @@ impl DirectoryStore for SqlStore {
         insert_run(&mut tx, run).await?;
         insert_audit(&mut tx, self.backend, audit).await?;
         commit(tx).await
+    }
+
+    async fn finish_directory_run(
+        &self,
+        tenant: TenantId,
+        id: SyncRunId,
+        finished_at: OffsetDateTime,
+        duration_ms: i64,
+    ) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
+        let changed = Sql::new(
+            "UPDATE directory_sync_runs SET finished_at = $1, duration_ms = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .arg(finished_at)
+        .arg(duration_ms)
+        .arg(tenant)
+        .arg(id)
+        .execute(&self.pool)
+        .await?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 
     async fn record_directory_run(&self, run: &SyncRun, audit: &AuditEntry) -> StoreResult<()> {

@@ -131,7 +131,17 @@ impl Core {
             .apply_directory_sync(&plan.creates, &plan.updates, &run, &audit)
             .await
         {
-            Ok(()) => Ok(run),
+            Ok(()) => {
+                // The run was stored with the time planning ended; its real
+                // end includes the transaction.
+                let mut run = run;
+                run.finished_at = self.now();
+                run.duration_ms = (run.finished_at - started).whole_milliseconds() as i64;
+                self.store
+                    .finish_directory_run(tenant.id, run.id, run.finished_at, run.duration_ms)
+                    .await?;
+                Ok(run)
+            }
             Err(StoreError::Conflict(rule)) => {
                 let message = format!(
                     "users changed while the directory was read ({rule}); nothing was applied, run the sync again"

@@ -263,6 +263,18 @@ pub async fn runs_newest_first_per_tenant(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(s.directory_runs(a.id, 100).await?, runs);
     check_eq!(s.directory_runs(a.id, 2).await?, runs[..2].to_vec());
     check_eq!(s.directory_runs(a.id, 0).await?.len(), 1);
-    check_eq!(s.directory_runs(b.id, 100).await?, vec![other]);
+    check_eq!(s.directory_runs(b.id, 100).await?, vec![other.clone()]);
+    let end = now() + Duration::seconds(90);
+    s.finish_directory_run(b.id, other.id, end, 90_000).await?;
+    let finished = s.directory_runs(b.id, 1).await?;
+    check_eq!(
+        (finished[0].finished_at, finished[0].duration_ms),
+        (end, 90_000)
+    );
+    let wrong = s.finish_directory_run(a.id, other.id, end, 1).await;
+    anyhow::ensure!(
+        matches!(wrong, Err(StoreError::NotFound)),
+        "other tenant's run: {wrong:?}"
+    );
     Ok(())
 }
