@@ -46,12 +46,17 @@ pub struct IssuedProfile {
 pub struct AppleSettings {
     /// The APNs topic of the MDM push certificate (`com.apple.mgmt.…`).
     pub mdm_topic: String,
+    /// DER of the server's TLS anchor when its certificate chain ends in a
+    /// self-signed certificate: profiles carry it so devices trust the
+    /// server. `None` for publicly trusted certificates or plain HTTP.
+    pub tls_anchor_der: Option<Vec<u8>>,
 }
 
 impl Default for AppleSettings {
     fn default() -> Self {
         Self {
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
+            tls_anchor_der: None,
         }
     }
 }
@@ -95,7 +100,7 @@ impl Core {
             description: "Lets your organisation manage this device.".into(),
             removal: Removal::Allowed,
             ca_cert_der: ca.cert_der.clone(),
-            tls_anchor_der: None,
+            tls_anchor_der: self.apple.tls_anchor_der.clone(),
             scep,
             mdm,
         };

@@ -9,6 +9,7 @@
 
 use crate::ids::TenantId;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// An Apple MDM push to one channel (device or user) of an enrollment.
@@ -26,6 +27,20 @@ pub struct ApplePush {
     pub topic: String,
     /// Until when APNs may hold the push for an offline device.
     pub expires_at: Option<OffsetDateTime>,
+}
+
+/// An FCM wake-up for one Android device. It only wakes the agent, which
+/// then fetches its commands over the authenticated agent API: `data` never
+/// holds a command or anything the device must trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AndroidPush {
+    pub tenant_id: TenantId,
+    /// The device the token belongs to, for logs and for marking the token dead.
+    pub device_id: String,
+    /// The FCM registration token the agent reported.
+    pub token: String,
+    /// Extra string data for the agent (`type` is always `wake`).
+    pub data: BTreeMap<String, String>,
 }
 
 /// What became of one push.
@@ -54,10 +69,12 @@ pub enum PushOutcome {
 #[async_trait]
 pub trait Pusher: Send + Sync {
     async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome>;
+    async fn push_android(&self, pushes: &[AndroidPush]) -> Vec<PushOutcome>;
 }
 
 /// The default when no push provider is configured: each push is logged
-/// and answered [`PushOutcome::Recorded`].
+/// and answered [`PushOutcome::Recorded`]. Adapters with only one provider
+/// configured use it for the other platform.
 pub struct LogPusher;
 
 #[async_trait]
@@ -71,6 +88,20 @@ impl Pusher for LogPusher {
                     enrollment = %p.enrollment_id,
                     topic = %p.topic,
                     "push recorded, not sent: no APNs provider configured"
+                );
+                PushOutcome::Recorded
+            })
+            .collect()
+    }
+
+    async fn push_android(&self, pushes: &[AndroidPush]) -> Vec<PushOutcome> {
+        pushes
+            .iter()
+            .map(|p| {
+                tracing::info!(
+                    tenant = %p.tenant_id,
+                    device = %p.device_id,
+                    "push recorded, not sent: no FCM provider configured"
                 );
                 PushOutcome::Recorded
             })

@@ -48,6 +48,39 @@ pub struct Config {
     /// The APNs topic of the Apple MDM push certificate (`com.apple.mgmt.…`),
     /// written into every management profile.
     pub mdm_topic: String,
+    /// Server certificate chain (PEM, leaf first); with `tls_key_file`, serve HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
+    /// APNs provider API base URL.
+    pub apns_endpoint: String,
+    /// The MDM push certificate (PEM) for APNs certificate authentication.
+    pub apns_cert_file: Option<PathBuf>,
+    /// The push certificate's private key (PEM).
+    pub apns_cert_key_file: Option<PathBuf>,
+    /// An APNs auth key (`.p8`) for token authentication, with `apns_key_id` and `apns_team_id`.
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    /// Trust only these CA certificates (PEM) for the APNs endpoint (a local test server).
+    pub apns_ca_file: Option<PathBuf>,
+    /// A Firebase service-account key file (JSON): enables FCM HTTP v1.
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// FCM API base URL.
+    pub fcm_endpoint: String,
+    /// Replaces the service account's `token_uri`.
+    pub fcm_token_uri: Option<String>,
+    /// Trust only these CA certificates (PEM) for FCM and its token URI.
+    pub fcm_ca_file: Option<PathBuf>,
+    /// Push requests in flight at once, per provider.
+    pub push_max_in_flight: usize,
+    /// Timeout of one push request, in milliseconds.
+    pub push_timeout_ms: u64,
+    /// In-process retries of a push after 429/5xx/connection errors, before
+    /// it goes back to the job queue.
+    pub push_retries: u32,
+    /// First back-off between those retries (doubled each time), in milliseconds.
+    pub push_backoff_ms: u64,
 }
 
 impl Default for Config {
@@ -69,6 +102,23 @@ impl Default for Config {
             ca_validity_days: 3650,
             ca_key_bits: 2048,
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            apns_endpoint: mdm_server::push::APNS_ENDPOINT.into(),
+            apns_cert_file: None,
+            apns_cert_key_file: None,
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_ca_file: None,
+            fcm_service_account_file: None,
+            fcm_endpoint: mdm_android::FCM_BASE_URL.into(),
+            fcm_token_uri: None,
+            fcm_ca_file: None,
+            push_max_in_flight: 64,
+            push_timeout_ms: 10_000,
+            push_retries: 2,
+            push_backoff_ms: 200,
         }
     }
 }
@@ -143,6 +193,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
     if !config.mdm_topic.starts_with("com.apple.mgmt.") {
         bail!("mdm_topic must be the push certificate's topic, starting with com.apple.mgmt.");
     }
+    check_tls_and_push(&config)?;
     if config.database_max_connections == 0 {
         bail!("database_max_connections must be at least 1");
     }
@@ -169,7 +220,52 @@ const TEXT_KEYS: &[&str] = &[
     "secret_file",
     "log_format",
     "log_level",
+    "tls_cert_file",
+    "tls_key_file",
+    "apns_endpoint",
+    "apns_cert_file",
+    "apns_cert_key_file",
+    "apns_key_file",
+    "apns_key_id",
+    "apns_team_id",
+    "apns_ca_file",
+    "fcm_service_account_file",
+    "fcm_endpoint",
+    "fcm_token_uri",
+    "fcm_ca_file",
 ];
+
+/// TLS and push settings that only make sense together.
+fn check_tls_and_push(config: &Config) -> anyhow::Result<()> {
+    if config.tls_cert_file.is_some() != config.tls_key_file.is_some() {
+        bail!("tls_cert_file and tls_key_file go together: set both or neither");
+    }
+    if config.apns_cert_file.is_some() != config.apns_cert_key_file.is_some() {
+        bail!("apns_cert_file and apns_cert_key_file go together: set both or neither");
+    }
+    if config.apns_cert_file.is_some() && config.apns_key_file.is_some() {
+        bail!(
+            "choose one APNs authentication: apns_cert_file (push certificate) or apns_key_file (.p8 token key)"
+        );
+    }
+    if config.apns_key_file.is_some()
+        && (config.apns_key_id.is_none() || config.apns_team_id.is_none())
+    {
+        bail!("apns_key_file needs apns_key_id (the key's 10-character id) and apns_team_id");
+    }
+    for (key, url) in [
+        ("apns_endpoint", &config.apns_endpoint),
+        ("fcm_endpoint", &config.fcm_endpoint),
+    ] {
+        if !url.starts_with("https://") {
+            bail!("{key} must be an https:// URL");
+        }
+    }
+    if config.push_max_in_flight == 0 || config.push_timeout_ms == 0 {
+        bail!("push_max_in_flight and push_timeout_ms must be at least 1");
+    }
+    Ok(())
+}
 
 fn unknown_keys(fig: &Figment) -> anyhow::Result<Vec<String>> {
     let known: BTreeSet<String> = match serde_json::to_value(Config::default()) {
@@ -202,11 +298,20 @@ impl Config {
         }
     }
 
-    /// The public base URL, defaulting to `http://<listen>`.
+    /// The public base URL, defaulting to `http(s)://<listen>`.
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{}://{}", self.scheme(), self.listen))
+    }
+
+    /// `https` when the server terminates TLS itself.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The configuration as TOML with secrets (and passwords in URLs) redacted.

@@ -3,7 +3,6 @@
 mod cli;
 mod config;
 mod directory_cli;
-mod ldap;
 mod serve;
 mod wiring;
 

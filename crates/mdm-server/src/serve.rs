@@ -6,7 +6,7 @@ use anyhow::Context;
 use mdm_core::core::Bootstrap;
 use mdm_http::HttpLimits;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -17,10 +17,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     if config.public_url.is_none() {
-        config.public_url = Some(format!("http://{addr}"));
+        config.public_url = Some(format!("{}://{addr}", config.scheme()));
     }
+    let tls = wiring::server_tls(&config)?;
+    let pusher = wiring::pusher(&config)?;
     let store = wiring::open_store(&config).await?;
-    let core = wiring::core(store, &config)?;
+    let core = wiring::core(store, &config)?.with_pusher(Arc::new(pusher.clone()));
     let bootstrap = core.bootstrap().await.context("first-start setup failed")?;
     let metrics = if config.metrics {
         metrics_handle()
@@ -30,14 +32,22 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let limits = HttpLimits {
         max_body_bytes: config.max_body_bytes,
     };
+    pusher.announce();
     let worker = tokio::spawn(work_jobs(core.clone()));
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
     tracing::info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("server failed")?;
+    match &tls {
+        Some(tls) => {
+            tracing::info!(subject = %tls.leaf_subject, not_after = %tls.leaf_not_after,
+                self_signed_anchor = tls.anchor_der.is_some(), "serving HTTPS; client certificates requested, not required");
+            mdm_server::tls::serve(listener, app, tls, shutdown()).await?;
+        }
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("server failed")?,
+    }
     worker.abort();
     tracing::info!("stopped");
     Ok(())
@@ -79,10 +89,11 @@ fn announce(
     addr: std::net::SocketAddr,
     bootstrap: Option<&Bootstrap>,
 ) -> anyhow::Result<()> {
+    let scheme = config.scheme();
     let public = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let credentials = match bootstrap {
         Some(b) => {
             let path = config.data_dir.join("initial-credentials.txt");
@@ -96,9 +107,9 @@ fn announce(
         }
         None => None,
     };
-    println!("mdm is serving on http://{addr} (public URL {public})");
+    println!("mdm is serving on {scheme}://{addr} (public URL {public})");
     println!(
-        "  health: http://{addr}/healthz   API: http://{addr}/api/v1   OpenAPI: http://{addr}/api/openapi.json"
+        "  health: {scheme}://{addr}/healthz   API: {scheme}://{addr}/api/v1   OpenAPI: {scheme}://{addr}/api/openapi.json"
     );
     match credentials {
         Some(path) => {
@@ -107,7 +118,7 @@ fn announce(
                 path.display()
             );
             println!(
-                "  try: curl -H \"Authorization: Bearer $(grep -o 'mdm_[A-Za-z0-9_-]*' {})\" http://{addr}/api/v1/tenants",
+                "  try: curl -H \"Authorization: Bearer $(grep -o 'mdm_[A-Za-z0-9_-]*' {})\" {scheme}://{addr}/api/v1/tenants",
                 path.display()
             );
         }

@@ -7,9 +7,15 @@ use mdm_core::core::CoreSettings;
 use mdm_core::pki::PkiSettings;
 use mdm_core::ports::{SystemClock, SystemEntropy};
 use mdm_core::profiles::AppleSettings;
+use mdm_server::push::{
+    ApnsAuth, ApnsClient, ApnsSettings, Delivery, FcmClient, FcmSettings, ProviderPusher,
+    ProviderToken,
+};
+use mdm_server::tls::ServerTls;
 use mdm_store::SqlStore;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Opens the database named by the configuration and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
@@ -48,6 +54,7 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         },
         apple: AppleSettings {
             mdm_topic: config.mdm_topic.clone(),
+            tls_anchor_der: tls_anchor(config)?,
         },
     };
     Ok(Core::new(
@@ -57,7 +64,85 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         vault,
         settings,
     )
-    .with_directory(Arc::new(crate::ldap::LdapDirectory)))
+    .with_directory(Arc::new(mdm_server::ldap::LdapDirectory)))
+}
+
+/// The HTTPS listener's certificate, when `tls_cert_file` is set.
+pub fn server_tls(config: &Config) -> anyhow::Result<Option<ServerTls>> {
+    match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Ok(Some(ServerTls::load(cert, key)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The anchor profiles carry: the server chain's self-signed root, if any.
+fn tls_anchor(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
+    match &config.tls_cert_file {
+        Some(cert) => mdm_server::tls::anchor_of_file(cert),
+        None => Ok(None),
+    }
+}
+
+/// The push adapters the configuration asks for (none: every push is logged).
+pub fn pusher(config: &Config) -> anyhow::Result<ProviderPusher> {
+    let delivery = Delivery {
+        max_in_flight: config.push_max_in_flight,
+        timeout: Duration::from_millis(config.push_timeout_ms),
+        retries: config.push_retries,
+        backoff: Duration::from_millis(config.push_backoff_ms),
+        ..Delivery::default()
+    };
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    };
+    let optional = |path: &Option<std::path::PathBuf>, what: &str| {
+        path.as_deref().map(|p| read(p, what)).transpose()
+    };
+    let auth = match (
+        &config.apns_cert_file,
+        &config.apns_cert_key_file,
+        &config.apns_key_file,
+    ) {
+        (Some(cert), Some(key), _) => Some(ApnsAuth::Certificate {
+            cert_pem: read(cert, "apns_cert_file")?,
+            key_pem: read(key, "apns_cert_key_file")?,
+        }),
+        (_, _, Some(p8)) => Some(ApnsAuth::Token(ProviderToken::from_p8(
+            &read(p8, "apns_key_file")?,
+            config.apns_key_id.as_deref().unwrap_or_default(),
+            config.apns_team_id.as_deref().unwrap_or_default(),
+        )?)),
+        _ => None,
+    };
+    let apns = match auth {
+        Some(auth) => Some(ApnsClient::new(ApnsSettings {
+            endpoint: config.apns_endpoint.clone(),
+            auth,
+            ca_pem: optional(&config.apns_ca_file, "apns_ca_file")?,
+            delivery: delivery.clone(),
+        })?),
+        None => None,
+    };
+    if let Some(topic) = apns
+        .as_ref()
+        .and_then(|a| a.certificate())
+        .and_then(|c| c.topic.as_deref())
+        && topic != config.mdm_topic
+    {
+        tracing::warn!(certificate_topic = topic, mdm_topic = %config.mdm_topic,
+            "the push certificate's topic differs from mdm_topic: APNs will refuse every push; set mdm_topic to the certificate's topic");
+    }
+    let fcm = match &config.fcm_service_account_file {
+        Some(file) => Some(FcmClient::new(FcmSettings {
+            service_account_json: read(file, "fcm_service_account_file")?,
+            endpoint: config.fcm_endpoint.clone(),
+            token_uri: config.fcm_token_uri.clone(),
+            ca_pem: optional(&config.fcm_ca_file, "fcm_ca_file")?,
+            delivery,
+        })?),
+        None => None,
+    };
+    Ok(ProviderPusher { apns, fcm })
 }
 
 /// The server secret: from the configuration, or `data_dir/secret.key`,

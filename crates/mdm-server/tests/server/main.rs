@@ -3,15 +3,21 @@
 //! HTTP and through the CLI. One binary, fixtures started once.
 
 mod api;
+mod apns;
 mod client;
 mod directory;
 mod directory_failures;
+mod fake_apns;
+mod fake_fcm;
+mod fake_tls;
+mod fcm;
 mod isolation;
 mod ops;
 mod profiles;
 mod scep;
 mod slapd;
 mod support;
+mod tls;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
@@ -24,6 +30,55 @@ macro_rules! server_tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
         vec![$((stringify!($name), (|s| Box::pin($module::$name(s))) as ServerTest)),*]
     };
+}
+
+type DirTest = fn(std::path::PathBuf) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
+
+/// The push clients against their local fakes, and the TLS listener: each
+/// test gets its own directory, none needs a database.
+fn push_and_tls_trials(
+    trials: &mut Vec<Trial>,
+    rt: &Arc<tokio::runtime::Runtime>,
+    tmp: &std::path::Path,
+) {
+    let tests: Vec<(&str, DirTest)> = vec![
+        ("apns_token_auth_every_answer_maps", |d| {
+            Box::pin(async move { apns::apns_token_auth_every_answer_maps(&d).await })
+        }),
+        ("apns_certificate_auth", |d| {
+            Box::pin(async move { apns::apns_certificate_auth(&d).await })
+        }),
+        ("apns_one_connection_bounded_concurrency", |d| {
+            Box::pin(async move { apns::apns_one_connection_bounded_concurrency(&d).await })
+        }),
+        ("apns_retries_back_off_and_stop", |d| {
+            Box::pin(async move { apns::apns_retries_back_off_and_stop(&d).await })
+        }),
+        ("serve_exposes_push_certificate_expiry", |d| {
+            Box::pin(async move { apns::serve_exposes_push_certificate_expiry(&d).await })
+        }),
+        ("fcm_every_answer_maps", |d| {
+            Box::pin(async move { fcm::fcm_every_answer_maps(&d).await })
+        }),
+        ("fcm_refreshes_a_revoked_access_token", |d| {
+            Box::pin(async move { fcm::fcm_refreshes_a_revoked_access_token(&d).await })
+        }),
+        (
+            "tls_listener_hands_the_peer_certificate_to_handlers",
+            |_| Box::pin(tls::tls_listener_hands_the_peer_certificate_to_handlers()),
+        ),
+        ("serve_https_profiles_carry_the_self_signed_anchor", |d| {
+            Box::pin(
+                async move { tls::serve_https_profiles_carry_the_self_signed_anchor(&d).await },
+            )
+        }),
+    ];
+    for (name, test) in tests {
+        let (rt, dir) = (rt.clone(), tmp.join(name));
+        trials.push(Trial::test(name, move || {
+            rt.block_on(test(dir)).map_err(Failed::from)
+        }));
+    }
 }
 
 fn main() {
@@ -132,6 +187,7 @@ fn main() {
     trials.push(Trial::test("apple_inspect", || {
         ops::apple_inspect().map_err(Failed::from)
     }));
+    push_and_tls_trials(&mut trials, &rt, tmp.path());
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {
