@@ -55,11 +55,41 @@ pub enum AuditAction {
     DirectorySynced,
     #[serde(rename = "directory.sync_failed")]
     DirectorySyncFailed,
+    #[serde(rename = "registration.cancelled")]
+    RegistrationCancelled,
+    #[serde(rename = "registration.expired")]
+    RegistrationExpired,
+    #[serde(rename = "device.authenticated")]
+    DeviceAuthenticated,
+    #[serde(rename = "device.reenrolling")]
+    DeviceReenrolling,
+    #[serde(rename = "device.enrolled")]
+    DeviceEnrolled,
+    #[serde(rename = "device.user_channel_enrolled")]
+    DeviceUserChannelEnrolled,
+    #[serde(rename = "device.checked_out")]
+    DeviceCheckedOut,
+    #[serde(rename = "device.mdm_disabled")]
+    DeviceMdmDisabled,
+    #[serde(rename = "device.inventory_updated")]
+    DeviceInventoryUpdated,
+    #[serde(rename = "device.command_queued")]
+    DeviceCommandQueued,
+    #[serde(rename = "device.retired")]
+    DeviceRetired,
+    #[serde(rename = "device.wipe_requested")]
+    DeviceWipeRequested,
+    #[serde(rename = "device.wiped")]
+    DeviceWiped,
+    #[serde(rename = "device.lock_requested")]
+    DeviceLockRequested,
+    #[serde(rename = "device.push_token_dead")]
+    DevicePushTokenDead,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 36] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -81,6 +111,21 @@ impl AuditAction {
         Self::DirectoryConfigured,
         Self::DirectorySynced,
         Self::DirectorySyncFailed,
+        Self::RegistrationCancelled,
+        Self::RegistrationExpired,
+        Self::DeviceAuthenticated,
+        Self::DeviceReenrolling,
+        Self::DeviceEnrolled,
+        Self::DeviceUserChannelEnrolled,
+        Self::DeviceCheckedOut,
+        Self::DeviceMdmDisabled,
+        Self::DeviceInventoryUpdated,
+        Self::DeviceCommandQueued,
+        Self::DeviceRetired,
+        Self::DeviceWipeRequested,
+        Self::DeviceWiped,
+        Self::DeviceLockRequested,
+        Self::DevicePushTokenDead,
     ];
 
     /// The stored text form.
@@ -107,6 +152,21 @@ impl AuditAction {
             Self::DirectoryConfigured => "directory.configured",
             Self::DirectorySynced => "directory.synced",
             Self::DirectorySyncFailed => "directory.sync_failed",
+            Self::RegistrationCancelled => "registration.cancelled",
+            Self::RegistrationExpired => "registration.expired",
+            Self::DeviceAuthenticated => "device.authenticated",
+            Self::DeviceReenrolling => "device.reenrolling",
+            Self::DeviceEnrolled => "device.enrolled",
+            Self::DeviceUserChannelEnrolled => "device.user_channel_enrolled",
+            Self::DeviceCheckedOut => "device.checked_out",
+            Self::DeviceMdmDisabled => "device.mdm_disabled",
+            Self::DeviceInventoryUpdated => "device.inventory_updated",
+            Self::DeviceCommandQueued => "device.command_queued",
+            Self::DeviceRetired => "device.retired",
+            Self::DeviceWipeRequested => "device.wipe_requested",
+            Self::DeviceWiped => "device.wiped",
+            Self::DeviceLockRequested => "device.lock_requested",
+            Self::DevicePushTokenDead => "device.push_token_dead",
         }
     }
 
@@ -164,6 +224,18 @@ impl AuditEntry {
     /// Names the user concerned.
     pub fn user(mut self, user: UserId) -> Self {
         self.user_id = Some(user);
+        self
+    }
+
+    /// Names the user concerned, when there is one.
+    pub fn maybe_user(mut self, user: Option<UserId>) -> Self {
+        self.user_id = user;
+        self
+    }
+
+    /// Names the device concerned.
+    pub fn device(mut self, device: crate::ids::DeviceId) -> Self {
+        self.device_id = Some(device.to_string());
         self
     }
 

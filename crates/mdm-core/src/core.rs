@@ -39,6 +39,8 @@ pub struct Core {
     pub(crate) pusher: Arc<dyn Pusher>,
     /// Reaches tenants' LDAP directories. [`NoDirectory`] until one is wired in.
     pub(crate) directory: Arc<dyn Directory>,
+    /// Apple channels seen since the last flush, by (tenant, enrollment id).
+    pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -118,6 +120,7 @@ impl Core {
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
             directory: Arc::new(NoDirectory),
+            seen: Arc::default(),
         }
     }
 

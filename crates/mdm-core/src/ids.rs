@@ -74,3 +74,7 @@ uuid_id!(
     /// One run of a directory sync.
     SyncRunId
 );
+uuid_id!(
+    /// A device record (any platform); re-enrolments keep it.
+    DeviceId
+);

@@ -6,25 +6,69 @@
 //! [`ports::Store`], a [`ports::Clock`] and a [`ports::Entropy`]. It never
 //! names a database driver or a web framework.
 
+/// A fieldless enum stored and serialised as fixed lowercase text, with
+/// `as_str` and `parse`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored text form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Parses the stored text form.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+pub mod apple_push;
 pub mod audit;
+pub mod authenticate;
+pub mod checkin;
+pub mod command_queue;
+pub mod commands;
 pub mod core;
+pub mod devices;
 pub mod directory;
 pub mod enrollment;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod pki;
 pub mod ports;
 pub mod profiles;
 pub mod push;
+pub mod registrations;
 pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod signin;
 pub mod tenants;
 pub mod tokens;
+pub mod user_channel;
 pub mod users;
 
 pub use crate::core::Core;
 pub use error::{CoreError, StoreError};
-pub use ids::{AdminId, CaId, ChallengeId, JobId, SyncRunId, TenantId, TokenId, UserId};
+pub use ids::{AdminId, CaId, ChallengeId, DeviceId, JobId, SyncRunId, TenantId, TokenId, UserId};

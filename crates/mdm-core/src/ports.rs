@@ -7,16 +7,21 @@
 //! millisecond.
 
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
+use crate::commands::{AppleCommand, CommandQuery, Poll, ResultOutcome, ResultRecord};
+use crate::devices::{AppleEnrollment, Device, DeviceQuery};
 use crate::directory::{DirectoryConnector, SyncRun, UserChange};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
+use crate::ids::DeviceId;
 use crate::ids::{AdminId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use crate::jobs::{Job, NewJob};
 use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
+use crate::registrations::{DevicePlatform, EndRegistration, Registration, RegistrationQuery};
 use crate::settings::UserSettings;
 use crate::tenants::Tenant;
 use crate::tokens::{Admin, ApiToken, Scope};
 use crate::users::{Page, User, UserQuery};
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -307,6 +312,148 @@ pub trait DirectoryStore: Send + Sync {
     async fn directory_runs(&self, tenant: TenantId, limit: i64) -> StoreResult<Vec<SyncRun>>;
 }
 
+/// Registration attempts (the funnel).
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Inserts the registration or replaces the stored one, with its audit entry.
+    async fn save_registration(&self, reg: &Registration, audit: &AuditEntry) -> StoreResult<()>;
+    async fn registration(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Registration>>;
+    /// Newest first, filtered, keyset-paged by (created_at, id).
+    async fn registrations(
+        &self,
+        tenant: TenantId,
+        query: &RegistrationQuery,
+    ) -> StoreResult<Page<Registration>>;
+    /// In one transaction: when the registration exists and is open, sets its
+    /// reason (and status, when given) and disables `disable_device` (status
+    /// `mdm_disabled`, enrollments disabled), then writes `if_ended`. Writes
+    /// `always` in any case. Returns whether the registration changed.
+    async fn end_registration(
+        &self,
+        end: &EndRegistration,
+        always: &[AuditEntry],
+        if_ended: &[AuditEntry],
+    ) -> StoreResult<bool>;
+}
+
+/// Devices of every platform.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    async fn device(&self, tenant: TenantId, id: DeviceId) -> StoreResult<Option<Device>>;
+    async fn device_by_udid(
+        &self,
+        tenant: TenantId,
+        platform: DevicePlatform,
+        udid: &str,
+    ) -> StoreResult<Option<Device>>;
+    /// Newest first, filtered, keyset-paged by (created_at, id).
+    async fn devices(&self, tenant: TenantId, query: &DeviceQuery) -> StoreResult<Page<Device>>;
+    /// Records when channels were last seen (batched off the request path):
+    /// each enrollment and its device.
+    async fn touch_enrollments(
+        &self,
+        seen: &[(TenantId, String, OffsetDateTime)],
+    ) -> StoreResult<()>;
+}
+
+/// Apple MDM enrollments and their command queues.
+#[async_trait]
+pub trait AppleStore: Send + Sync {
+    async fn apple_enrollment(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> StoreResult<Option<AppleEnrollment>>;
+    /// Every channel of a device, device channel first.
+    async fn apple_enrollments(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+    ) -> StoreResult<Vec<AppleEnrollment>>;
+    /// The enrollment an identity certificate is bound to.
+    async fn apple_enrollment_by_cert(
+        &self,
+        tenant: TenantId,
+        fingerprint: &str,
+    ) -> StoreResult<Option<AppleEnrollment>>;
+    /// The issued certificate with this SHA-256 fingerprint (hex).
+    async fn certificate_by_fingerprint(
+        &self,
+        tenant: TenantId,
+        fingerprint: &str,
+    ) -> StoreResult<Option<CertificateRecord>>;
+    /// Applies one check-in or admin change in one transaction with `audit`.
+    /// `Conflict("enrollment_certificate")` when the certificate is bound to
+    /// another enrollment; nothing is written then.
+    async fn apply_enrollment_change(
+        &self,
+        change: &EnrollmentChange,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// An Idle poll in one read: the channel's identity binding and its next
+    /// command (`queued`, and `not_now` too when `include_not_now`).
+    async fn apple_poll(
+        &self,
+        tenant: TenantId,
+        enrollment: &str,
+        device_channel: &str,
+        include_not_now: bool,
+    ) -> StoreResult<Option<Poll>>;
+    /// A command result in one transaction: refused without a write unless
+    /// the identity is bound and enabled; otherwise records it (once: a
+    /// command that already has a final result is left alone) and returns
+    /// the next `queued` command.
+    async fn record_apple_result(&self, result: &ResultRecord) -> StoreResult<ResultOutcome>;
+    /// A device's commands, newest first, keyset-paged by (created_at, uuid).
+    async fn apple_commands(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        query: &CommandQuery,
+    ) -> StoreResult<Page<AppleCommand>>;
+    /// Records a push attempt on the enrollment; `token_dead` marks the
+    /// token dead (until the next TokenUpdate). Writes `audit` with it.
+    async fn record_push(
+        &self,
+        tenant: TenantId,
+        enrollment: &str,
+        at: OffsetDateTime,
+        outcome: &str,
+        token_dead: bool,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+}
+
+/// Rows a check-in or an admin action writes together.
+#[derive(Clone, Debug, Default)]
+pub struct EnrollmentChange {
+    /// The device to insert (`true`) or update (`false`).
+    pub device: Option<(Device, bool)>,
+    /// The enrollment to insert or replace.
+    pub enrollment: Option<AppleEnrollment>,
+    /// Advances an open registration: the status, its stage time (`at`) and
+    /// the device it enrols.
+    pub registration: Option<RegistrationStep>,
+    /// Cancels the queued commands of this device (a re-enrolment).
+    pub cancel_queue_of: Option<(TenantId, DeviceId)>,
+    /// Names the device of an issued certificate (tenant, serial, device).
+    pub certificate_device: Option<(TenantId, String, DeviceId)>,
+    /// Disables the user channels of this device (its device channel checked out).
+    pub disable_user_channels_of: Option<(TenantId, DeviceId)>,
+    /// Commands to queue.
+    pub commands: Vec<AppleCommand>,
+}
+
+/// An advance of a registration through the funnel.
+#[derive(Clone, Debug)]
+pub struct RegistrationStep {
+    pub tenant_id: TenantId,
+    pub id: String,
+    pub status: crate::registrations::RegistrationStatus,
+    pub device_id: DeviceId,
+    pub at: OffsetDateTime,
+}
+
 /// Database health.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -323,6 +470,9 @@ pub trait Store:
     + JobStore
     + PkiStore
     + DirectoryStore
+    + RegistrationStore
+    + DeviceStore
+    + AppleStore
     + HealthStore
 {
 }
@@ -335,6 +485,9 @@ impl<T> Store for T where
         + JobStore
         + PkiStore
         + DirectoryStore
+        + RegistrationStore
+        + DeviceStore
+        + AppleStore
         + HealthStore
 {
 }

@@ -7,7 +7,8 @@
 use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::UserId;
+use crate::ids::{DeviceId, UserId};
+use crate::registrations::{DevicePlatform, Registration, RegistrationPurpose, RegistrationStatus};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use mdm_apple::{EnrollmentProfile, MdmPayload, PROFILE_UUID_NAMESPACE, Removal, ScepPayload};
@@ -29,6 +30,20 @@ pub struct NewProfile {
     pub platform: ApplePlatform,
     /// The user the device is registered for.
     pub user_id: Option<UserId>,
+    /// An open registration (from an invitation or sign-in) to attach the
+    /// profile to; default: a new registration.
+    #[serde(default)]
+    pub registration: Option<String>,
+}
+
+/// What a profile is issued for, whatever the front door.
+#[derive(Clone, Debug)]
+pub(crate) struct ProfileRequest {
+    pub platform: ApplePlatform,
+    pub user_id: Option<UserId>,
+    pub registration: Option<String>,
+    pub purpose: RegistrationPurpose,
+    pub device_id: Option<DeviceId>,
 }
 
 /// A signed profile and the registration it belongs to.
@@ -50,6 +65,10 @@ pub struct AppleSettings {
     /// self-signed certificate: profiles carry it so devices trust the
     /// server. `None` for publicly trusted certificates or plain HTTP.
     pub tls_anchor_der: Option<Vec<u8>>,
+    /// Answer a macOS `UserAuthenticate` of the device's registered user
+    /// with a zero-length DigestChallenge (manage the directory user);
+    /// `false` declines every one (HTTP 410, Apple's documented decline).
+    pub accept_user_authenticate: bool,
 }
 
 impl Default for AppleSettings {
@@ -57,6 +76,7 @@ impl Default for AppleSettings {
         Self {
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
             tls_anchor_der: None,
+            accept_user_authenticate: false,
         }
     }
 }
@@ -68,24 +88,81 @@ impl Core {
         (format!("{base}/checkin"), format!("{base}/connect"))
     }
 
-    /// Builds and signs a fresh management profile for one registration attempt.
+    /// Builds and signs a fresh management profile for one registration
+    /// attempt: a new registration, or the open one named in `new`.
     pub async fn issue_profile(
         &self,
         actor: &Actor,
         tenant: &Tenant,
         new: &NewProfile,
     ) -> CoreResult<IssuedProfile> {
+        let request = ProfileRequest {
+            platform: new.platform,
+            user_id: new.user_id,
+            registration: new.registration.clone(),
+            purpose: RegistrationPurpose::Enroll,
+            device_id: None,
+        };
+        self.issue_profile_for(actor, tenant, request).await
+    }
+
+    /// The registration a profile is issued for: the named open one (updated)
+    /// or a new one.
+    async fn profile_registration(
+        &self,
+        tenant: &Tenant,
+        req: &ProfileRequest,
+    ) -> CoreResult<Registration> {
+        let now = self.now();
+        let platform = match req.platform {
+            ApplePlatform::Ios => DevicePlatform::Ios,
+            ApplePlatform::Macos => DevicePlatform::Macos,
+        };
+        let Some(id) = &req.registration else {
+            let mut reg = Registration::new(tenant.id, platform, req.purpose, now);
+            reg.user_id = req.user_id;
+            reg.device_id = req.device_id;
+            return Ok(reg);
+        };
+        let reg = self
+            .store
+            .registration(tenant.id, id)
+            .await?
+            .ok_or(CoreError::NotFound("registration"))?;
+        if !matches!(
+            reg.status,
+            RegistrationStatus::Pending | RegistrationStatus::ProfileDownloaded
+        ) {
+            return Err(CoreError::Conflict {
+                code: "registration_not_open",
+                message: format!("the registration is {}; start a new one", reg.status),
+            });
+        }
+        if req.user_id.is_some() && req.user_id != reg.user_id {
+            return Err(CoreError::invalid("user_id", "not the registration's user"));
+        }
+        Ok(Registration { platform, ..reg })
+    }
+
+    /// Builds and signs a profile for one registration attempt of any purpose.
+    pub(crate) async fn issue_profile_for(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        req: ProfileRequest,
+    ) -> CoreResult<IssuedProfile> {
         actor.require_tenant(tenant.id)?;
-        if let Some(user) = new.user_id {
+        if let Some(user) = req.user_id {
             self.user(actor, tenant, user).await?;
         }
-        let registration = format!("reg-{}", uuid::Uuid::now_v7());
+        let mut reg = self.profile_registration(tenant, &req).await?;
+        let registration = reg.id.clone();
         let challenge = self.mint_challenge(actor, tenant, &registration).await?;
         let ca = self.tenant_ca(tenant).await?;
         let (check_in, server) = self.mdm_urls(tenant);
         let mut mdm = MdmPayload::new(&self.apple.mdm_topic, server);
         mdm.check_in_url = Some(check_in);
-        mdm.capabilities.per_user_connections = new.platform == ApplePlatform::Macos;
+        mdm.capabilities.per_user_connections = req.platform == ApplePlatform::Macos;
         let mut scep = ScepPayload::new(self.scep_url(tenant), Some(challenge.challenge.clone()));
         scep.subject = vec![
             ("O".into(), tenant.name.clone()),
@@ -93,7 +170,7 @@ impl Core {
         ];
         let profile = EnrollmentProfile {
             // Stable per tenant: a re-sent profile replaces the installed one.
-            identifier: format!("mdm.{}.enrollment", tenant.slug),
+            identifier: crate::devices::enrollment_profile_identifier(tenant),
             uuid_namespace: PROFILE_UUID_NAMESPACE,
             display_name: format!("{} device management", tenant.name),
             organization: tenant.name.clone(),
@@ -117,14 +194,23 @@ impl Core {
             ("registration", registration.clone()),
         )
         .details(serde_json::json!({
-            "platform": new.platform,
+            "platform": req.platform,
+            "purpose": reg.purpose,
+            "device_id": reg.device_id,
             "expires_at": challenge.expires_at.unix_timestamp(),
-        }));
-        let audit = match new.user_id {
-            Some(u) => audit.user(u),
+        }))
+        .maybe_user(reg.user_id);
+        let audit = match reg.device_id {
+            Some(d) => audit.device(d),
             None => audit,
         };
-        self.store.append_audit(&audit).await?;
+        let now = self.now();
+        reg.status = RegistrationStatus::ProfileDownloaded;
+        reg.profile_downloaded_at = Some(now);
+        reg.expires_at = Some(challenge.expires_at);
+        reg.updated_at = now;
+        self.store.save_registration(&reg, &audit).await?;
+        self.schedule_expiry(&reg).await?;
         Ok(IssuedProfile {
             registration,
             expires_at: challenge.expires_at,

@@ -11,6 +11,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::pki::{CertificateRecord, LoadedCa, Redeem, random_serial};
+use crate::registrations::{EndRegistration, RegistrationPurpose, RegistrationStatus};
 use crate::secrets::sha256_hex;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
@@ -406,7 +407,60 @@ impl Core {
                 "registration": registration,
                 "must_restart_registration": matches!(refusal, IssueError::ChallengeExpired { .. } | IssueError::ChallengeUsed { .. }),
             }));
-        Ok(self.store.append_audit(&audit).await?)
+        let reg = match &registration {
+            Some(id) => self.store.registration(tenant.id, id).await?,
+            None => None,
+        };
+        let Some(reg) = reg else {
+            return Ok(self.store.append_audit(&audit).await?);
+        };
+        // The registration shows why: an expired profile ends it (and, for a
+        // re-enrolment, the device's MDM); a reused challenge is only noted.
+        let expired = matches!(refusal, IssueError::ChallengeExpired { .. });
+        let disable = (expired && reg.purpose == RegistrationPurpose::Reenroll)
+            .then_some(reg.device_id)
+            .flatten();
+        let now = self.now();
+        let mut if_ended = Vec::new();
+        if expired {
+            if_ended.push(
+                AuditEntry::new(
+                    Some(tenant.id),
+                    now,
+                    &Actor::Public,
+                    AuditAction::RegistrationExpired,
+                    ("registration", reg.id.clone()),
+                )
+                .maybe_user(reg.user_id)
+                .details(serde_json::json!({ "reason": reason, "purpose": reg.purpose })),
+            );
+        }
+        if let Some(device) = disable {
+            if_ended.push(
+                AuditEntry::new(
+                    Some(tenant.id),
+                    now,
+                    &Actor::Public,
+                    AuditAction::DeviceMdmDisabled,
+                    ("device", device.to_string()),
+                )
+                .device(device)
+                .maybe_user(reg.user_id)
+                .details(serde_json::json!({ "registration": reg.id, "reason": reason })),
+            );
+        }
+        let end = EndRegistration {
+            tenant_id: tenant.id,
+            id: reg.id.clone(),
+            status: expired.then_some(RegistrationStatus::Expired),
+            reason: reason.to_string(),
+            disable_device: disable,
+            at: now,
+        };
+        self.store
+            .end_registration(&end, &[audit], &if_ended)
+            .await?;
+        Ok(())
     }
 }
 

@@ -120,3 +120,47 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The status of a refused Apple device request. None of these makes a
+/// device unenroll: 401, and 403 with `com.apple.unrecognized.device`, are
+/// never used (Apple devices remove their MDM profile on those).
+pub fn refusal_status(r: &mdm_core::identity::Refusal) -> StatusCode {
+    use mdm_core::identity::Refusal;
+    match r {
+        Refusal::Malformed(_) | Refusal::Unsupported(_) => StatusCode::BAD_REQUEST,
+        Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Identity(_) => StatusCode::PRECONDITION_FAILED,
+        Refusal::Mismatch(_) => StatusCode::CONFLICT,
+        Refusal::Registration(_) | Refusal::UserRefused(_) => StatusCode::GONE,
+        Refusal::NotEnrolled(_) => StatusCode::NOT_FOUND,
+    }
+}
+
+/// A device-facing answer for a failed Apple check-in or command request:
+/// a plain-text reason and a status from [`refusal_status`]; an unknown
+/// tenant is 404, a server failure 503 (the device retries later).
+pub fn device_error(e: mdm_core::identity::DeviceError) -> Response {
+    use mdm_core::identity::DeviceError;
+    let (status, text) = match e {
+        DeviceError::Refused(r) => {
+            tracing::info!(refusal = %r, "Apple device request refused");
+            (refusal_status(&r), r.to_string())
+        }
+        DeviceError::Core(CoreError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, "no MDM endpoint here".to_string())
+        }
+        DeviceError::Core(other) => {
+            tracing::error!(error = %other, "Apple device request failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the MDM service is temporarily unavailable".to_string(),
+            )
+        }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{text}\n"),
+    )
+        .into_response()
+}

@@ -7,6 +7,7 @@ pub mod enroll;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod mdm;
 pub mod openapi;
 pub mod scep;
 pub mod tls;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The OpenAPI document, built once.
     pub openapi: Arc<String>,
+    /// Read the device certificate from a proxy's RFC 9440 `Client-Cert`.
+    pub trust_client_cert_header: bool,
 }
 
 /// Limits the edge enforces.
@@ -32,12 +35,17 @@ pub struct AppState {
 pub struct HttpLimits {
     /// Largest API request body (JSON or CSV), in bytes.
     pub max_body_bytes: usize,
+    /// A TLS-terminating proxy in front of the server sets RFC 9440
+    /// `Client-Cert` (and strips it from client requests): read the Apple
+    /// device certificate from it. Off by default.
+    pub trust_client_cert_header: bool,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
+            trust_client_cert_header: false,
         }
     }
 }
@@ -50,12 +58,14 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         core,
         metrics,
         openapi,
+        trust_client_cert_header: limits.trust_client_cert_header,
     };
     Router::new()
         .merge(api)
         .merge(health::router())
         .merge(enroll::router())
         .merge(scep::router())
+        .merge(mdm::router())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(health::track))

@@ -7,12 +7,14 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail, directory (LDAP) connector."),
+    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail, certificates, registrations, devices and their MDM commands, directory (LDAP) connector."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "tenants"), (name = "settings"), (name = "enrollment"),
-        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"), (name = "directory"),
+        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
+        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
+        (name = "registrations"), (name = "devices"), (name = "directory"),
     )
 )]
 struct ApiDoc;

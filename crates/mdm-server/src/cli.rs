@@ -68,6 +68,9 @@ enum Command {
     Admin(AdminCmd),
     /// Read a tenant's audit trail, newest first.
     Audit(AuditArgs),
+    /// Devices of a tenant: list, retire, wipe.
+    #[command(subcommand)]
+    Device(crate::device_cmd::DeviceCmd),
     /// SCEP tools: inspect a message, mint a one-time challenge.
     #[command(subcommand)]
     Scep(ScepCmd),
@@ -412,6 +415,7 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
         }
         Command::Audit(a) => audit(core, a).await?,
         Command::Directory(cmd) => crate::directory_cli::run(core, cmd).await?,
+        Command::Device(d) => crate::device_cmd::run(core, d).await?,
         Command::Admin(AdminCmd::Create {
             scope,
             email,

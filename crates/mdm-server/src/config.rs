@@ -81,6 +81,14 @@ pub struct Config {
     pub push_retries: u32,
     /// First back-off between those retries (doubled each time), in milliseconds.
     pub push_backoff_ms: u64,
+    /// A TLS-terminating proxy sets RFC 9440 `Client-Cert` with the Apple
+    /// device's certificate (and strips it from client requests). Only then
+    /// is the header read; otherwise devices prove themselves with
+    /// `Mdm-Signature` or mutual TLS to this server.
+    pub trust_client_cert_header: bool,
+    /// Manage macOS directory users: answer the registered user's
+    /// `UserAuthenticate` instead of declining it (HTTP 410).
+    pub apple_accept_user_authenticate: bool,
 }
 
 impl Default for Config {
@@ -119,6 +127,8 @@ impl Default for Config {
             push_timeout_ms: 10_000,
             push_retries: 2,
             push_backoff_ms: 200,
+            trust_client_cert_header: false,
+            apple_accept_user_authenticate: false,
         }
     }
 }

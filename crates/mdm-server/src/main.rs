@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod device_cmd;
 mod directory_cli;
 mod serve;
 mod wiring;

@@ -31,9 +31,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     };
     let limits = HttpLimits {
         max_body_bytes: config.max_body_bytes,
+        trust_client_cert_header: config.trust_client_cert_header,
     };
     pusher.announce();
     let worker = tokio::spawn(work_jobs(core.clone()));
+    let seen = tokio::spawn(flush_last_seen(core.clone()));
+    let core_flush = core.clone();
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
     tracing::info!(%addr, startup_ms = started.elapsed().as_millis() as u64, "listening");
@@ -49,6 +52,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             .context("server failed")?,
     }
     worker.abort();
+    seen.abort();
+    if let Err(e) = core_flush.flush_last_seen().await {
+        tracing::warn!(error = %e, "last-seen times: final flush failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -79,6 +86,19 @@ async fn work_jobs(core: mdm_core::Core) {
             Err(e) => tracing::warn!(error = %e, "background jobs: pass failed"),
         }
         idle.tick().await;
+    }
+}
+
+/// Writes the Apple channels' last-seen times every few seconds, off the
+/// request path (an Idle poll stays one database read).
+async fn flush_last_seen(core: mdm_core::Core) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = core.flush_last_seen().await {
+            tracing::warn!(error = %e, "last-seen times: flush failed");
+        }
     }
 }
 

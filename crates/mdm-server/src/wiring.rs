@@ -55,6 +55,7 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         apple: AppleSettings {
             mdm_topic: config.mdm_topic.clone(),
             tls_anchor_der: tls_anchor(config)?,
+            accept_user_authenticate: config.apple_accept_user_authenticate,
         },
     };
     Ok(Core::new(

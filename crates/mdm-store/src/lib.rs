@@ -12,11 +12,15 @@
 //! 0/1, JSON TEXT. Every query on tenant data is scoped by `tenant_id`.
 
 mod access;
+mod apple;
 mod audit;
 mod convert;
+mod devices;
 mod directory;
 mod jobs;
+mod paging;
 mod pki;
+mod registrations;
 mod rows;
 mod sql;
 mod store;

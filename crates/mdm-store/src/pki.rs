@@ -220,6 +220,19 @@ impl PkiStore for SqlStore {
             return Ok(outcome); // rolled back on drop: nothing written
         }
         insert_certificate(&mut tx, c).await?;
+        if let Some(registration) = &c.registration {
+            // The funnel: the registration's profile got its certificate.
+            Sql::new(
+                "UPDATE registrations SET status = 'certificate_issued', certificate_issued_at = $1, \
+                 updated_at = $1 WHERE tenant_id = $2 AND id = $3 \
+                 AND status IN ('pending', 'profile_downloaded')",
+            )
+            .arg(now)
+            .arg(c.tenant_id)
+            .arg(registration.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await?;
         Ok(outcome)

@@ -6,7 +6,9 @@
 
 use crate::store::Backend;
 use mdm_core::StoreError;
-use mdm_core::ids::{AdminId, CaId, ChallengeId, JobId, SyncRunId, TenantId, TokenId, UserId};
+use mdm_core::ids::{
+    AdminId, CaId, ChallengeId, DeviceId, JobId, SyncRunId, TenantId, TokenId, UserId,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -118,7 +120,8 @@ id_args!(
     JobId,
     CaId,
     ChallengeId,
-    SyncRunId
+    SyncRunId,
+    DeviceId
 );
 
 /// Unix milliseconds of a time (sub-millisecond precision is dropped).

@@ -13,12 +13,16 @@
 
 #[path = "conformance/access.rs"]
 mod access;
+#[path = "conformance/apple.rs"]
+mod apple;
 #[path = "conformance/audit.rs"]
 mod audit;
 #[path = "conformance/certificates.rs"]
 mod certificates;
 #[path = "conformance/convert.rs"]
 mod convert;
+#[path = "conformance/devices.rs"]
+mod devices;
 #[path = "conformance/directory.rs"]
 mod directory;
 #[path = "conformance/directory_domain.rs"]
@@ -91,6 +95,14 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         directory::runs_newest_first_per_tenant,
         directory_domain::sync_through_the_port,
         directory_domain::sign_in_searches_then_binds,
+        devices::registrations_round_trip_and_paging,
+        devices::ending_a_registration,
+        devices::issuance_advances_the_registration,
+        devices::devices_listing_and_last_seen,
+        apple::binding_and_poll,
+        apple::results_are_recorded_once,
+        apple::push_bookkeeping,
+        apple::push_job_outcomes,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

@@ -2,9 +2,11 @@
 //! case, and encodes; errors become JSON at the edge (`crate::error`).
 
 pub mod audit;
+pub mod devices;
 pub mod directory;
 pub mod pki;
 pub mod profiles;
+pub mod registrations;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -22,4 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(pki::router())
         .merge(profiles::router())
         .merge(directory::router())
+        .merge(registrations::router())
+        .merge(devices::router())
 }

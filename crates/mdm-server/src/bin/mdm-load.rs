@@ -24,6 +24,9 @@ use mdm_scep::client::{
     transaction_id_for,
 };
 use mdm_scep::{ContentCipher, MessageType, Nonce, PkiStatus};
+use mdm_sim::measure::{
+    self, cpu_ms, cpu_sum_ms, machine_busy_ms, parallel, percentile, self_cpu_ms,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -156,50 +159,6 @@ impl DigestArg {
             Self::Sha1 => DigestAlg::Sha1,
         }
     }
-}
-
-/// utime + stime of a process, in milliseconds.
-fn cpu_ms(pid: Option<u32>) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks * 10.0) // USER_HZ is 100 on Linux
-}
-
-/// This process's own utime + stime, in milliseconds.
-fn self_cpu_ms() -> Option<f64> {
-    cpu_ms(Some(std::process::id()))
-}
-
-/// Busy time of the whole machine (user+nice+system+irq+softirq), in milliseconds.
-fn machine_busy_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let f: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let busy = [0usize, 1, 2, 5, 6]
-        .iter()
-        .filter_map(|i| f.get(*i))
-        .sum::<f64>();
-    Some(busy * 10.0)
-}
-
-/// Sum of the CPU times of several processes (those that exist).
-fn cpu_sum_ms(pids: &[u32]) -> Vec<(u32, f64)> {
-    pids.iter()
-        .filter_map(|p| cpu_ms(Some(*p)).map(|ms| (*p, ms)))
-        .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
 }
 
 fn report(what: &str, n: usize, elapsed: Duration, mut lat: Vec<Duration>, cpu: Option<f64>) {
@@ -351,46 +310,6 @@ struct Outcome {
     result: Result<(u16, Vec<u8>), String>,
 }
 
-/// Runs `f(i)` for i in 0..n on all cores (CPU-bound preparation and checks).
-fn parallel<T: Send>(
-    n: usize,
-    f: impl Fn(usize) -> anyhow::Result<T> + Sync,
-) -> anyhow::Result<Vec<T>> {
-    let workers = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2)
-        .clamp(1, n.max(1));
-    let next = AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, T)>> = Vec::new();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        out.push((i, f(i)?));
-                    }
-                    Ok::<_, anyhow::Error>(out)
-                })
-            })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(part) => parts.push(part?),
-                Err(_) => bail!("a worker thread panicked"),
-            }
-        }
-        Ok(())
-    })?;
-    let mut all: Vec<(usize, T)> = parts.into_iter().flatten().collect();
-    all.sort_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, t)| t).collect())
-}
-
 /// GetCACert: (every certificate, the one to encrypt requests to).
 async fn get_ca(
     http: &reqwest::Client,
@@ -526,25 +445,12 @@ fn prepare(
     })
 }
 
-/// A fresh RSA-2048 key, or the cached one for device `i`.
+/// A fresh RSA-2048 key, or the cached one for device `i` (shared with `mdm-sim load`).
 fn device_key(i: usize, cache: Option<&std::path::Path>) -> anyhow::Result<RsaKey> {
-    let Some(dir) = cache else {
-        return Ok(RsaKey::generate(2048)?);
-    };
-    let path = dir.join(format!("key-{i}.p8"));
-    if let Ok(der) = std::fs::read(&path)
-        && let Ok(key) = RsaKey::from_pkcs8_der(&der)
-        && key.bits() == 2048
-    {
-        return Ok(key);
-    }
-    let key = RsaKey::generate(2048)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!("key-{i}.p8.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, key.to_pkcs8_der()?.as_slice())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(key)
+    Ok(match cache {
+        Some(dir) => mdm_sim::cached_key(dir, i)?,
+        None => RsaKey::generate(2048)?,
+    })
 }
 
 /// How one CertRep checked out.
@@ -786,7 +692,7 @@ async fn scep(a: ScepArgs) -> anyhow::Result<()> {
     let verdicts = parallel(outcomes.len(), |k| {
         let (i, out) = outcomes.get(k).context("outcome")?;
         let d = devices.get(*i).context("device")?;
-        Ok(verify(d, out, &cas))
+        Ok::<_, anyhow::Error>(verify(d, out, &cas))
     })?;
     let (mut ok, mut refused, mut broken) = (0usize, 0usize, 0usize);
     let mut serials = HashSet::new();
@@ -897,43 +803,11 @@ async fn scep(a: ScepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a counters command: "name value" per line.
-fn read_counters(cmd: &str) -> anyhow::Result<BTreeMap<String, f64>> {
-    let out = std::process::Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .context("--db-counters-cmd")?;
-    if !out.status.success() {
-        bail!(
-            "--db-counters-cmd failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split(|c: char| c.is_whitespace() || c == '|');
-            let k = it.next()?.trim();
-            let v = it.find(|v| !v.is_empty())?.trim().parse().ok()?;
-            Some((k.to_string(), v))
-        })
-        .collect())
-}
-
-/// Reads the counters once a second until two readings agree (at most 15 s;
-/// idle PostgreSQL backends flush their statistics about once a second).
+/// Database counters once they settle (see [`measure::settled_counters`]).
 async fn settled_counters(cmd: &str) -> anyhow::Result<BTreeMap<String, f64>> {
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut last = read_counters(cmd)?;
-    for _ in 0..15 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = read_counters(cmd)?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    Ok(last)
+    measure::settled_counters(cmd)
+        .await
+        .map_err(|e| anyhow::anyhow!("--db-counters-cmd: {e}"))
 }
 
 /// The modulus size of a certificate's RSA key.

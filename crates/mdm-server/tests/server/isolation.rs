@@ -42,9 +42,17 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
             "post",
             "/api/v1/tenants/{tenant}/directory/test" | "/api/v1/tenants/{tenant}/directory/sync",
         ) => Some(("application/json", Vec::new())),
-        ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate") => {
+        ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/retire")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/reenroll")
+        | ("post", "/api/v1/tenants/{tenant}/registrations/{id}/cancel") => {
             Some(("application/json", Vec::new()))
         }
+        ("post", "/api/v1/tenants/{tenant}/devices/{id}/commands") => {
+            j(json!({ "type": "ProfileList" }))
+        }
+        ("post", "/api/v1/tenants/{tenant}/devices/{id}/wipe")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/lock") => j(json!({})),
         _ => None,
     }
 }
@@ -75,6 +83,10 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
     )?;
     let b_token_id = b_token["token"]["id"].as_str().ok_or("id")?.to_string();
     let b_serial = crate::scep::enroll_one(&s, &b, "b-device").await?;
+    let (_, b_device) = crate::apple_device::enrolled(&s, &b, "ios", None).await?;
+    let b_registration = crate::apple_device::profile(&s, &b, "macos", None)
+        .await?
+        .registration;
     let b_before = snapshot(&b.api, &b.slug).await?;
 
     let doc = expect(
@@ -110,6 +122,11 @@ pub async fn tenant_isolation_on_every_route(s: Arc<Server>) -> TestResult {
                     .replace("{user_id}", &b_user_id)
                     .replace("{token_id}", &b_token_id)
                     .replace("{serial}", &b_serial)
+                    .replace("/devices/{id}", &format!("/devices/{b_device}"))
+                    .replace(
+                        "/registrations/{id}",
+                        &format!("/registrations/{b_registration}"),
+                    )
             };
             for tenant_ref in [b.slug.as_str(), b.tenant_id.as_str()] {
                 let url = fill(tenant_ref);

@@ -4,6 +4,11 @@
 
 mod api;
 mod apns;
+mod apple;
+mod apple_device;
+mod apple_lifecycle;
+mod apple_transport;
+mod apple_user;
 mod client;
 mod directory;
 mod directory_failures;
@@ -15,10 +20,13 @@ mod isolation;
 mod ops;
 mod profiles;
 mod scep;
+mod sim_channel;
+mod sim_lifecycle;
 mod slapd;
 mod support;
 mod tls;
 
+use fake_apns::{FakeApns, FakeAuth};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::Arc;
@@ -72,6 +80,9 @@ fn push_and_tls_trials(
                 async move { tls::serve_https_profiles_carry_the_self_signed_anchor(&d).await },
             )
         }),
+        ("mtls_over_the_https_listener", |d| {
+            Box::pin(async move { sim_channel::mtls_over_the_https_listener(&d).await })
+        }),
     ];
     for (name, test) in tests {
         let (rt, dir) = (rt.clone(), tmp.join(name));
@@ -110,8 +121,21 @@ fn main() {
     }
     let mut databases = Vec::new();
     let mut servers = Vec::new();
-    match Server::start("sqlite", &tmp.path().join("sqlite"), None) {
-        Ok(s) => servers.push(Arc::new(s)),
+    // One local APNs for the shared servers: pushes to devices land there.
+    let apns = match rt.block_on(FakeApns::start(FakeAuth::Token, &tmp.path().join("apns"))) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            eprintln!("cannot start the fake APNs: {e}");
+            std::process::exit(2);
+        }
+    };
+    let push_env = apns.config_env();
+    let with_apns = |mut s: Server| {
+        s.apns = Some(apns.clone());
+        Arc::new(s)
+    };
+    match Server::start_with_env("sqlite", &tmp.path().join("sqlite"), None, &push_env) {
+        Ok(s) => servers.push(with_apns(s)),
         Err(e) => {
             eprintln!("cannot start the SQLite server: {e}");
             std::process::exit(2);
@@ -121,12 +145,17 @@ fn main() {
         let started = rt
             .block_on(PgDatabase::create(admin, "mdm_srv"))
             .and_then(|db| {
-                let s = Server::start("postgres", &tmp.path().join("postgres"), Some(&db.url));
+                let s = Server::start_with_env(
+                    "postgres",
+                    &tmp.path().join("postgres"),
+                    Some(&db.url),
+                    &push_env,
+                );
                 databases.push(db);
                 s
             });
         match started {
-            Ok(s) => servers.push(Arc::new(s)),
+            Ok(s) => servers.push(with_apns(s)),
             Err(e) => {
                 eprintln!("cannot start the PostgreSQL server: {e}");
                 for s in &servers {
@@ -163,6 +192,16 @@ fn main() {
         directory_failures::directory_sign_in_binds_as_the_user,
         directory_failures::directory_bad_input_changes_nothing,
         directory::directory_validation_and_schedule,
+        apple::apple_device_enrols_and_takes_commands,
+        apple::apple_wipe_and_checkout,
+        apple_lifecycle::apple_refusals_change_nothing,
+        apple_lifecycle::apple_reenrolment_cancel_expire_retry,
+        apple_user::apple_macos_user_channel,
+        apple_user::apple_fixtures_parse,
+        apple_transport::apple_tls_and_forwarded_certificates,
+        sim_lifecycle::late_profile_fails_at_scep,
+        sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
+        sim_channel::not_now_duplicates_and_silence,
     ];
     let mut trials = Vec::new();
     for server in &servers {

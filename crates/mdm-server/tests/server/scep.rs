@@ -204,6 +204,18 @@ pub async fn enroll_with(
     challenge: &str,
     cn: &str,
 ) -> Result<String, String> {
+    let (_, cert) = enroll_key(s, f, challenge, cn).await?;
+    Ok(mdm_pki::CertificateExt::serial_hex(&cert))
+}
+
+/// Enrols one device with our client and a given challenge; returns its key
+/// and issued certificate, or why the CertRep was not SUCCESS.
+pub async fn enroll_key(
+    s: &Server,
+    f: &Fixture,
+    challenge: &str,
+    cn: &str,
+) -> Result<(RsaKey, Certificate), String> {
     let info = expect(
         f.api.get(&format!("/api/v1/tenants/{}/ca", f.slug)).await?,
         200,
@@ -229,7 +241,7 @@ pub async fn enroll_with(
     let cert = rep
         .issued
         .ok_or(format!("{:?} {:?}", rep.status, rep.fail_info))?;
-    Ok(mdm_pki::CertificateExt::serial_hex(&cert))
+    Ok((r.key, cert))
 }
 
 /// Enrols one device with our client and a fresh challenge for `registration`;
@@ -646,7 +658,7 @@ pub async fn bad_scep_input(s: Arc<Server>) -> TestResult {
     Ok(())
 }
 
-fn base64_encode(data: &[u8]) -> String {
+pub fn base64_encode(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {

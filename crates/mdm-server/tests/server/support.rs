@@ -29,18 +29,22 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub operator_token: String,
+    /// The local APNs this server pushes to, when it was started with one.
+    pub apns: Option<std::sync::Arc<crate::fake_apns::FakeApns>>,
     child: Mutex<Option<Child>>,
 }
 
 impl Server {
     /// Starts a server on a new database at `database_url` (SQLite in
     /// `data_dir` when `None`) and reads the credentials its first start wrote.
-    pub fn start(
+    /// `env`: extra `MDM_*` variables (e.g. a fake APNs).
+    pub fn start_with_env(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
+        env: &[(String, String)],
     ) -> Result<Self, String> {
-        let mut server = Self::spawn(name, data_dir, database_url)?;
+        let mut server = Self::spawn(name, data_dir, database_url, env)?;
         let creds = std::fs::read_to_string(data_dir.join("initial-credentials.txt"))
             .map_err(|e| format!("credentials: {e}"))?;
         server.operator_token = creds
@@ -57,13 +61,14 @@ impl Server {
         data_dir: &Path,
         database_url: &str,
     ) -> Result<Self, String> {
-        Self::spawn(name, data_dir, Some(database_url))
+        Self::spawn(name, data_dir, Some(database_url), &[])
     }
 
     fn spawn(
         name: &'static str,
         data_dir: &Path,
         database_url: Option<&str>,
+        env: &[(String, String)],
     ) -> Result<Self, String> {
         let mut cmd = Command::new(mdm_bin());
         cmd.arg("--data-dir").arg(data_dir);
@@ -71,6 +76,7 @@ impl Server {
             cmd.arg("--database-url").arg(url);
         }
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("MDM_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -98,6 +104,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             database_url,
             operator_token,
+            apns: None,
             child: Mutex::new(Some(child)),
         })
     }

@@ -1,0 +1,141 @@
+//! Waking Apple devices: a queued command asks for a push job per channel
+//! (deduplicated per second, so a burst of commands is one push); the job
+//! loads the channel's token, PushMagic and topic, hands them to the
+//! [`crate::push::Pusher`] and acts on the outcome. A channel without a live
+//! token (before TokenUpdate, or after APNs said it is gone) gets no push.
+//!
+//! Also here: the last-seen times of channels, kept in memory on the request
+//! path and written in batches.
+
+use crate::audit::AuditAction;
+use crate::core::Core;
+use crate::devices::device_audit;
+use crate::error::CoreResult;
+use crate::ids::TenantId;
+use crate::jobs::JobOutcome;
+use crate::push::{ApplePush, PushOutcome};
+use crate::tokens::Actor;
+use time::OffsetDateTime;
+
+/// The job kind of an Apple MDM push.
+pub const PUSH_JOB: &str = "apple.push";
+
+/// How long APNs may hold a push for an offline device.
+pub const PUSH_EXPIRY: time::Duration = time::Duration::days(1);
+
+impl Core {
+    /// Asks for a push to the channel: at most one per channel per second,
+    /// run at the end of that second so the commands queued in it are all
+    /// there when the device wakes.
+    pub(crate) async fn request_push(&self, tenant: TenantId, enrollment: &str) -> CoreResult<()> {
+        let second = self.now().unix_timestamp();
+        let run_at = OffsetDateTime::from_unix_timestamp(second + 1).unwrap_or(self.now());
+        let key = format!("{PUSH_JOB}:{tenant}:{enrollment}:{second}");
+        let payload = serde_json::json!({ "enrollment": enrollment });
+        self.enqueue_job(Some(tenant), PUSH_JOB, payload, run_at, Some(key), 8)
+            .await?;
+        Ok(())
+    }
+
+    /// The push job.
+    pub(crate) async fn run_apple_push(
+        &self,
+        tenant: Option<TenantId>,
+        payload: &serde_json::Value,
+    ) -> JobOutcome {
+        let (Some(tenant), Some(id)) = (tenant, payload["enrollment"].as_str()) else {
+            return JobOutcome::Permanent("apple.push: bad payload".into());
+        };
+        let enrollment = match self.store.apple_enrollment(tenant, id).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return JobOutcome::Done,
+            Err(e) => return JobOutcome::retry(e.to_string()),
+        };
+        if !enrollment.pushable() {
+            return JobOutcome::Done;
+        }
+        let now = self.now();
+        let push = ApplePush {
+            tenant_id: tenant,
+            enrollment_id: enrollment.id.clone(),
+            token: enrollment.token.clone().unwrap_or_default(),
+            push_magic: enrollment.push_magic.clone().unwrap_or_default(),
+            topic: enrollment.topic.clone(),
+            expires_at: Some(now + PUSH_EXPIRY),
+        };
+        let outcome = self
+            .pusher
+            .push_apple(std::slice::from_ref(&push))
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or(PushOutcome::Retry {
+                reason: "the pusher answered nothing".into(),
+                retry_after: None,
+            });
+        let (label, dead, result) = match &outcome {
+            PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Done),
+            PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Done),
+            PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, JobOutcome::Done),
+            PushOutcome::Retry {
+                reason,
+                retry_after,
+            } => (
+                format!("retry: {reason}"),
+                false,
+                JobOutcome::Retry {
+                    error: reason.clone(),
+                    at: *retry_after,
+                },
+            ),
+            PushOutcome::Rejected { reason } => (
+                format!("rejected: {reason}"),
+                false,
+                JobOutcome::Permanent(reason.clone()),
+            ),
+        };
+        let mut audit = Vec::new();
+        if dead && let Ok(Some(device)) = self.store.device(tenant, enrollment.device_id).await {
+            audit.push(
+                device_audit(
+                    &device,
+                    now,
+                    &Actor::System,
+                    AuditAction::DevicePushTokenDead,
+                )
+                .details(serde_json::json!({ "enrollment": enrollment.id })),
+            );
+        }
+        if let Err(e) = self
+            .store
+            .record_push(tenant, &enrollment.id, now, &label, dead, &audit)
+            .await
+        {
+            tracing::warn!(error = %e, enrollment = %enrollment.id, "recording a push failed");
+        }
+        result
+    }
+
+    /// Notes that a channel was seen now (written by [`Core::flush_last_seen`]).
+    pub(crate) fn saw(&self, tenant: TenantId, enrollment: String, at: OffsetDateTime) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert((tenant, enrollment), at);
+        }
+    }
+
+    /// Writes the last-seen times noted since the previous flush; returns
+    /// how many channels it wrote. `mdm serve` calls it every few seconds.
+    pub async fn flush_last_seen(&self) -> CoreResult<usize> {
+        let batch: Vec<(TenantId, String, OffsetDateTime)> = match self.seen.lock() {
+            Ok(mut seen) => seen.drain().map(|((t, e), at)| (t, e, at)).collect(),
+            Err(_) => return Ok(0),
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        for chunk in batch.chunks(500) {
+            self.store.touch_enrollments(chunk).await?;
+        }
+        Ok(batch.len())
+    }
+}

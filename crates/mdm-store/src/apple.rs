@@ -1,0 +1,445 @@
+//! Apple MDM enrollments and their command queues. An Idle poll is one
+//! SELECT (binding, certificate state and next command joined); a result is
+//! one transaction that checks the binding before it writes anything.
+
+use crate::audit::insert_audit;
+use crate::devices::{insert_device, update_device};
+use crate::paging;
+use crate::registrations::advance;
+use crate::rows::Row;
+use crate::sql::{Arg, Sql};
+use crate::store::{SqlStore, WriteTx, commit};
+use async_trait::async_trait;
+use mdm_core::StoreError;
+use mdm_core::audit::AuditEntry;
+use mdm_core::commands::{
+    AppleCommand, CommandQuery, CommandState, Poll, Queued, ResultOutcome, ResultRecord,
+};
+use mdm_core::devices::{AppleChannel, AppleEnrollment, DeviceStatus};
+use mdm_core::ids::{DeviceId, TenantId};
+use mdm_core::pki::CertificateRecord;
+use mdm_core::ports::{AppleStore, EnrollmentChange, StoreResult};
+use mdm_core::users::Page;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+const ENROLLMENT_COLS: &str = "tenant_id, id, device_id, channel, registration_id, topic, token, push_magic, \
+     unlock_token, token_dead_at, cert_fingerprint, cert_serial, user_short_name, user_long_name, enabled, \
+     last_seen_at, last_push_at, last_push_outcome, created_at, updated_at";
+
+const COMMAND_COLS: &str = "tenant_id, command_uuid, enrollment_id, device_id, request_type, payload, state, \
+     not_now_count, ack_device_status, queued_by, created_at, result_at, error_chain, result";
+
+fn unknown(col: &str, v: &str) -> StoreError {
+    StoreError::Backend(format!("column {col}: unknown value {v:?}"))
+}
+
+fn opt_blob(r: &Row, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    use sqlx::Row as _;
+    r.0.try_get::<Option<Vec<u8>>, _>(col)
+        .map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+}
+
+fn enrollment_from_row(row: &AnyRow) -> Result<AppleEnrollment, StoreError> {
+    let r = Row(row);
+    let channel = r.text("channel")?;
+    Ok(AppleEnrollment {
+        id: r.text("id")?,
+        tenant_id: r.parse("tenant_id")?,
+        device_id: r.parse("device_id")?,
+        channel: AppleChannel::parse(&channel).ok_or_else(|| unknown("channel", &channel))?,
+        registration_id: r.opt_text("registration_id")?,
+        topic: r.text("topic")?,
+        token: opt_blob(&r, "token")?,
+        push_magic: r.opt_text("push_magic")?,
+        unlock_token: opt_blob(&r, "unlock_token")?,
+        token_dead_at: r.opt_time("token_dead_at")?,
+        cert_fingerprint: r.opt_text("cert_fingerprint")?,
+        cert_serial: r.opt_text("cert_serial")?,
+        user_short_name: r.opt_text("user_short_name")?,
+        user_long_name: r.opt_text("user_long_name")?,
+        enabled: r.flag("enabled")?,
+        last_seen_at: r.opt_time("last_seen_at")?,
+        last_push_at: r.opt_time("last_push_at")?,
+        last_push_outcome: r.opt_text("last_push_outcome")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+fn command_from_row(row: &AnyRow) -> Result<AppleCommand, StoreError> {
+    let r = Row(row);
+    let state = r.text("state")?;
+    let ack = r
+        .opt_text("ack_device_status")?
+        .map(|s| DeviceStatus::parse(&s).ok_or_else(|| unknown("ack_device_status", &s)))
+        .transpose()?;
+    let json = |col: &str| -> Result<serde_json::Value, StoreError> {
+        Ok(match r.opt_text(col)? {
+            Some(t) => serde_json::from_str(&t).map_err(|e| unknown(col, &e.to_string()))?,
+            None => serde_json::Value::Null,
+        })
+    };
+    Ok(AppleCommand {
+        command_uuid: r.text("command_uuid")?,
+        tenant_id: r.parse("tenant_id")?,
+        enrollment_id: r.text("enrollment_id")?,
+        device_id: r.parse("device_id")?,
+        request_type: r.text("request_type")?,
+        payload: r.blob("payload")?,
+        state: CommandState::parse(&state).ok_or_else(|| unknown("state", &state))?,
+        not_now_count: r.int("not_now_count")?,
+        ack_device_status: ack,
+        queued_by: r.text("queued_by")?,
+        created_at: r.time("created_at")?,
+        result_at: r.opt_time("result_at")?,
+        error_chain: json("error_chain")?,
+        result: json("result")?,
+    })
+}
+
+fn json_arg(v: &serde_json::Value) -> Arg {
+    match v {
+        serde_json::Value::Null => Arg::Text(None),
+        other => other.into(),
+    }
+}
+
+async fn upsert_enrollment(tx: &mut WriteTx, e: &AppleEnrollment) -> StoreResult<()> {
+    let mut sql = Sql::new(format!(
+        "INSERT INTO apple_enrollments ({ENROLLMENT_COLS}) VALUES "
+    ));
+    sql.tuple([
+        Arg::from(e.tenant_id),
+        e.id.as_str().into(),
+        e.device_id.into(),
+        e.channel.as_str().into(),
+        e.registration_id.as_deref().into(),
+        e.topic.as_str().into(),
+        Arg::Blob(e.token.clone()),
+        e.push_magic.as_deref().into(),
+        Arg::Blob(e.unlock_token.clone()),
+        e.token_dead_at.into(),
+        e.cert_fingerprint.as_deref().into(),
+        e.cert_serial.as_deref().into(),
+        e.user_short_name.as_deref().into(),
+        e.user_long_name.as_deref().into(),
+        e.enabled.into(),
+        e.last_seen_at.into(),
+        e.last_push_at.into(),
+        e.last_push_outcome.as_deref().into(),
+        e.created_at.into(),
+        e.updated_at.into(),
+    ]);
+    // The push bookkeeping columns belong to `record_push`.
+    sql.push(
+        " ON CONFLICT (tenant_id, id) DO UPDATE SET device_id = excluded.device_id, \
+         channel = excluded.channel, registration_id = excluded.registration_id, topic = excluded.topic, \
+         token = excluded.token, push_magic = excluded.push_magic, unlock_token = excluded.unlock_token, \
+         token_dead_at = excluded.token_dead_at, cert_fingerprint = excluded.cert_fingerprint, \
+         cert_serial = excluded.cert_serial, user_short_name = excluded.user_short_name, \
+         user_long_name = excluded.user_long_name, enabled = excluded.enabled, \
+         last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at",
+    );
+    sql.unique("enrollment_certificate")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_command(tx: &mut WriteTx, c: &AppleCommand) -> StoreResult<()> {
+    let mut sql = Sql::new(format!(
+        "INSERT INTO apple_commands ({COMMAND_COLS}) VALUES "
+    ));
+    sql.tuple([
+        Arg::from(c.tenant_id),
+        c.command_uuid.as_str().into(),
+        c.enrollment_id.as_str().into(),
+        c.device_id.into(),
+        c.request_type.as_str().into(),
+        c.payload.as_slice().into(),
+        c.state.as_str().into(),
+        c.not_now_count.into(),
+        c.ack_device_status.map(|s| s.as_str()).into(),
+        c.queued_by.as_str().into(),
+        c.created_at.into(),
+        c.result_at.into(),
+        json_arg(&c.error_chain),
+        json_arg(&c.result),
+    ]);
+    sql.unique("command_uuid").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The identity-and-next-command read of a poll, on any executor.
+fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &str) -> Sql {
+    Sql::new(format!(
+        "SELECT e.enabled, d.cert_fingerprint, c.revoked_at, c.serial, q.command_uuid, q.payload \
+         FROM apple_enrollments e \
+         JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $3 \
+         LEFT JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
+         LEFT JOIN (SELECT command_uuid, payload FROM apple_commands \
+             WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
+             ORDER BY created_at, command_uuid LIMIT 1) q ON 1 = 1 \
+         WHERE e.tenant_id = $1 AND e.id = $2"
+    ))
+    .arg(tenant)
+    .arg(enrollment)
+    .arg(device_channel)
+}
+
+fn poll_from_row(row: &AnyRow) -> Result<Poll, StoreError> {
+    let r = Row(row);
+    let next = match r.opt_text("command_uuid")? {
+        Some(uuid) => Some(Queued {
+            command_uuid: uuid,
+            payload: r.blob("payload")?,
+        }),
+        None => None,
+    };
+    Ok(Poll {
+        enabled: r.flag("enabled")?,
+        bound_fingerprint: r.opt_text("cert_fingerprint")?,
+        cert_unusable: r.opt_text("serial")?.is_none() || r.opt_int("revoked_at")?.is_some(),
+        next,
+    })
+}
+
+const WAITING: &str = "('queued', 'not_now')";
+const QUEUED: &str = "('queued')";
+
+#[async_trait]
+impl AppleStore for SqlStore {
+    async fn apple_enrollment(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> StoreResult<Option<AppleEnrollment>> {
+        Sql::new(format!(
+            "SELECT {ENROLLMENT_COLS} FROM apple_enrollments WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant)
+        .arg(id)
+        .fetch_optional_map(&self.pool, enrollment_from_row)
+        .await
+    }
+
+    async fn apple_enrollments(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+    ) -> StoreResult<Vec<AppleEnrollment>> {
+        Sql::new(format!(
+            "SELECT {ENROLLMENT_COLS} FROM apple_enrollments WHERE tenant_id = $1 AND device_id = $2 \
+             ORDER BY CASE channel WHEN 'device' THEN 0 ELSE 1 END, id"
+        ))
+        .arg(tenant)
+        .arg(device)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(enrollment_from_row)
+        .collect()
+    }
+
+    async fn apple_enrollment_by_cert(
+        &self,
+        tenant: TenantId,
+        fingerprint: &str,
+    ) -> StoreResult<Option<AppleEnrollment>> {
+        Sql::new(format!(
+            "SELECT {ENROLLMENT_COLS} FROM apple_enrollments WHERE tenant_id = $1 AND cert_fingerprint = $2"
+        ))
+        .arg(tenant)
+        .arg(fingerprint)
+        .fetch_optional_map(&self.pool, enrollment_from_row)
+        .await
+    }
+
+    async fn certificate_by_fingerprint(
+        &self,
+        tenant: TenantId,
+        fingerprint: &str,
+    ) -> StoreResult<Option<CertificateRecord>> {
+        let serial = Sql::new(
+            "SELECT serial FROM certificates WHERE tenant_id = $1 AND fingerprint_sha256 = $2",
+        )
+        .arg(tenant)
+        .arg(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        match serial {
+            Some(row) => {
+                let serial = Row(&row).text("serial")?;
+                mdm_core::ports::PkiStore::certificate(self, tenant, &serial).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn apply_enrollment_change(
+        &self,
+        ch: &EnrollmentChange,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        match &ch.device {
+            Some((d, true)) => insert_device(&mut tx, d).await?,
+            Some((d, false)) => update_device(&mut tx, d).await?,
+            None => {}
+        }
+        if let Some((tenant, device)) = ch.cancel_queue_of {
+            Sql::new(
+                "UPDATE apple_commands SET state = 'cancelled' \
+                 WHERE tenant_id = $1 AND device_id = $2 AND state IN ('queued', 'not_now')",
+            )
+            .arg(tenant)
+            .arg(device)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((tenant, device)) = ch.disable_user_channels_of {
+            Sql::new(
+                "UPDATE apple_enrollments SET enabled = 0 \
+                 WHERE tenant_id = $1 AND device_id = $2 AND channel = 'user'",
+            )
+            .arg(tenant)
+            .arg(device)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(e) = &ch.enrollment {
+            upsert_enrollment(&mut tx, e).await?;
+        }
+        if let Some(step) = &ch.registration {
+            advance(&mut tx, step).await?;
+        }
+        if let Some((tenant, serial, device)) = &ch.certificate_device {
+            Sql::new("UPDATE certificates SET device_id = $1 WHERE tenant_id = $2 AND serial = $3")
+                .arg(device.to_string())
+                .arg(*tenant)
+                .arg(serial.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for c in &ch.commands {
+            insert_command(&mut tx, c).await?;
+        }
+        insert_audit(&mut tx, self.backend, audit).await?;
+        commit(tx).await
+    }
+
+    async fn apple_poll(
+        &self,
+        tenant: TenantId,
+        enrollment: &str,
+        device_channel: &str,
+        include_not_now: bool,
+    ) -> StoreResult<Option<Poll>> {
+        let states = if include_not_now { WAITING } else { QUEUED };
+        poll_sql(tenant, enrollment, device_channel, states)
+            .fetch_optional_map(&self.pool, poll_from_row)
+            .await
+    }
+
+    async fn record_apple_result(&self, r: &ResultRecord) -> StoreResult<ResultOutcome> {
+        let mut tx = self.begin_write().await?;
+        let poll = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
+            .fetch_optional_map(&mut *tx, poll_from_row)
+            .await?;
+        let bound = poll.as_ref().is_some_and(|p| {
+            p.enabled && !p.cert_unusable && p.bound_fingerprint.as_deref() == Some(&r.fingerprint)
+        });
+        if !bound {
+            return Ok(ResultOutcome::Refused(poll)); // rolled back: nothing written
+        }
+        // Every right-hand side sees the row as it was before this update. A
+        // command given up after too many NotNow still takes a late final
+        // result (the device may have run it after all).
+        let updated = Sql::new(format!(
+            "UPDATE apple_commands SET \
+             state = CASE WHEN $1 = 'not_now' AND not_now_count + 1 >= $2 THEN 'expired' ELSE $1 END, \
+             not_now_count = CASE WHEN $1 = 'not_now' THEN not_now_count + 1 ELSE not_now_count END, \
+             result_at = $3, error_chain = $4, result = $5 \
+             WHERE tenant_id = $6 AND enrollment_id = $7 AND command_uuid = $8 \
+             AND (state IN {WAITING} OR (state = 'expired' AND $1 <> 'not_now')) \
+             RETURNING {COMMAND_COLS}"
+        ))
+        .arg(r.state.as_str())
+        .arg(r.not_now_cap)
+        .arg(r.at)
+        .arg(json_arg(&r.error_chain))
+        .arg(json_arg(&r.result))
+        .arg(r.tenant_id)
+        .arg(r.enrollment_id.as_str())
+        .arg(r.command_uuid.as_str())
+        .fetch_optional_map(&mut *tx, command_from_row)
+        .await?
+        .map(Box::new);
+        // NotNow: not re-sent on this poll chain, so only `queued` comes next.
+        let next = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
+            .fetch_optional_map(&mut *tx, poll_from_row)
+            .await?
+            .and_then(|p| p.next);
+        commit(tx).await?;
+        Ok(ResultOutcome::Recorded { updated, next })
+    }
+
+    async fn apple_commands(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        q: &CommandQuery,
+    ) -> StoreResult<Page<AppleCommand>> {
+        let mut sql = Sql::new(format!(
+            "SELECT {COMMAND_COLS} FROM apple_commands WHERE tenant_id = "
+        ));
+        sql.bind(tenant).push(" AND device_id = ").bind(device);
+        if let Some(s) = q.state {
+            sql.push(" AND state = ").bind(s.as_str());
+        }
+        let limit = paging::finish(
+            &mut sql,
+            "created_at",
+            "command_uuid",
+            q.after.as_deref(),
+            q.limit,
+        )?;
+        let items = sql
+            .one_off()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paging::page(items, limit, |c| {
+            paging::cursor(c.created_at, &c.command_uuid)
+        }))
+    }
+
+    async fn record_push(
+        &self,
+        tenant: TenantId,
+        enrollment: &str,
+        at: OffsetDateTime,
+        outcome: &str,
+        token_dead: bool,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql =
+            Sql::new("UPDATE apple_enrollments SET last_push_at = $1, last_push_outcome = $2")
+                .arg(at)
+                .arg(outcome);
+        if token_dead {
+            sql.push(", token_dead_at = ").bind(at);
+        }
+        sql.push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(enrollment);
+        sql.execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, audit).await?;
+        commit(tx).await
+    }
+}

@@ -1,0 +1,185 @@
+//! Devices of every platform: listing with filters and keyset paging, and
+//! the batched last-seen writes.
+
+use crate::paging;
+use crate::rows::Row;
+use crate::sql::{Arg, Sql};
+use crate::store::{SqlStore, WriteTx, commit};
+use async_trait::async_trait;
+use mdm_core::StoreError;
+use mdm_core::devices::{Device, DeviceQuery, DeviceStatus};
+use mdm_core::ids::{DeviceId, TenantId};
+use mdm_core::ports::{DeviceStore, StoreResult};
+use mdm_core::registrations::DevicePlatform;
+use mdm_core::users::Page;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+pub(crate) const DEVICE_COLS: &str = "id, tenant_id, user_id, platform, status, udid, serial_number, model, \
+     model_name, product_name, os_version, build_version, device_name, enrolled_at, last_seen_at, \
+     created_at, updated_at";
+
+pub(crate) fn device_from_row(row: &AnyRow) -> Result<Device, StoreError> {
+    let r = Row(row);
+    let platform = r.text("platform")?;
+    let status = r.text("status")?;
+    let bad = |c: &str, v: &str| StoreError::Backend(format!("column {c}: unknown value {v:?}"));
+    Ok(Device {
+        id: r.parse("id")?,
+        tenant_id: r.parse("tenant_id")?,
+        user_id: r.opt_parse("user_id")?,
+        platform: DevicePlatform::parse(&platform).ok_or_else(|| bad("platform", &platform))?,
+        status: DeviceStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        udid: r.opt_text("udid")?,
+        serial_number: r.opt_text("serial_number")?,
+        model: r.opt_text("model")?,
+        model_name: r.opt_text("model_name")?,
+        product_name: r.opt_text("product_name")?,
+        os_version: r.opt_text("os_version")?,
+        build_version: r.opt_text("build_version")?,
+        device_name: r.opt_text("device_name")?,
+        enrolled_at: r.opt_time("enrolled_at")?,
+        last_seen_at: r.opt_time("last_seen_at")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+/// Inserts the device (`Conflict("device_udid")` when the UDID is taken).
+pub(crate) async fn insert_device(tx: &mut WriteTx, d: &Device) -> StoreResult<()> {
+    let mut sql = Sql::new(format!("INSERT INTO devices ({DEVICE_COLS}) VALUES "));
+    sql.tuple([
+        Arg::from(d.id),
+        d.tenant_id.into(),
+        d.user_id.into(),
+        d.platform.as_str().into(),
+        d.status.as_str().into(),
+        d.udid.as_deref().into(),
+        d.serial_number.as_deref().into(),
+        d.model.as_deref().into(),
+        d.model_name.as_deref().into(),
+        d.product_name.as_deref().into(),
+        d.os_version.as_deref().into(),
+        d.build_version.as_deref().into(),
+        d.device_name.as_deref().into(),
+        d.enrolled_at.into(),
+        d.last_seen_at.into(),
+        d.created_at.into(),
+        d.updated_at.into(),
+    ]);
+    sql.unique("device_udid").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Replaces the stored device's changeable fields. `NotFound` when absent.
+pub(crate) async fn update_device(tx: &mut WriteTx, d: &Device) -> StoreResult<()> {
+    let changed = Sql::new(
+        "UPDATE devices SET user_id = $1, status = $2, udid = $3, serial_number = $4, model = $5, \
+         model_name = $6, product_name = $7, os_version = $8, build_version = $9, device_name = $10, \
+         enrolled_at = $11, updated_at = $12 WHERE tenant_id = $13 AND id = $14",
+    )
+    .arg(d.user_id)
+    .arg(d.status.as_str())
+    .arg(d.udid.as_deref())
+    .arg(d.serial_number.as_deref())
+    .arg(d.model.as_deref())
+    .arg(d.model_name.as_deref())
+    .arg(d.product_name.as_deref())
+    .arg(d.os_version.as_deref())
+    .arg(d.build_version.as_deref())
+    .arg(d.device_name.as_deref())
+    .arg(d.enrolled_at)
+    .arg(d.updated_at)
+    .arg(d.tenant_id)
+    .arg(d.id)
+    .unique("device_udid")
+    .execute(&mut **tx)
+    .await?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl DeviceStore for SqlStore {
+    async fn device(&self, tenant: TenantId, id: DeviceId) -> StoreResult<Option<Device>> {
+        Sql::new(format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant)
+        .arg(id)
+        .fetch_optional_map(&self.pool, device_from_row)
+        .await
+    }
+
+    async fn device_by_udid(
+        &self,
+        tenant: TenantId,
+        platform: DevicePlatform,
+        udid: &str,
+    ) -> StoreResult<Option<Device>> {
+        Sql::new(format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND platform = $2 AND udid = $3"
+        ))
+        .arg(tenant)
+        .arg(platform.as_str())
+        .arg(udid)
+        .fetch_optional_map(&self.pool, device_from_row)
+        .await
+    }
+
+    async fn devices(&self, tenant: TenantId, q: &DeviceQuery) -> StoreResult<Page<Device>> {
+        let mut sql = Sql::new(format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = "
+        ));
+        sql.bind(tenant);
+        if let Some(p) = q.platform {
+            sql.push(" AND platform = ").bind(p.as_str());
+        }
+        if let Some(s) = q.status {
+            sql.push(" AND status = ").bind(s.as_str());
+        }
+        if let Some(u) = q.user_id {
+            sql.push(" AND user_id = ").bind(u);
+        }
+        let limit = paging::finish(&mut sql, "created_at", "id", q.after.as_deref(), q.limit)?;
+        let items = sql
+            .one_off()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(device_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paging::page(items, limit, |d| {
+            paging::cursor(d.created_at, &d.id.to_string())
+        }))
+    }
+
+    async fn touch_enrollments(
+        &self,
+        seen: &[(TenantId, String, OffsetDateTime)],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        for (tenant, enrollment, at) in seen {
+            Sql::new(
+                "UPDATE apple_enrollments SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3",
+            )
+            .arg(*at)
+            .arg(*tenant)
+            .arg(enrollment.as_str())
+            .execute(&mut *tx)
+            .await?;
+            Sql::new(
+                "UPDATE devices SET last_seen_at = $1 WHERE tenant_id = $2 AND id = \
+                 (SELECT device_id FROM apple_enrollments WHERE tenant_id = $2 AND id = $3)",
+            )
+            .arg(*at)
+            .arg(*tenant)
+            .arg(enrollment.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        commit(tx).await
+    }
+}
