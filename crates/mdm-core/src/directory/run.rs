@@ -1,7 +1,7 @@
 //! Running a sync: on demand or on the connector's schedule, under a named
 //! lease so two replicas never run one tenant's sync at once. The whole
 //! directory is read and planned first, then applied in one transaction
-//! with its run record and audit entries (ADR 0005).
+//! with its run record and audit entries (ADR 0008).
 
 use super::sync::{MAX_RUN_ERRORS, SyncPlan, SyncRun, SyncStatus, SyncTrigger, plan_sync};
 use crate::StoreError;

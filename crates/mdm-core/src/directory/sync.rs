@@ -1,7 +1,7 @@
 //! Planning a sync: from the directory's entries and the tenant's users to
 //! the users to create, update, disable and re-enable. Pure: the whole
 //! directory is read first, the plan is applied in one store transaction,
-//! so a failed run changes nothing (ADR 0005).
+//! so a failed run changes nothing (ADR 0008).
 
 use super::connector::AttributeMap;
 use super::entry::{DirectoryEntry, EntryProblem, map_entry, stable_id_of};
