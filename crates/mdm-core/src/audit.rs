@@ -69,6 +69,12 @@ pub enum AuditAction {
     QrTokenCreated,
     #[serde(rename = "registration.refused")]
     RegistrationRefused,
+    #[serde(rename = "directory.configured")]
+    DirectoryConfigured,
+    #[serde(rename = "directory.synced")]
+    DirectorySynced,
+    #[serde(rename = "directory.sync_failed")]
+    DirectorySyncFailed,
     #[serde(rename = "registration.cancelled")]
     RegistrationCancelled,
     #[serde(rename = "registration.expired")]
@@ -103,7 +109,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 43] = [
+    pub const ALL: [AuditAction; 46] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -132,6 +138,9 @@ impl AuditAction {
         Self::PasswordSet,
         Self::QrTokenCreated,
         Self::RegistrationRefused,
+        Self::DirectoryConfigured,
+        Self::DirectorySynced,
+        Self::DirectorySyncFailed,
         Self::RegistrationCancelled,
         Self::RegistrationExpired,
         Self::DeviceAuthenticated,
@@ -180,6 +189,9 @@ impl AuditAction {
             Self::PasswordSet => "user.password_set",
             Self::QrTokenCreated => "qr_token.created",
             Self::RegistrationRefused => "registration.refused",
+            Self::DirectoryConfigured => "directory.configured",
+            Self::DirectorySynced => "directory.synced",
+            Self::DirectorySyncFailed => "directory.sync_failed",
             Self::RegistrationCancelled => "registration.cancelled",
             Self::RegistrationExpired => "registration.expired",
             Self::DeviceAuthenticated => "device.authenticated",

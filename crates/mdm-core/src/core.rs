@@ -1,6 +1,7 @@
 //! The use cases, on one struct that holds the ports. The methods live in
 //! the module of the thing they act on (`tenants.rs`, `users.rs`, …).
 
+use crate::directory::{Directory, NoDirectory};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::mail::{Mailer, NoMailer};
@@ -39,6 +40,8 @@ pub struct Core {
     pub(crate) pusher: Arc<dyn Pusher>,
     /// Delivers invitation mail. [`NoMailer`] (every send fails) until one is configured.
     pub(crate) mailer: Arc<dyn Mailer>,
+    /// Reaches tenants' LDAP directories. [`NoDirectory`] until one is wired in.
+    pub(crate) directory: Arc<dyn Directory>,
     /// Apple channels seen since the last flush, by (tenant, enrollment id).
     pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
 }
@@ -120,6 +123,7 @@ impl Core {
             slug_cache: Arc::default(),
             pusher: Arc::new(LogPusher),
             mailer: Arc::new(NoMailer),
+            directory: Arc::new(NoDirectory),
             seen: Arc::default(),
         }
     }
@@ -133,6 +137,12 @@ impl Core {
     /// Uses `mailer` to deliver mail.
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
         self.mailer = mailer;
+        self
+    }
+
+    /// Uses `directory` to reach tenants' LDAP servers (sync and sign-in).
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
         self
     }
 

@@ -42,6 +42,10 @@ pub enum CoreError {
     /// Authenticated, but this principal may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A server this one depends on (a tenant's directory) failed or
+    /// refused; nothing was changed.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     /// The store failed.
     #[error("storage failure: {0}")]
     Store(String),

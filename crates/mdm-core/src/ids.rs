@@ -75,6 +75,10 @@ uuid_id!(
     InvitationId
 );
 uuid_id!(
+    /// One run of a directory sync.
+    SyncRunId
+);
+uuid_id!(
     /// A device record (any platform); re-enrolments keep it.
     DeviceId
 );

@@ -50,6 +50,7 @@ pub mod command_queue;
 pub mod commands;
 pub mod core;
 pub mod devices;
+pub mod directory;
 pub mod enrollment;
 pub mod error;
 pub mod identity;
@@ -80,5 +81,5 @@ pub mod websession;
 pub use crate::core::Core;
 pub use error::{CoreError, StoreError};
 pub use ids::{
-    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, TenantId, TokenId, UserId,
+    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId,
 };

@@ -9,10 +9,11 @@
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::commands::{AppleCommand, CommandQuery, Poll, ResultOutcome, ResultRecord};
 use crate::devices::{AppleEnrollment, Device, DeviceQuery};
+use crate::directory::{DirectoryConnector, SyncRun, UserChange};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
 use crate::ids::DeviceId;
-use crate::ids::{AdminId, InvitationId, JobId, TenantId, TokenId, UserId};
+use crate::ids::{AdminId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use crate::invites::{DeliveryUpdate, Invitation, InvitationQuery};
 use crate::jobs::{Job, NewJob};
 use crate::mail_templates::MailTemplate;
@@ -407,6 +408,51 @@ pub trait SignInStore: Send + Sync {
     ) -> StoreResult<Spend<RegToken>>;
 }
 
+/// Directory connectors, the users a sync reads and writes, and sync runs.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn directory_connector(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Option<DirectoryConnector>>;
+    /// Creates or replaces the tenant's connector.
+    async fn put_directory_connector(
+        &self,
+        connector: &DirectoryConnector,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Every tenant's connector (for scheduling), ordered by tenant id.
+    async fn directory_connectors(&self) -> StoreResult<Vec<DirectoryConnector>>;
+    /// Every user of the tenant, local and directory, in no order.
+    async fn tenant_users(&self, tenant: TenantId) -> StoreResult<Vec<User>>;
+    /// In one transaction: inserts `creates`, applies `updates` (each only
+    /// if the user's `updated_at` is still `before.updated_at`), stores the
+    /// run and the audit entries. `Conflict("user_changed")` when a user
+    /// changed since it was read, `Conflict("user_email")` on a duplicate
+    /// email; then nothing is written.
+    async fn apply_directory_sync(
+        &self,
+        creates: &[User],
+        updates: &[UserChange],
+        run: &SyncRun,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// Sets the end of a stored run (a run is stored in its own sync's
+    /// transaction, so its end is known only after the commit). `NotFound`
+    /// when the run is not the tenant's.
+    async fn finish_directory_run(
+        &self,
+        tenant: TenantId,
+        id: SyncRunId,
+        finished_at: OffsetDateTime,
+        duration_ms: i64,
+    ) -> StoreResult<()>;
+    /// Stores a run that changed no user (a failed run) with its audit entry.
+    async fn record_directory_run(&self, run: &SyncRun, audit: &AuditEntry) -> StoreResult<()>;
+    /// The tenant's runs, newest first, at most `limit` (capped at 1000).
+    async fn directory_runs(&self, tenant: TenantId, limit: i64) -> StoreResult<Vec<SyncRun>>;
+}
+
 /// Registration attempts (the funnel).
 #[async_trait]
 pub trait RegistrationStore: Send + Sync {
@@ -566,6 +612,7 @@ pub trait Store:
     + PkiStore
     + InviteStore
     + SignInStore
+    + DirectoryStore
     + RegistrationStore
     + DeviceStore
     + AppleStore
@@ -582,6 +629,7 @@ impl<T> Store for T where
         + PkiStore
         + InviteStore
         + SignInStore
+        + DirectoryStore
         + RegistrationStore
         + DeviceStore
         + AppleStore

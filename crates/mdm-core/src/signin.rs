@@ -23,8 +23,10 @@ pub enum PasswordCheck {
 
 impl Core {
     /// Checks `password` for `user` of `tenant`. Local users: against the
-    /// stored argon2id hash. LDAP users: a bind to the tenant's directory
-    /// (their password is never stored here).
+    /// stored argon2id hash. LDAP users: the tenant's directory is searched
+    /// for the user's entry (by stable id) with the service account, then
+    /// bound to as that DN with `password`; the password is never stored
+    /// here. An empty password is never sent (an unauthenticated bind).
     pub async fn verify_user_password(
         &self,
         tenant: &Tenant,
@@ -39,8 +41,8 @@ impl Core {
                 Some(phc) if verify_password(phc, password) => PasswordCheck::Valid,
                 _ => PasswordCheck::Invalid,
             }),
-            // The directory connector plugs in here.
-            UserSource::Ldap => Ok(PasswordCheck::DirectoryUnavailable),
+            // A search for the user's DN, then a bind as it (R2).
+            UserSource::Ldap => self.verify_directory_password(tenant, user, password).await,
         }
     }
 }

@@ -92,6 +92,9 @@ impl From<CoreError> for ApiError {
                 "a valid API token is required (Authorization: Bearer mdm_…)",
             ),
             CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::Upstream { code, message } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
+            }
             CoreError::Store(m) => {
                 tracing::error!(error = %m, "storage failure");
                 Self::new(
@@ -133,6 +136,7 @@ impl ApiError {
             CoreError::Gone { .. } => StatusCode::GONE,
             CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CoreError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             CoreError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -7,14 +7,15 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail, certificates, registrations, devices and their MDM commands."),
+    info(title = "MDM registration server API", description = "REST admin API: tenants, users, settings, enrollment URL, tokens, audit trail, certificates, registrations, devices and their MDM commands, directory (LDAP) connector."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "tenants"), (name = "settings"), (name = "enrollment"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"), (name = "invitations"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
-        (name = "registrations"), (name = "devices"),
+        (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
+        (name = "registrations"), (name = "devices"), (name = "directory"),
     )
 )]
 struct ApiDoc;

@@ -84,6 +84,9 @@ enum Command {
     /// command result or command (XML or binary plist), and which keys it ignores.
     #[command(subcommand)]
     Apple(AppleCmd),
+    /// A tenant's LDAP / Active Directory connector: set, show, test, sync, runs.
+    #[command(subcommand)]
+    Directory(crate::directory_cli::DirectoryCmd),
     /// Print the OpenAPI document of the REST API.
     Openapi,
 }
@@ -446,6 +449,7 @@ async fn admin(core: &Core, cmd: Command) -> Result<(), CoreError> {
             );
         }
         Command::Audit(a) => audit(core, a).await?,
+        Command::Directory(cmd) => crate::directory_cli::run(core, cmd).await?,
         Command::Device(d) => crate::device_cmd::run(core, d).await?,
         Command::Admin(AdminCmd::Create {
             scope,

@@ -4,6 +4,7 @@ mod cli;
 mod cli_invite;
 mod config;
 mod device_cmd;
+mod directory_cli;
 mod mailer;
 mod serve;
 mod wiring;

@@ -64,6 +64,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often a worker looks for periodic work that has come due.
+const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The background worker of this process: claims due jobs (pushes, mail,
 /// reminders, directory syncs) from the shared queue and runs them. Every
 /// replica runs one; the queue's leases keep them from doing a job twice.
@@ -71,7 +74,15 @@ async fn work_jobs(core: mdm_core::Core) {
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
     let mut idle = tokio::time::interval(std::time::Duration::from_millis(500));
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut scheduled: Option<std::time::Instant> = None;
     loop {
+        // Periodic work becomes deduplicated jobs, whichever replica queues them.
+        if scheduled.is_none_or(|at| at.elapsed() >= SCHEDULE_EVERY) {
+            scheduled = Some(std::time::Instant::now());
+            if let Err(e) = core.schedule_directory_syncs().await {
+                tracing::warn!(error = %e, "scheduling directory syncs failed");
+            }
+        }
         match core.work_jobs(&worker, 32).await {
             // A full batch: there may be more due right now.
             Ok(pass) if pass.claimed == 32 => continue,

@@ -65,7 +65,8 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         vault,
         settings,
     )
-    .with_mailer(crate::mailer::from_config(config)?))
+    .with_mailer(crate::mailer::from_config(config)?)
+    .with_directory(Arc::new(mdm_server::ldap::LdapDirectory)))
 }
 
 /// The HTTPS listener's certificate, when `tls_cert_file` is set.

@@ -16,6 +16,7 @@ mod apple;
 mod audit;
 mod convert;
 mod devices;
+mod directory;
 mod invites;
 mod jobs;
 mod paging;

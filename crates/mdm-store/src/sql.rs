@@ -7,7 +7,7 @@
 use crate::store::Backend;
 use mdm_core::StoreError;
 use mdm_core::ids::{
-    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, TenantId, TokenId, UserId,
+    AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId,
 };
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
@@ -121,6 +121,7 @@ id_args!(
     CaId,
     ChallengeId,
     InvitationId,
+    SyncRunId,
     DeviceId
 );
 

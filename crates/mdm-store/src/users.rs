@@ -12,7 +12,7 @@ use mdm_core::ids::{TenantId, UserId};
 use mdm_core::ports::{StoreResult, UserStore};
 use mdm_core::users::{Page, User, UserQuery};
 
-fn user_values(u: &User) -> [Arg; 12] {
+pub(crate) fn user_values(u: &User) -> [Arg; 12] {
     [
         u.id.into(),
         u.tenant_id.into(),

@@ -23,6 +23,10 @@ mod certificates;
 mod convert;
 #[path = "conformance/devices.rs"]
 mod devices;
+#[path = "conformance/directory.rs"]
+mod directory;
+#[path = "conformance/directory_domain.rs"]
+mod directory_domain;
 #[path = "conformance/invitations.rs"]
 mod invitations;
 #[path = "conformance/jobs.rs"]
@@ -94,6 +98,11 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         invitations::mail_templates,
         invitations::throttling_and_sessions,
         invitations::registration_tokens,
+        directory::connector_round_trip,
+        directory::sync_applies_everything_or_nothing,
+        directory::runs_newest_first_per_tenant,
+        directory_domain::sync_through_the_port,
+        directory_domain::sign_in_searches_then_binds,
         devices::registrations_round_trip_and_paging,
         devices::ending_a_registration,
         devices::issuance_advances_the_registration,

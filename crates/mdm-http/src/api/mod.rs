@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod directory;
 pub mod invitations;
 pub mod pki;
 pub mod profiles;
@@ -24,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(pki::router())
         .merge(profiles::router())
         .merge(invitations::router())
+        .merge(directory::router())
         .merge(registrations::router())
         .merge(devices::router())
 }

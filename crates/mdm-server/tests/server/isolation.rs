@@ -34,6 +34,14 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/certificates/{serial}/revoke") => {
             Some(("application/json", Vec::new()))
         }
+        ("put", "/api/v1/tenants/{tenant}/directory") => j(json!({
+            "url": "ldap://127.0.0.1:9", "bind_dn": "cn=intruder,dc=x", "bind_password": "x",
+            "base_dn": "dc=x",
+        })),
+        (
+            "post",
+            "/api/v1/tenants/{tenant}/directory/test" | "/api/v1/tenants/{tenant}/directory/sync",
+        ) => Some(("application/json", Vec::new())),
         ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate")
         | ("post", "/api/v1/tenants/{tenant}/devices/{id}/retire")
         | ("post", "/api/v1/tenants/{tenant}/devices/{id}/reenroll")

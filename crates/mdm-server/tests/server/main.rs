@@ -11,6 +11,8 @@ mod apple_transport;
 mod apple_user;
 mod browser;
 mod client;
+mod directory;
+mod directory_failures;
 mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
@@ -22,6 +24,7 @@ mod profiles;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
+mod slapd;
 mod smtp;
 mod support;
 mod tls;
@@ -215,6 +218,11 @@ fn main() {
         invites::refusals_are_clear,
         invites::qr_registration_and_app_api,
         invites::invitation_api_cli_and_template,
+        directory::directory_import_2000_through_paging,
+        directory::directory_rename_change_delete_and_groups,
+        directory_failures::directory_sign_in_binds_as_the_user,
+        directory_failures::directory_bad_input_changes_nothing,
+        directory::directory_validation_and_schedule,
         apple::apple_device_enrols_and_takes_commands,
         apple::apple_wipe_and_checkout,
         apple_lifecycle::apple_refusals_change_nothing,
@@ -269,6 +277,7 @@ fn main() {
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
+    slapd::shutdown();
     for s in &servers {
         s.stop();
     }

@@ -175,6 +175,7 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
         .await?;
     s.try_lease("ldap-sync", "x", t0, t0 + Duration::minutes(2))
         .await?;
+    crate::directory::populate(s, tenants[2].id).await?;
     crate::apple::populate(s, tenants[2].id).await?;
     populate_pki(s, first.id, tenants[1].id).await
 }
