@@ -54,7 +54,7 @@ fn email() -> String {
 }
 
 /// `application/x-www-form-urlencoded` of `pairs`.
-fn urlencoded(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn urlencoded(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -74,7 +74,7 @@ fn urlencoded(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Posts a form without following redirects.
-async fn post_form(
+pub(crate) async fn post_form(
     url: &str,
     form: &[(&str, &str)],
     cookie: Option<&str>,

@@ -13,6 +13,7 @@ mod browser;
 mod client;
 mod directory;
 mod directory_failures;
+mod directory_go;
 mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
@@ -223,6 +224,7 @@ fn main() {
         directory_failures::directory_sign_in_binds_as_the_user,
         directory_failures::directory_bad_input_changes_nothing,
         directory::directory_validation_and_schedule,
+        directory_go::directory_user_registers_on_go,
         apple::apple_device_enrols_and_takes_commands,
         apple::apple_wipe_and_checkout,
         apple_lifecycle::apple_refusals_change_nothing,

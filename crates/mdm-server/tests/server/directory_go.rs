@@ -1,0 +1,115 @@
+//! A directory user registers a device on `/go` with network credentials:
+//! the sign-in is a search and bind against the real slapd (no password is
+//! stored here), the page hands out the management profile, and a
+//! simulated iPhone enrols with it for that user.
+
+use crate::api::fixture;
+use crate::browser::IPHONE_UA;
+use crate::client::expect;
+use crate::directory::{branch, by_email, configure, mail, settings, sync, users};
+use crate::ensure;
+use crate::invites::{post_form, urlencoded};
+use crate::sim_lifecycle::device_record;
+use crate::slapd::slapd;
+use crate::support::{Server, TestResult};
+use mdm_sim::{Device, DeviceFacts, DeviceState};
+use std::sync::Arc;
+
+pub async fn directory_user_registers_on_go(s: Arc<Server>) -> TestResult {
+    let slapd = slapd()?;
+    let f = fixture(&s).await?;
+    let b = branch(slapd, &[("dana", "dana-network-pw")])?;
+    configure(&f, &settings(slapd, &slapd.ldap_url, "starttls", &b.base)).await?;
+    sync(&f).await?;
+    let dana = mail(&b, "dana");
+    let all = users(&f).await?;
+    let user = by_email(&all, &dana)?;
+    ensure!(
+        user["source"] == "ldap",
+        "imported from the directory: {user}"
+    );
+    let user_id = user["id"].as_str().ok_or("user id")?.to_string();
+
+    let url = expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/enrollment-url", f.slug))
+            .await?,
+        200,
+        "enrollment url",
+    )?;
+    let go = url["registration_url"]
+        .as_str()
+        .ok_or(format!("no registration_url in {url}"))?
+        .to_string();
+
+    // A wrong network password is refused like any wrong password.
+    let (status, page, _) = post_form(
+        &format!("{go}/sign-in"),
+        &[("email", &dana), ("secret", "not-dana")],
+        None,
+    )
+    .await?;
+    ensure!(
+        status != 303 && !page.contains("Install the management profile"),
+        "wrong network password: {status} {page}"
+    );
+    let (status, _, headers) = post_form(
+        &format!("{go}/sign-in"),
+        &[("email", &dana), ("secret", "dana-network-pw")],
+        None,
+    )
+    .await?;
+    ensure!(status == 303, "sign-in with network credentials: {status}");
+    let cookie = headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .ok_or("no session cookie")?
+        .to_string();
+    let http = reqwest::Client::new();
+    let page = http
+        .get(&go)
+        .header("cookie", &cookie)
+        .header("user-agent", IPHONE_UA)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    // No password to choose: the directory holds it.
+    ensure!(
+        page.contains("Install the management profile") && !page.contains("Choose a password"),
+        "profile page for a directory user: {page}"
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .ok_or("no csrf token on the profile page")?
+        .to_string();
+    let res = http
+        .post(format!("{go}/profile"))
+        .header("cookie", &cookie)
+        .header("user-agent", IPHONE_UA)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(&[("csrf", csrf.as_str()), ("platform", "ios")]))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(res.status().as_u16() == 200, "download: {}", res.status());
+    let profile = res.bytes().await.map_err(|e| e.to_string())?;
+
+    let mut phone = Device::new(DeviceFacts::iphone(41), http.clone());
+    phone
+        .enroll(&profile)
+        .await
+        .map_err(|e| format!("enrolment with the /go profile: {e}"))?;
+    ensure!(phone.state() == DeviceState::Enrolled, "enrolled");
+    let record = device_record(&f, phone.udid()).await?;
+    ensure!(
+        record["status"] == "active" && record["user_id"] == user_id.as_str(),
+        "active and registered for the directory user: {record}"
+    );
+    Ok(())
+}
