@@ -8,7 +8,7 @@ use crate::browser::IPHONE_UA;
 use crate::client::expect;
 use crate::directory::{branch, by_email, configure, mail, settings, sync, users};
 use crate::ensure;
-use crate::invites::{post_form, urlencoded};
+use crate::invites::{csrf_of, get_page, post_form, session_cookie, urlencoded};
 use crate::sim_lifecycle::device_record;
 use crate::slapd::slapd;
 use crate::support::{Server, TestResult};
@@ -60,34 +60,15 @@ pub async fn directory_user_registers_on_go(s: Arc<Server>) -> TestResult {
     )
     .await?;
     ensure!(status == 303, "sign-in with network credentials: {status}");
-    let cookie = headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .ok_or("no session cookie")?
-        .to_string();
+    let cookie = session_cookie(&headers)?;
     let http = reqwest::Client::new();
-    let page = http
-        .get(&go)
-        .header("cookie", &cookie)
-        .header("user-agent", IPHONE_UA)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = get_page(&http, &go, &cookie).await?;
     // No password to choose: the directory holds it.
     ensure!(
         page.contains("Install the management profile") && !page.contains("Choose a password"),
         "profile page for a directory user: {page}"
     );
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|v| v.split('"').next())
-        .ok_or("no csrf token on the profile page")?
-        .to_string();
+    let csrf = csrf_of(&page)?;
     let res = http
         .post(format!("{go}/profile"))
         .header("cookie", &cookie)

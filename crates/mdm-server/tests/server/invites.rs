@@ -101,6 +101,42 @@ pub(crate) async fn post_form(
     ))
 }
 
+/// The `name=value` of the session cookie a sign-in set.
+pub(crate) fn session_cookie(headers: &reqwest::header::HeaderMap) -> Result<String, String> {
+    headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+        .ok_or("no session cookie".into())
+}
+
+/// A page fetched with the session cookie, as a phone would.
+pub(crate) async fn get_page(
+    http: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+) -> Result<String, String> {
+    http.get(url)
+        .header("cookie", cookie)
+        .header("user-agent", IPHONE_UA)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The per-session form token of a page.
+pub(crate) fn csrf_of(page: &str) -> Result<String, String> {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .map(str::to_string)
+        .ok_or(format!("no csrf token in {page}"))
+}
+
 fn verify_cms(profile: &[u8]) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (input, output) = (dir.path().join("p.mobileconfig"), dir.path().join("p.xml"));
@@ -472,33 +508,15 @@ pub async fn qr_registration_and_app_api(s: Arc<Server>) -> TestResult {
     )
     .await?;
     ensure!(status == 303, "portal sign-in: {status}");
-    let cookie = headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .ok_or("no cookie")?
-        .to_string();
+    let cookie = session_cookie(&headers)?;
     // A temporary password must be changed first.
     let http = reqwest::Client::new();
-    let page = http
-        .get(&portal)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = get_page(&http, &portal, &cookie).await?;
     ensure!(
         page.contains("Choose a password"),
         "temporary password: {page}"
     );
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|v| v.split('"').next())
-        .ok_or("csrf")?
-        .to_string();
+    let csrf = csrf_of(&page)?;
     let (status, _, _) = post_form(
         &format!("{portal}/password"),
         &[
@@ -510,15 +528,7 @@ pub async fn qr_registration_and_app_api(s: Arc<Server>) -> TestResult {
     )
     .await?;
     ensure!(status == 303, "set password: {status}");
-    let home = http
-        .get(&portal)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let home = get_page(&http, &portal, &cookie).await?;
     ensure!(home.contains("Install Management Profile"), "home: {home}");
     let qr = || async {
         let page = http
