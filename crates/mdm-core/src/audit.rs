@@ -105,11 +105,14 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    /// A device renewed its identity certificate from a re-sent profile.
+    #[serde(rename = "device.identity_renewed")]
+    DeviceIdentityRenewed,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 47] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -156,6 +159,7 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::DeviceIdentityRenewed,
     ];
 
     /// The stored text form.
@@ -207,6 +211,7 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::DeviceIdentityRenewed => "device.identity_renewed",
         }
     }
 

@@ -22,6 +22,7 @@ mod invites;
 mod isolation;
 mod ops;
 mod profiles;
+mod renewal;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -235,6 +236,7 @@ fn main() {
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
+        renewal::resend_profile_renews_identity,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -270,6 +272,16 @@ fn main() {
         ops::apple_inspect().map_err(Failed::from)
     }));
     push_and_tls_trials(&mut trials, &rt, tmp.path());
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("renewal"));
+        trials.push(Trial::test(
+            "renewal_scan_renews_due_certificates",
+            move || {
+                rt.block_on(renewal::scan_renews_due_certificates(dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {
