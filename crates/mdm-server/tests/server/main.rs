@@ -273,6 +273,13 @@ fn main() {
     }));
     push_and_tls_trials(&mut trials, &rt, tmp.path());
     {
+        let (rt, dir) = (rt.clone(), tmp.path().join("userauth"));
+        trials.push(Trial::test("apple_user_authenticate_accepted", move || {
+            rt.block_on(apple_user::user_authenticate_accepted(dir))
+                .map_err(Failed::from)
+        }));
+    }
+    {
         let (rt, dir) = (rt.clone(), tmp.path().join("renewal"));
         trials.push(Trial::test(
             "renewal_scan_renews_due_certificates",

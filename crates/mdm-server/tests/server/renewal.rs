@@ -299,18 +299,12 @@ async fn scan_renews(s: &Arc<Server>) -> TestResult {
 
 /// Makes the device's certificates expire in 30 minutes.
 async fn age_certificates(s: &Server, device: &str) -> TestResult {
-    use sqlx::Connection;
-    let mut db = sqlx::sqlite::SqliteConnection::connect(&s.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
     let soon =
         (time::OffsetDateTime::now_utc() + time::Duration::minutes(30)).unix_timestamp() * 1000;
-    let done = sqlx::query("UPDATE certificates SET not_after = $1 WHERE device_id = $2")
-        .bind(soon)
-        .bind(device)
-        .execute(&mut db)
-        .await
-        .map_err(|e| e.to_string())?;
-    ensure!(done.rows_affected() == 1, "one certificate aged");
-    Ok(())
+    crate::apple_device::exec_sql(
+        s,
+        "UPDATE certificates SET not_after = CAST($1 AS INTEGER) WHERE device_id = $2",
+        &[&soon.to_string(), device],
+    )
+    .await
 }
