@@ -105,11 +105,17 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    #[serde(rename = "registration.reminder_queued")]
+    RegistrationReminderQueued,
+    #[serde(rename = "registration.reminder_sent")]
+    RegistrationReminderSent,
+    #[serde(rename = "registration.given_up")]
+    RegistrationGivenUp,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 49] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -156,6 +162,9 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::RegistrationReminderQueued,
+        Self::RegistrationReminderSent,
+        Self::RegistrationGivenUp,
     ];
 
     /// The stored text form.
@@ -207,6 +216,9 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::RegistrationReminderQueued => "registration.reminder_queued",
+            Self::RegistrationReminderSent => "registration.reminder_sent",
+            Self::RegistrationGivenUp => "registration.given_up",
         }
     }
 

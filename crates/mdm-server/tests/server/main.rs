@@ -18,6 +18,7 @@ mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
 mod fcm;
+mod funnel;
 mod invites;
 mod isolation;
 mod ops;
@@ -235,6 +236,7 @@ fn main() {
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
+        funnel::funnel_stalled_and_remind_now,
     ];
     let mut trials = Vec::new();
     for server in &servers {

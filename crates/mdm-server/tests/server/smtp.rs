@@ -156,6 +156,22 @@ impl Smtp {
         }
     }
 
+    /// Every message delivered to `to` so far, decoded.
+    pub fn messages_to(&self, to: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(dir)) {
+                for e in entries.flatten() {
+                    let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    if raw.lines().any(|l| l.starts_with("To:") && l.contains(to)) {
+                        out.push(decode_qp(&raw));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn stop(&self) {
         if let Ok(mut g) = self.child.lock()
             && let Some(mut c) = g.take()
