@@ -23,6 +23,7 @@ mod invites;
 mod isolation;
 mod ops;
 mod profiles;
+mod reminders;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -280,6 +281,16 @@ fn main() {
         }));
     }
 
+    {
+        let (rt, pg_admin, dir) = (rt.clone(), pg_admin.clone(), tmp.path().join("reminders"));
+        trials.push(Trial::test(
+            "reminders_once_across_two_servers",
+            move || {
+                rt.block_on(reminders::reminders_once_across_two_servers(pg_admin, dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     slapd::shutdown();
     for s in &servers {
