@@ -61,6 +61,7 @@ pub mod invites;
 pub mod jobs;
 pub mod mail;
 pub mod mail_templates;
+pub mod my_devices;
 pub mod pki;
 pub mod ports;
 pub mod profiles;

@@ -157,7 +157,7 @@ fn verify_cms(profile: &[u8]) -> Result<String, String> {
 }
 
 /// Waits (up to 30 s, the machine may be busy) until the page after a click shows `css`.
-async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
+pub(crate) async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
     c.wait()
         .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(css))

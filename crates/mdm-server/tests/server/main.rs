@@ -21,6 +21,7 @@ mod fcm;
 mod funnel;
 mod invites;
 mod isolation;
+mod my_devices;
 mod ops;
 mod profiles;
 mod reminders;
@@ -238,6 +239,7 @@ fn main() {
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
         funnel::funnel_stalled_and_remind_now,
+        my_devices::portal_lists_my_devices,
     ];
     let mut trials = Vec::new();
     for server in &servers {
