@@ -268,6 +268,13 @@ fn main() {
             },
         ));
     }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test("smtp_auth_against_aiosmtpd", move || {
+            rt.block_on(invites::smtp_auth_against_aiosmtpd())
+                .map_err(Failed::from)
+        }));
+    }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
     }));
