@@ -299,4 +299,46 @@ mod tests {
         assert!(qr_supported(AppPlatform::Ipados, 14).is_ok());
         assert!(qr_supported(AppPlatform::Macos, 11).is_ok());
     }
+
+    fn with_push(platform: AppPlatform, token: &str, topic: Option<&str>) -> AppRegistration {
+        AppRegistration {
+            platform,
+            os_version: "17".into(),
+            email: None,
+            password: None,
+            qr_token: None,
+            push_token: Some(token.into()),
+            push_topic: topic.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn push_addresses_are_checked() {
+        let hex64 = "AB".repeat(32);
+        let apns = with_push(AppPlatform::Ios, &hex64, Some("com.example.app"))
+            .push()
+            .ok()
+            .flatten();
+        assert_eq!(
+            apns.map(|p| (p.provider, p.token)),
+            Some((AppPushProvider::Apns, "ab".repeat(32)))
+        );
+        assert!(with_push(AppPlatform::Ios, &hex64, None).push().is_err());
+        assert!(
+            with_push(AppPlatform::Ios, "xyz", Some("com.example.app"))
+                .push()
+                .is_err()
+        );
+        assert!(
+            with_push(AppPlatform::Ios, &hex64, Some("bad topic"))
+                .push()
+                .is_err()
+        );
+        let fcm = with_push(AppPlatform::Android, "fcm:token-1", None)
+            .push()
+            .ok()
+            .flatten();
+        assert_eq!(fcm.map(|p| p.provider), Some(AppPushProvider::Fcm));
+        assert!(with_push(AppPlatform::Android, "a b", None).push().is_err());
+    }
 }

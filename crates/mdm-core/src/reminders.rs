@@ -200,3 +200,44 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(sent: i64, max: i64) -> DueReminder {
+        DueReminder {
+            tenant_id: TenantId::new(),
+            registration_id: "reg-1".into(),
+            user_id: Some(UserId::new()),
+            reminders_sent: sent,
+            reminder_max: max,
+        }
+    }
+
+    #[test]
+    fn reminds_until_the_cap_then_gives_up() {
+        let now = time::macros::datetime!(2026-12-01 12:00 UTC);
+        match decide(&due(0, 2), now) {
+            ReminderStep::Remind(job) => {
+                assert_eq!(job.kind, REMIND_JOB);
+                assert_eq!(
+                    job.dedupe_key.as_deref(),
+                    Some("registration.remind:reg-1:1")
+                );
+                assert_eq!(job.payload["reminder"], 1);
+                assert_eq!(job.run_at, now);
+            }
+            other => panic!("expected a reminder, got {other:?}"),
+        }
+        assert!(
+            matches!(decide(&due(1, 2), now), ReminderStep::Remind(j) if j.payload["reminder"] == 2)
+        );
+        match decide(&due(2, 2), now) {
+            ReminderStep::GiveUp(audit) => {
+                assert_eq!(audit.action, AuditAction::RegistrationGivenUp)
+            }
+            other => panic!("expected given up, got {other:?}"),
+        }
+    }
+}
