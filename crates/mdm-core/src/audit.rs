@@ -108,11 +108,17 @@ pub enum AuditAction {
     /// A device renewed its identity certificate from a re-sent profile.
     #[serde(rename = "device.identity_renewed")]
     DeviceIdentityRenewed,
+    #[serde(rename = "registration.reminder_queued")]
+    RegistrationReminderQueued,
+    #[serde(rename = "registration.reminder_sent")]
+    RegistrationReminderSent,
+    #[serde(rename = "registration.given_up")]
+    RegistrationGivenUp,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 47] = [
+    pub const ALL: [AuditAction; 50] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -160,6 +166,9 @@ impl AuditAction {
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
         Self::DeviceIdentityRenewed,
+        Self::RegistrationReminderQueued,
+        Self::RegistrationReminderSent,
+        Self::RegistrationGivenUp,
     ];
 
     /// The stored text form.
@@ -212,6 +221,9 @@ impl AuditAction {
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
             Self::DeviceIdentityRenewed => "device.identity_renewed",
+            Self::RegistrationReminderQueued => "registration.reminder_queued",
+            Self::RegistrationReminderSent => "registration.reminder_sent",
+            Self::RegistrationGivenUp => "registration.given_up",
         }
     }
 

@@ -18,16 +18,20 @@ mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
 mod fcm;
+mod funnel;
 mod invites;
 mod isolation;
+mod my_devices;
 mod ops;
 mod profiles;
 mod renewal;
+mod reminders;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
 mod slapd;
 mod smtp;
+mod smtp_auth;
 mod support;
 mod tls;
 
@@ -237,6 +241,8 @@ fn main() {
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
         renewal::resend_profile_renews_identity,
+        funnel::funnel_stalled_and_remind_now,
+        my_devices::portal_lists_my_devices,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -264,6 +270,13 @@ fn main() {
                     .map_err(Failed::from)
             },
         ));
+    }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test("smtp_auth_against_aiosmtpd", move || {
+            rt.block_on(smtp_auth::smtp_auth_against_aiosmtpd())
+                .map_err(Failed::from)
+        }));
     }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
@@ -297,6 +310,16 @@ fn main() {
         }));
     }
 
+    {
+        let (rt, pg_admin, dir) = (rt.clone(), pg_admin.clone(), tmp.path().join("reminders"));
+        trials.push(Trial::test(
+            "reminders_once_across_two_servers",
+            move || {
+                rt.block_on(reminders::reminders_once_across_two_servers(pg_admin, dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     slapd::shutdown();
     for s in &servers {
