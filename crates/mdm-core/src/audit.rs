@@ -105,11 +105,25 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    #[serde(rename = "admin.signed_in")]
+    AdminSignedIn,
+    #[serde(rename = "admin.signed_out")]
+    AdminSignedOut,
+    #[serde(rename = "admin.locked_out")]
+    AdminLockedOut,
+    #[serde(rename = "tenant.renamed")]
+    TenantRenamed,
+    #[serde(rename = "tenant.setup_completed")]
+    TenantSetupCompleted,
+    #[serde(rename = "device.deleted")]
+    DeviceDeleted,
+    #[serde(rename = "mail.test_sent")]
+    MailTestSent,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 53] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -156,6 +170,13 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::AdminSignedIn,
+        Self::AdminSignedOut,
+        Self::AdminLockedOut,
+        Self::TenantRenamed,
+        Self::TenantSetupCompleted,
+        Self::DeviceDeleted,
+        Self::MailTestSent,
     ];
 
     /// The stored text form.
@@ -207,6 +228,13 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::AdminSignedIn => "admin.signed_in",
+            Self::AdminSignedOut => "admin.signed_out",
+            Self::AdminLockedOut => "admin.locked_out",
+            Self::TenantRenamed => "tenant.renamed",
+            Self::TenantSetupCompleted => "tenant.setup_completed",
+            Self::DeviceDeleted => "device.deleted",
+            Self::MailTestSent => "mail.test_sent",
         }
     }
 

@@ -42,6 +42,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod admin_sessions;
 pub mod apple_push;
 pub mod audit;
 pub mod authenticate;
@@ -53,6 +54,7 @@ pub mod devices;
 pub mod directory;
 pub mod enrollment;
 pub mod error;
+pub mod facilities;
 pub mod identity;
 pub mod ids;
 pub mod invite_mail;
@@ -71,6 +73,7 @@ pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod signin;
+pub mod tenant_setup;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;

@@ -13,6 +13,8 @@
 
 #[path = "conformance/access.rs"]
 mod access;
+#[path = "conformance/admin.rs"]
+mod admin;
 #[path = "conformance/apple.rs"]
 mod apple;
 #[path = "conformance/audit.rs"]
@@ -114,6 +116,9 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
+        admin::sessions_and_throttle,
+        admin::setup_rename_and_user_lookup,
+        admin::device_delete_and_filters,
     ]
 }
 
