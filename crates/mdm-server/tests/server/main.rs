@@ -2,6 +2,8 @@
 //! and one on PostgreSQL (when `MDM_TEST_POSTGRES_URL` is set), driven over
 //! HTTP and through the CLI. One binary, fixtures started once.
 
+mod admin_forms;
+mod admin_portal;
 mod api;
 mod apns;
 mod apple;
@@ -235,6 +237,8 @@ fn main() {
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
+        admin_portal::admin_portal_in_chromium,
+        admin_forms::admin_forms_refuse_forgery_and_bad_input,
     ];
     let mut trials = Vec::new();
     for server in &servers {
