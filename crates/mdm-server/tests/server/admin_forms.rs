@@ -192,7 +192,11 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
     );
     let (st, page, _) = post_form(
         &format!("{base}/settings/user"),
-        &[("csrf", &csrf), ("pin_days", "7"), ("profile_minutes", "0.5")],
+        &[
+            ("csrf", &csrf),
+            ("pin_days", "7"),
+            ("profile_minutes", "0.5"),
+        ],
         Some(&cookie),
     )
     .await?;

@@ -107,6 +107,9 @@ pub async fn admin_portal_in_chromium(s: Arc<Server>) -> TestResult {
     let f = fixture(&s).await?;
     let (email, password) = tenant_admin(&s, &f)?;
     let c = driver.session(DESKTOP_UA).await?;
+    c.set_window_size(1280, 1100)
+        .await
+        .map_err(|e| e.to_string())?;
     let b = Browser {
         c: c.clone(),
         shots: shots_dir(s.name)?,
