@@ -31,5 +31,6 @@ CREATE TABLE tenant_setup (
 
 CREATE INDEX devices_status ON devices (tenant_id, status, created_at, id);
 CREATE INDEX devices_platform ON devices (tenant_id, platform, created_at, id);
+CREATE INDEX devices_platform_status ON devices (tenant_id, platform, status, created_at, id);
 CREATE INDEX devices_user ON devices (tenant_id, user_id, created_at, id);
 CREATE INDEX devices_last_seen ON devices (tenant_id, last_seen_at);
