@@ -105,6 +105,12 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    #[serde(rename = "registration.reminder_queued")]
+    RegistrationReminderQueued,
+    #[serde(rename = "registration.reminder_sent")]
+    RegistrationReminderSent,
+    #[serde(rename = "registration.given_up")]
+    RegistrationGivenUp,
     #[serde(rename = "admin.signed_in")]
     AdminSignedIn,
     #[serde(rename = "admin.signed_out")]
@@ -123,7 +129,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 53] = [
+    pub const ALL: [AuditAction; 56] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -170,6 +176,9 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::RegistrationReminderQueued,
+        Self::RegistrationReminderSent,
+        Self::RegistrationGivenUp,
         Self::AdminSignedIn,
         Self::AdminSignedOut,
         Self::AdminLockedOut,
@@ -228,6 +237,9 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::RegistrationReminderQueued => "registration.reminder_queued",
+            Self::RegistrationReminderSent => "registration.reminder_sent",
+            Self::RegistrationGivenUp => "registration.given_up",
             Self::AdminSignedIn => "admin.signed_in",
             Self::AdminSignedOut => "admin.signed_out",
             Self::AdminLockedOut => "admin.locked_out",

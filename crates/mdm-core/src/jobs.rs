@@ -191,6 +191,7 @@ impl crate::Core {
                 self.run_registration_expiry(job.tenant_id, &job.payload)
                     .await
             }
+            crate::reminders::REMIND_JOB => self.run_registration_reminder(job).await,
             other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
         }
     }

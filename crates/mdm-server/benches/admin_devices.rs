@@ -82,7 +82,10 @@ async fn seed(pool: &sqlx::AnyPool, tenant: TenantId, devices: usize) {
             ));
             users.push(id);
         }
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("users");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("users");
     }
     for start in (0..devices).step_by(1000) {
         let mut sql = String::from(
@@ -105,7 +108,10 @@ async fn seed(pool: &sqlx::AnyPool, tenant: TenantId, devices: usize) {
                 STATUSES[i % STATUSES.len()],
             ));
         }
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("devices");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("devices");
     }
 }
 

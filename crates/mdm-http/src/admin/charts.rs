@@ -18,7 +18,7 @@ pub fn stage_bars(title: &str, stages: &[(&str, i64)]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="funnel" role="img" aria-label="{t}" width="{w}" height="{height}" viewBox="0 0 {w} {height}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">{t}</text>"#,
+        r##"<svg class="funnel" role="img" aria-label="{t}" width="{w}" height="{height}" viewBox="0 0 {w} {height}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">{t}</text>"##,
         t = html_escape(title),
         w = label_w + bar_w + 90.0,
     );
@@ -28,7 +28,7 @@ pub fn stage_bars(title: &str, stages: &[(&str, i64)]) -> String {
         let pct = 100.0 * *n as f64 / first;
         let _ = write!(
             out,
-            r#"<text x="0" y="{ty}">{l}</text><rect x="{label_w}" y="{y}" width="{len:.1}" height="{h}" fill="{c}"><title>{l}: {n}</title></rect><text x="{tx:.1}" y="{ty}">{n} ({pct:.0}%)</text>"#,
+            r##"<text x="0" y="{ty}">{l}</text><rect x="{label_w}" y="{y}" width="{len:.1}" height="{h}" fill="{c}"><title>{l}: {n}</title></rect><text x="{tx:.1}" y="{ty}">{n} ({pct:.0}%)</text>"##,
             ty = y + 14.0,
             l = html_escape(label),
             h = row_h - 6.0,
@@ -55,7 +55,7 @@ pub fn day_columns(days: &[(String, Vec<i64>)]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="funnel-days" role="img" aria-label="registrations per day" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><line x1="{left}" y1="{chart_h}" x2="{width}" y2="{chart_h}" stroke="#999"/><text x="0" y="12">{max}</text><text x="0" y="{chart_h}">0</text>"#,
+        r##"<svg class="funnel-days" role="img" aria-label="registrations per day" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><line x1="{left}" y1="{chart_h}" x2="{width}" y2="{chart_h}" stroke="#999"/><text x="0" y="12">{max}</text><text x="0" y="{chart_h}">0</text>"##,
         max = max as i64,
     );
     for (i, (day, counts)) in days.iter().enumerate() {
@@ -65,7 +65,7 @@ pub fn day_columns(days: &[(String, Vec<i64>)]) -> String {
             let inset = s as f64 * 1.2;
             let _ = write!(
                 out,
-                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{}: {n}</title></rect>"#,
+                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{}: {n}</title></rect>"##,
                 x + 1.0 + inset,
                 chart_h - h,
                 (col_w - 2.0 - 2.0 * inset).max(1.0),
@@ -76,7 +76,7 @@ pub fn day_columns(days: &[(String, Vec<i64>)]) -> String {
         if i % 7 == 0 || i + 1 == days.len() {
             let _ = write!(
                 out,
-                r#"<text x="{x}" y="{y}" transform="rotate(45 {x} {y})">{d}</text>"#,
+                r##"<text x="{x}" y="{y}" transform="rotate(45 {x} {y})">{d}</text>"##,
                 y = chart_h + 12.0,
                 d = html_escape(day.get(5..).unwrap_or(day)),
             );
@@ -97,7 +97,10 @@ mod tests {
         assert!(bars.contains("All &lt;platforms&gt;") && bars.contains("4 (40%)"));
         let empty = stage_bars("none", &[("invited", 0), ("active", 0)]);
         assert!(empty.contains("0 (0%)"));
-        let days = day_columns(&[("2026-12-01".into(), vec![3, 2, 1]), ("2026-12-02".into(), vec![0, 0, 0])]);
+        let days = day_columns(&[
+            ("2026-12-01".into(), vec![3, 2, 1]),
+            ("2026-12-02".into(), vec![0, 0, 0]),
+        ]);
         assert_eq!(days.matches("<rect").count(), 6);
         assert!(days.contains("12-01"));
         assert!(day_columns(&[]).ends_with("</svg>"));

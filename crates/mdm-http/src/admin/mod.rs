@@ -6,6 +6,7 @@
 //! the administrator's scope by the use case (ADR 0012).
 
 mod audit;
+mod charts;
 mod device_actions;
 mod devices;
 mod directory;

@@ -73,6 +73,11 @@ pub struct SettingsPage {
     pub temporary_password: bool,
     pub profile_minutes: String,
     pub qr_registration: bool,
+    pub reminder_hours: String,
+    pub reminder_max: String,
+    pub reminder_email: bool,
+    pub reminder_push: bool,
+    pub reminder_error: Option<String>,
     pub pin_error: Option<String>,
     pub profile_error: Option<String>,
     pub url_version: i64,
@@ -109,6 +114,11 @@ pub async fn settings_page(
         temporary_password: settings.temporary_password,
         profile_minutes: format!("{}", settings.profile_validity_secs / 60),
         qr_registration: settings.qr_registration,
+        reminder_hours: format!("{}", settings.reminder_interval_secs as f64 / 3600.0),
+        reminder_max: settings.reminder_max.to_string(),
+        reminder_email: settings.reminder_email,
+        reminder_push: settings.reminder_push,
+        reminder_error: None,
         pin_error: None,
         profile_error: None,
         url_version: url.version,
@@ -190,6 +200,14 @@ async fn user_settings(
     };
     page.pin_days = form.get("pin_days").to_string();
     page.profile_minutes = form.get("profile_minutes").to_string();
+    page.reminder_hours = form.get("reminder_hours").to_string();
+    page.reminder_max = form.get("reminder_max").to_string();
+    let reminder = number(form.get("reminder_hours")).map(|h| (h * 3600.0).round() as i64);
+    let reminder_max = form.get("reminder_max").parse::<i64>().ok();
+    if reminder.is_none() || reminder_max.is_none() {
+        page.reminder_error =
+            Some("Enter hours between reminders and a whole number of reminders.".into());
+    }
     let pin = number(form.get("pin_days")).map(|d| (d * 86400.0).round() as i64);
     let profile = number(form.get("profile_minutes")).map(|m| (m * 60.0).round() as i64);
     if pin.is_none() {
@@ -198,7 +216,7 @@ async fn user_settings(
     if profile.is_none() {
         page.profile_error = Some("Enter a number of minutes.".into());
     }
-    if page.pin_error.is_some() || page.profile_error.is_some() {
+    if page.pin_error.is_some() || page.profile_error.is_some() || page.reminder_error.is_some() {
         return render(FORM_INVALID, &page);
     }
     let patch = SettingsPatch {
@@ -207,6 +225,10 @@ async fn user_settings(
         temporary_password: Some(form.checked("temporary_password")),
         profile_validity_secs: profile,
         qr_registration: Some(form.checked("qr_registration")),
+        reminder_interval_secs: reminder,
+        reminder_max,
+        reminder_email: Some(form.checked("reminder_email")),
+        reminder_push: Some(form.checked("reminder_push")),
     };
     match s
         .core
@@ -220,6 +242,8 @@ async fn user_settings(
         Err(CoreError::Invalid { field, message }) => {
             if field == "pin_lifetime_secs" {
                 page.pin_error = Some(format!("PIN lifetime: {message}"));
+            } else if field.starts_with("reminder") {
+                page.reminder_error = Some(format!("Reminders: {message}"));
             } else {
                 page.profile_error = Some(format!("Profile validity: {message}"));
             }

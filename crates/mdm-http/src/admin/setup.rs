@@ -219,7 +219,7 @@ async fn submit(
                 temporary_password: Some(form.checked("temporary_password")),
                 qr_registration: Some(form.checked("qr_registration")),
                 profile_validity_secs: Some(minutes.map_or(-1, |m| m * 60)),
-                pin_lifetime_secs: None,
+                ..SettingsPatch::default()
             };
             s.core
                 .update_settings(&actor, &tenant, &patch)

@@ -301,7 +301,7 @@ async fn detail(
                 .iter()
                 .map(|r| RegistrationRow {
                     id: r.id.clone(),
-                    platform: r.platform.as_str(),
+                    platform: r.platform.map_or("unknown", |p| p.as_str()),
                     purpose: r.purpose.as_str(),
                     status: r.status.as_str(),
                     created: when(r.created_at),

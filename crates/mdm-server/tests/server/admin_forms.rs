@@ -196,6 +196,8 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
             ("csrf", &csrf),
             ("pin_days", "7"),
             ("profile_minutes", "0.5"),
+            ("reminder_hours", "24"),
+            ("reminder_max", "3"),
         ],
         Some(&cookie),
     )
@@ -210,6 +212,8 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
             ("csrf", &csrf),
             ("pin_days", "soon"),
             ("profile_minutes", "10"),
+            ("reminder_hours", "24"),
+            ("reminder_max", "3"),
         ],
         Some(&cookie),
     )

@@ -252,6 +252,17 @@ async fn walk(
         "the invited filter shows only the one not invited"
     );
 
+    let bob_user = expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/users?q={bob}", f.slug))
+            .await?,
+        200,
+        "bob",
+    )?;
+    let bob_id = bob_user["items"][0]["id"]
+        .as_str()
+        .ok_or("bob id")?
+        .to_string();
     // A simulated iPhone enrols for the first imported user.
     let user = expect(
         f.api
@@ -308,9 +319,37 @@ async fn walk(
     );
     b.shot("12-audit").await?;
 
-    b.goto(&format!("{base}/registrations")).await?;
-    b.find("#registrations").await?;
+    // The funnel, and "remind now" on a registration stalled at "invited".
+    b.goto(&format!("{base}/registrations?hours=0")).await?;
+    b.find("#funnel svg").await?;
+    let total = b.text("#funnel-total").await?;
+    ensure!(
+        !total.starts_with("0 "),
+        "the funnel counts the invitations: {total}"
+    );
+    let funnel = b.page().await?;
+    ensure!(
+        funnel.contains("<title>active: 1</title>"),
+        "one registration reached active in the funnel chart"
+    );
     b.shot("13-registrations").await?;
+    let row = format!("#stalled tr:has(a[href$='/users/{bob_id}']) button.remind");
+    b.click(&row).await?;
+    let flash = b.text("#flash").await?;
+    ensure!(flash.contains("reminder"), "remind now: {flash}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !env
+        .smtp
+        .messages_to(&bob)
+        .iter()
+        .any(|m| m.contains("Reminder"))
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no reminder mail for {bob}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Regenerate the enrollment URL: the old registration link stops working.
     b.click("a[href$='/settings']").await?;

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn env() -> Result<&'static crate::InviteEnv, String> {
+pub(crate) fn env() -> Result<&'static crate::InviteEnv, String> {
     crate::INVITE_ENV
         .get()
         .ok_or("the SMTP fixture is not available".into())
 }
 
 /// Adds a user (optionally with a password) and returns its id.
-async fn add_user(
+pub(crate) async fn add_user(
     f: &Fixture,
     email: &str,
     password: Option<&str>,
@@ -39,7 +39,7 @@ async fn add_user(
 }
 
 /// Invites `email` (added without a password) and returns the link and PIN of the delivered mail.
-async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), String> {
+pub(crate) async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), String> {
     add_user(f, email, None, true).await?;
     let msg = env()?
         .smtp
@@ -49,7 +49,7 @@ async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), S
     Ok((link, pin.ok_or(format!("no PIN in {msg}"))?, msg))
 }
 
-fn email() -> String {
+pub(crate) fn email() -> String {
     format!("u{}@example.com", uuid_hex())
 }
 
@@ -157,7 +157,7 @@ fn verify_cms(profile: &[u8]) -> Result<String, String> {
 }
 
 /// Waits (up to 30 s, the machine may be busy) until the page after a click shows `css`.
-async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
+pub(crate) async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
     c.wait()
         .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(css))
@@ -302,6 +302,13 @@ pub async fn browser_registration(s: Arc<Server>) -> TestResult {
         xml.contains("com.apple.security.scep") && xml.contains("com.apple.mdm"),
         "profile: {xml}"
     );
+    // A simulated iPhone completes the enrolment with the browser's profile,
+    // and one registration carries every stage of the funnel.
+    let uid = crate::funnel::user_id(&f, &addr).await?;
+    crate::directory_go::iphone_enrols_for(&f, &reqwest::Client::new(), &body, 5201, &uid).await?;
+    let regs = crate::funnel::registrations_of(&f, &uid).await?;
+    ensure!(regs.len() == 1, "one registration: {regs:?}");
+    crate::funnel::has_every_stage(&regs[0])?;
     // The funnel so far, in the audit trail.
     let audit = expect(
         f.api
@@ -806,5 +813,69 @@ pub async fn failed_sends_are_retried_and_visible() -> TestResult {
     );
     server.stop();
     smtp.stop();
+    Ok(())
+}
+
+/// SMTP with authentication against aiosmtpd (STARTTLS, AUTH required): the
+/// right credentials deliver; a wrong password is a visible, retried failure
+/// that names the refusal.
+pub async fn smtp_auth_against_aiosmtpd() -> TestResult {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = crate::smtp::free_port()?;
+    let smtp = crate::smtp::Smtp::start_with_auth(dir.path(), port, "mdm-mailer", "s3cret pass")?;
+    let env_with = |password: &str| {
+        let mut env = smtp.env("starttls");
+        env.push(("MDM_SMTP_USERNAME".into(), "mdm-mailer".into()));
+        env.push(("MDM_SMTP_PASSWORD".into(), password.into()));
+        env.push(("MDM_SMTP_TIMEOUT_SECS".into(), "5".into()));
+        env
+    };
+    let good = Server::start_with_env(
+        "smtpauth",
+        &dir.path().join("good"),
+        None,
+        &env_with("s3cret pass"),
+    )?;
+    let f = fixture(&good).await?;
+    let addr = email();
+    add_user(&f, &addr, None, true).await?;
+    let msg = smtp.message_to(&addr, Duration::from_secs(30)).await?;
+    ensure!(
+        link_and_pin(&msg)?.1.is_some(),
+        "delivered after AUTH: {msg}"
+    );
+    good.stop();
+
+    let bad = Server::start_with_env(
+        "smtpauth-bad",
+        &dir.path().join("bad"),
+        None,
+        &env_with("wrong"),
+    )?;
+    let f = fixture(&bad).await?;
+    let refused = email();
+    add_user(&f, &refused, None, true).await?;
+    let list_path = format!("/api/v1/tenants/{}/invitations", f.slug);
+    let mut failed = Value::Null;
+    for _ in 0..300 {
+        let list = expect(f.api.get(&list_path).await?, 200, "list")?;
+        failed = list["items"][0].clone();
+        if failed["attempts"].as_i64().unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bad.stop();
+    smtp.stop();
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    ensure!(
+        failed["delivery"] != "sent"
+            && (error.contains("535") || error.to_lowercase().contains("auth")),
+        "a wrong SMTP password is visible: {failed}"
+    );
+    ensure!(
+        smtp.messages_to(&refused).is_empty(),
+        "nothing delivered without AUTH"
+    );
     Ok(())
 }

@@ -20,10 +20,13 @@ mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
 mod fcm;
+mod funnel;
 mod invites;
 mod isolation;
+mod my_devices;
 mod ops;
 mod profiles;
+mod reminders;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -237,6 +240,8 @@ fn main() {
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
+        funnel::funnel_stalled_and_remind_now,
+        my_devices::portal_lists_my_devices,
         admin_portal::admin_portal_in_chromium,
         admin_forms::admin_forms_refuse_forgery_and_bad_input,
     ];
@@ -267,6 +272,13 @@ fn main() {
             },
         ));
     }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test("smtp_auth_against_aiosmtpd", move || {
+            rt.block_on(invites::smtp_auth_against_aiosmtpd())
+                .map_err(Failed::from)
+        }));
+    }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
     }));
@@ -282,6 +294,16 @@ fn main() {
         }));
     }
 
+    {
+        let (rt, pg_admin, dir) = (rt.clone(), pg_admin.clone(), tmp.path().join("reminders"));
+        trials.push(Trial::test(
+            "reminders_once_across_two_servers",
+            move || {
+                rt.block_on(reminders::reminders_once_across_two_servers(pg_admin, dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     slapd::shutdown();
     for s in &servers {
