@@ -120,6 +120,8 @@ pub async fn tenant_page(
 }
 
 /// Refuses a form whose token is not this session's: nothing changes.
+// The refusal is a whole page, made at most once per request.
+#[allow(clippy::result_large_err)]
 pub fn check_csrf(signed: &Signed, form: &FormData) -> Result<(), Response> {
     if signed.0.session.csrf_ok(form.get("csrf")) {
         Ok(())

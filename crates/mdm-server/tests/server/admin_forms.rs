@@ -360,7 +360,7 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
     .await?;
     ensure!(st == 429 && page.contains("Too many"), "locked out: {st}");
     let audit = expect(
-        f.op.get(&format!("/api/v1/audit?action=admin.locked_out&limit=1000"))
+        f.op.get("/api/v1/audit?action=admin.locked_out&limit=1000")
             .await?,
         200,
         "operator audit",
