@@ -371,5 +371,72 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
             .is_some_and(|a| a.iter().any(|e| e["subject_id"] == email2.as_str())),
         "lockout audited: {audit}"
     );
+
+    // Thirty idle minutes end a session: the next request goes to sign-in.
+    let (_, _, h) = post_form(
+        &sign_in,
+        &[("email", &email), ("password", &password)],
+        None,
+    )
+    .await?;
+    let idle = session_cookie(&h)?;
+    let (st, _, _) = get(&format!("{base}/users"), Some(&idle)).await?;
+    ensure!(st == 200, "fresh session: {st}");
+    crate::apple_device::exec_sql(
+        &s,
+        "UPDATE admin_sessions SET last_seen_at = last_seen_at - 1860000 \
+         WHERE admin_id IN (SELECT id FROM admins WHERE email = $1)",
+        &[&email],
+    )
+    .await?;
+    let (st, _, h) = get(&format!("{base}/users"), Some(&idle)).await?;
+    ensure!(
+        st == 303 && location(&h) == "/admin/sign-in",
+        "idle session: {st}"
+    );
+    let (_, page, _) = get(&sign_in, Some(&idle)).await?;
+    ensure!(
+        page.contains("session has ended"),
+        "the sign-in page says why"
+    );
+
+    // The first start's operator administrator picks any tenant.
+    let creds = std::fs::read_to_string(s.data_dir.join("initial-credentials.txt"))
+        .map_err(|e| e.to_string())?;
+    let field = |k: &str| {
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = \"")))
+            .map(|v| v.trim_end_matches('"').to_string())
+            .ok_or(format!("no {k}"))
+    };
+    let (st, _, h) = post_form(
+        &sign_in,
+        &[
+            ("email", &field("admin_email")?),
+            ("password", &field("admin_password")?),
+        ],
+        None,
+    )
+    .await?;
+    ensure!(st == 303, "operator sign-in: {st}");
+    let op = session_cookie(&h)?;
+    let (st, _, h) = get(&format!("{}/admin", s.base), Some(&op)).await?;
+    ensure!(
+        st == 303 && location(&h) == "/admin/tenants",
+        "operator home: {st}"
+    );
+    let (_, page, _) = get(&format!("{}/admin/tenants", s.base), Some(&op)).await?;
+    ensure!(
+        page.contains(&format!("data-slug=\"{}\"", f.slug))
+            && page.contains(&format!("data-slug=\"{}\"", other.slug)),
+        "the picker lists every tenant"
+    );
+    let (st, _, _) = get(
+        &format!("{}/admin/t/{}/users", s.base, other.slug),
+        Some(&op),
+    )
+    .await?;
+    ensure!(st == 200, "operator opens any tenant: {st}");
     Ok(())
 }
