@@ -10,11 +10,18 @@ const SHADES: [&str; 7] = [
     "#cfe2f3", "#b0cde8", "#8fb6dc", "#6b9ccf", "#4a82bf", "#2f68a8", "#1d3557",
 ];
 
-/// Horizontal bars: one per stage with its count and share of the first.
-pub fn stage_bars(title: &str, stages: &[(&str, i64)]) -> String {
+/// Horizontal bars: one per stage with its count and its share of `base`
+/// (the registrations counted; not every one starts with an invitation).
+pub fn stage_bars(title: &str, base: i64, stages: &[(&str, i64)]) -> String {
     let (label_w, bar_w, row_h) = (150.0, 360.0, 22.0);
     let height = row_h * stages.len() as f64 + 28.0;
-    let first = stages.first().map_or(0, |s| s.1).max(1) as f64;
+    let first = stages
+        .iter()
+        .map(|s| s.1)
+        .chain([base])
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let mut out = String::new();
     let _ = write!(
         out,
@@ -46,7 +53,7 @@ pub fn day_columns(days: &[(String, Vec<i64>)]) -> String {
     let (col_w, chart_h, left, bottom) = (18.0, 160.0, 36.0, 40.0);
     let max = days
         .iter()
-        .filter_map(|(_, c)| c.first().copied())
+        .flat_map(|(_, c)| c.iter().copied())
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -92,10 +99,11 @@ mod tests {
 
     #[test]
     fn charts_are_svg_and_escape_labels() {
-        let bars = stage_bars("All <platforms>", &[("invited", 10), ("active", 4)]);
+        let bars = stage_bars("All <platforms>", 10, &[("invited", 8), ("active", 4)]);
         assert!(bars.starts_with("<svg") && bars.ends_with("</svg>"));
         assert!(bars.contains("All &lt;platforms&gt;") && bars.contains("4 (40%)"));
-        let empty = stage_bars("none", &[("invited", 0), ("active", 0)]);
+        assert!(bars.contains("8 (80%)"));
+        let empty = stage_bars("none", 0, &[("invited", 0), ("active", 0)]);
         assert!(empty.contains("0 (0%)"));
         let days = day_columns(&[
             ("2026-12-01".into(), vec![3, 2, 1]),

@@ -52,6 +52,9 @@ pub struct ListParams {
     pub seen: String,
     #[serde(default)]
     pub after: String,
+    /// Set after a deletion, for the message.
+    #[serde(default)]
+    pub deleted: Option<u8>,
 }
 
 pub struct DeviceRow {

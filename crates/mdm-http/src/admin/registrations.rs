@@ -51,7 +51,7 @@ fn stages(c: &StageCounts) -> Vec<i64> {
 fn bars(title: &str, c: &StageCounts) -> String {
     let counts = stages(c);
     let pairs: Vec<(&str, i64)> = LABELS.iter().copied().zip(counts).collect();
-    stage_bars(title, &pairs)
+    stage_bars(title, c.registrations, &pairs)
 }
 
 struct Stalled {

@@ -319,6 +319,20 @@ async fn walk(
     );
     b.shot("12-audit").await?;
 
+    // A retired device's record can be deleted, after its confirmation.
+    b.goto(&format!("{base}/devices?status=retired")).await?;
+    b.click(&format!("tr[data-serial=\"{serial}\"] a")).await?;
+    b.click("#delete").await?;
+    b.find("#warning").await?;
+    b.click("#confirm").await?;
+    b.find("#flash").await?;
+    ensure!(
+        !b.page()
+            .await?
+            .contains(&format!("data-serial=\"{serial}\"")),
+        "the deleted device is gone from the list"
+    );
+
     // The funnel, and "remind now" on a registration stalled at "invited".
     b.goto(&format!("{base}/registrations?hours=0")).await?;
     b.find("#funnel svg").await?;
