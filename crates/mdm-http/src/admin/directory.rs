@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use mdm_core::CoreError;
-use mdm_core::directory::{ConnectorSettings, SyncTrigger};
+use mdm_core::directory::{ConnectorSettings, DirectorySecurity, SyncTrigger};
 use mdm_core::tenants::Tenant;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +33,10 @@ pub struct DirectorySection {
     pub user_filter: String,
     pub group_filter: String,
     pub interval_minutes: String,
+    pub page_size: String,
+    /// `none`, `starttls`, `ldaps`, or empty for the URL's default.
+    pub security: String,
+    pub has_ca: bool,
     pub enabled: bool,
     pub last_sync: String,
     pub errors: Vec<(String, String)>,
@@ -70,6 +74,9 @@ pub async fn section(
                 user_filter: c.user_filter,
                 group_filter: c.group_filter.unwrap_or_default(),
                 interval_minutes: (c.sync_interval_secs / 60).to_string(),
+                page_size: c.page_size.to_string(),
+                security: c.security.as_str().to_string(),
+                has_ca: c.ca_pem.is_some(),
                 enabled: c.enabled,
                 last_sync: runs.first().map_or_else(
                     || "never".into(),
@@ -81,6 +88,7 @@ pub async fn section(
         Err(CoreError::NotFound(_)) => Ok(DirectorySection {
             user_filter: "(objectClass=inetOrgPerson)".into(),
             interval_minutes: "60".into(),
+            page_size: "500".into(),
             enabled: true,
             last_sync: "never".into(),
             ..DirectorySection::default()
@@ -89,7 +97,11 @@ pub async fn section(
     }
 }
 
-fn settings_of(form: &FormData) -> Result<ConnectorSettings, (String, String)> {
+/// The connector settings of the form; an empty CA field keeps the stored CA.
+fn settings_of(
+    form: &FormData,
+    stored_ca: Option<String>,
+) -> Result<ConnectorSettings, (String, String)> {
     let opt = |k: &str| Some(form.get(k).to_string()).filter(|v| !v.is_empty());
     let minutes = match form.get("interval_minutes") {
         "" => None,
@@ -104,17 +116,33 @@ fn settings_of(form: &FormData) -> Result<ConnectorSettings, (String, String)> {
     };
     Ok(ConnectorSettings {
         url: form.get("url").to_string(),
-        security: None,
+        security: match form.get("security") {
+            "" => None,
+            other => Some(DirectorySecurity::parse(other).ok_or((
+                "security".to_string(),
+                "choose none, StartTLS or LDAPS".to_string(),
+            ))?),
+        },
         bind_dn: form.get("bind_dn").to_string(),
         bind_password: Some(form.raw("bind_password").to_string()).filter(|p| !p.is_empty()),
         base_dn: form.get("base_dn").to_string(),
         user_filter: opt("user_filter"),
         group_filter: opt("group_filter"),
         attributes: Default::default(),
-        page_size: None,
+        page_size: match form.get("page_size") {
+            "" => None,
+            n => Some(n.parse::<u32>().map_err(|_| {
+                (
+                    "page_size".to_string(),
+                    "enter a whole number of entries".to_string(),
+                )
+            })?),
+        },
         sync_interval_secs: minutes,
         timeout_secs: None,
-        ca_pem: None,
+        ca_pem: Some(form.raw("ca_pem").trim().to_string())
+            .filter(|c| !c.is_empty())
+            .or(stored_ca),
         enabled: Some(form.checked("enabled")),
     })
 }
@@ -127,6 +155,8 @@ fn keep_form(page: &mut SettingsPage, form: &FormData) {
     d.user_filter = form.get("user_filter").to_string();
     d.group_filter = form.get("group_filter").to_string();
     d.interval_minutes = form.get("interval_minutes").to_string();
+    d.security = form.get("security").to_string();
+    d.page_size = form.get("page_size").to_string();
     d.enabled = form.checked("enabled");
 }
 
@@ -142,7 +172,11 @@ async fn configure(
         Err(r) => return r,
     };
     keep_form(&mut page, &form);
-    let settings = match settings_of(&form) {
+    let stored_ca = match s.core.directory_connector(&signed.actor(), &tenant).await {
+        Ok(c) => c.ca_pem,
+        Err(_) => None,
+    };
+    let settings = match settings_of(&form, stored_ca) {
         Ok(x) => x,
         Err(e) => {
             page.directory.errors.push(e);

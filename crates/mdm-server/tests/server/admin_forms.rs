@@ -440,3 +440,118 @@ pub async fn admin_forms_refuse_forgery_and_bad_input(s: Arc<Server>) -> TestRes
     ensure!(st == 200, "operator opens any tenant: {st}");
     Ok(())
 }
+
+/// Settings that reach real servers: the test mail through the SMTP
+/// fixture, the push credential shown, and the LDAP connector configured,
+/// tested and synced against slapd — bad input shown next to its field.
+pub async fn admin_settings_reach_smtp_and_ldap(s: Arc<Server>) -> TestResult {
+    use crate::slapd::{READER_DN, READER_PW, slapd};
+    let env = crate::INVITE_ENV
+        .get()
+        .ok_or("the SMTP fixture is not available")?;
+    let ldap = slapd()?;
+    let f = fixture(&s).await?;
+    let (email, password) = tenant_admin(&s, &f)?;
+    let base = format!("{}/admin/t/{}", s.base, f.slug);
+    let sign_in = format!("{}/admin/sign-in", s.base);
+    let (_, _, h) = post_form(
+        &sign_in,
+        &[("email", &email), ("password", &password)],
+        None,
+    )
+    .await?;
+    let cookie = session_cookie(&h)?;
+    let (st, page, _) = get(&format!("{base}/settings"), Some(&cookie)).await?;
+    ensure!(st == 200, "settings: {st}");
+    let csrf = csrf_of(&page)?;
+    ensure!(page.contains("SMTP 127.0.0.1:"), "the SMTP server is named");
+    ensure!(
+        page.contains("provider token"),
+        "the APNs credential is shown"
+    );
+
+    let to = format!("test-{}@example.com", uuid_hex());
+    let (st, page, _) = post_form(
+        &format!("{base}/settings/test-mail"),
+        &[("csrf", &csrf), ("to", &to)],
+        Some(&cookie),
+    )
+    .await?;
+    ensure!(
+        st == 200 && page.contains("id=\"mail-result\""),
+        "test mail: {st}"
+    );
+    let msg = env
+        .smtp
+        .message_to(&to, std::time::Duration::from_secs(30))
+        .await?;
+    ensure!(
+        msg.contains("Test message from Test tenant"),
+        "the test mail arrived: {msg}"
+    );
+
+    let branch = crate::directory::branch(ldap, &[("ann", "pw-ann-1"), ("bob", "pw-bob-1")])?;
+    let connector = |url: &str, pw: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("url", url.to_string()),
+            ("security", "ldaps".to_string()),
+            ("bind_dn", READER_DN.to_string()),
+            ("bind_password", pw.to_string()),
+            ("base_dn", branch.base.clone()),
+            ("ca_pem", ldap.ca_pem.clone()),
+            ("interval_minutes", "0".to_string()),
+            ("page_size", "40".to_string()),
+            ("enabled", "on".to_string()),
+        ]
+    };
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let (cookie, base) = (cookie.clone(), base.clone());
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(&format!("{base}/settings/{path}"), &pairs, Some(&cookie)).await
+        }
+    };
+    let (st, page, _) = post("directory", connector("http://ldap.example", READER_PW)).await?;
+    ensure!(
+        st == 422 && page.contains("id=\"url-error\""),
+        "bad URL: {st}"
+    );
+    let (st, _, h) = post("directory", connector(&ldap.ldaps_url, READER_PW)).await?;
+    ensure!(
+        st == 303 && location(&h).ends_with("saved=directory"),
+        "configure: {st}"
+    );
+    let csrf_only = || vec![("csrf", csrf.clone())];
+    let (st, page, _) = post("directory/test", csrf_only()).await?;
+    ensure!(
+        st == 200 && page.contains("the filter matches 2 entries"),
+        "test connection: {st} {page}"
+    );
+    let (st, page, _) = post("directory/sync", csrf_only()).await?;
+    ensure!(
+        st == 200 && page.contains("Synced 2 entries: 2 created"),
+        "sync now: {st}"
+    );
+    let users = crate::directory::users(&f).await?;
+    ensure!(
+        users.len() == 2 && users.iter().all(|u| u["source"] == "ldap"),
+        "two directory users: {users:?}"
+    );
+    // Saving again without a CA keeps the stored one; a wrong password
+    // fails the bind step of the test, named on the page.
+    let mut wrong = connector(&ldap.ldaps_url, "not-the-password");
+    wrong.retain(|(k, _)| *k != "ca_pem");
+    let (st, _, _) = post("directory", wrong).await?;
+    ensure!(st == 303, "save without CA: {st}");
+    let (st, page, _) = post("directory/test", csrf_only()).await?;
+    ensure!(
+        st == 502 && page.contains("failed"),
+        "wrong bind password: {st}"
+    );
+    ensure!(
+        page.contains("<td>bind</td><td><span class=\"error\">failed"),
+        "the bind step failed, after TLS worked with the kept CA"
+    );
+    Ok(())
+}

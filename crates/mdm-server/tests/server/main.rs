@@ -244,6 +244,7 @@ fn main() {
         my_devices::portal_lists_my_devices,
         admin_portal::admin_portal_in_chromium,
         admin_forms::admin_forms_refuse_forgery_and_bad_input,
+        admin_forms::admin_settings_reach_smtp_and_ldap,
     ];
     let mut trials = Vec::new();
     for server in &servers {
