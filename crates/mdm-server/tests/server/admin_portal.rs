@@ -62,20 +62,30 @@ impl Browser {
             .map_err(|e| format!("waiting for {css}: {e}"))
     }
 
+    /// The text of `css`; an element that went stale (the page changed
+    /// between finding and reading it, on a busy machine) is found again.
     async fn text(&self, css: &str) -> Result<String, String> {
-        self.find(css)
-            .await?
-            .text()
-            .await
-            .map_err(|e| e.to_string())
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.find(css).await?.text().await {
+                Ok(t) => return Ok(t),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("text of {css}: {last}"))
     }
 
     async fn click(&self, css: &str) -> Result<(), String> {
-        self.find(css)
-            .await?
-            .click()
-            .await
-            .map_err(|e| format!("click {css}: {e}"))
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.find(css).await?.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("click {css}: {last}"))
     }
 
     async fn fill(&self, css: &str, text: &str) -> Result<(), String> {
@@ -297,6 +307,27 @@ async fn walk(
     b.click(&format!("tr[data-serial=\"{serial}\"] a")).await?;
     ensure!(b.text("#device-status").await? == "active", "device page");
     b.shot("10-device").await?;
+    // Lock, with a message on the lock screen: the iPhone acknowledges it.
+    b.click("#lock").await?;
+    b.fill("#message", "Lost? Call IT on 1234").await?;
+    b.click("#confirm").await?;
+    ensure!(b.text("#flash").await?.starts_with("lock"), "locked");
+    let handled = phone.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        crate::sim_lifecycle::answered(&handled, "DeviceLock"),
+        "the lock reached the device: {handled:?}"
+    );
+    // Re-send profile: an InstallProfile of a fresh enrollment profile is queued.
+    b.click("#resend").await?;
+    b.find("#warning").await?;
+    b.click("#confirm").await?;
+    ensure!(b.text("#flash").await?.starts_with("resend"), "re-sent");
+    let commands = b.text("#commands").await?;
+    ensure!(
+        commands.contains("DeviceLock") && commands.contains("InstallProfile"),
+        "the commands and their results: {commands}"
+    );
+    b.shot("10b-device-commands").await?;
     b.click("#retire").await?;
     b.find("#warning").await?;
     b.shot("11-retire-confirm").await?;
@@ -307,7 +338,6 @@ async fn walk(
         b.text("#device-status").await? == "retired",
         "status retired"
     );
-    phone.wake().await.map_err(|e| e.to_string())?;
 
     b.click("a[href$='/audit']").await?;
     b.fill("#f-action", "device.retired").await?;
