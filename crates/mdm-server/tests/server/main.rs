@@ -32,6 +32,7 @@ mod sim_channel;
 mod sim_lifecycle;
 mod slapd;
 mod smtp;
+mod smtp_auth;
 mod support;
 mod tls;
 
@@ -276,7 +277,7 @@ fn main() {
     {
         let rt = rt.clone();
         trials.push(Trial::test("smtp_auth_against_aiosmtpd", move || {
-            rt.block_on(invites::smtp_auth_against_aiosmtpd())
+            rt.block_on(smtp_auth::smtp_auth_against_aiosmtpd())
                 .map_err(Failed::from)
         }));
     }
