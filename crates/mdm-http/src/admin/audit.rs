@@ -152,6 +152,7 @@ async fn query_of(
 struct Row {
     at: String,
     actor: String,
+    actor_key: String,
     action: String,
     subject: String,
     user_id: String,
@@ -212,6 +213,7 @@ async fn list(
                 .map(|r| Row {
                     at: when(r.at),
                     actor: r.actor_label,
+                    actor_key: enc(&r.actor),
                     action: r.action,
                     subject: format!("{} {}", r.subject_type, r.subject_id),
                     user_id: r.user_id.map(|u| u.to_string()).unwrap_or_default(),

@@ -348,6 +348,23 @@ async fn walk(
         "the audit entry names the administrator: {entry}"
     );
     b.shot("12-audit").await?;
+    // Clicking the administrator filters the trail by that actor.
+    b.click("tr.entry[data-action='device.retired'] td:nth-child(2) a")
+        .await?;
+    b.find("#f-actor[value^='admin:']").await?;
+    let rows =
+        b.c.find_all(Locator::Css("tr.entry td:nth-child(2)"))
+            .await
+            .map_err(|e| e.to_string())?;
+    ensure!(
+        rows.len() > 3,
+        "the administrator's entries: {}",
+        rows.len()
+    );
+    for r in rows {
+        let who = r.text().await.map_err(|e| e.to_string())?;
+        ensure!(who == email, "only the administrator's entries: {who}");
+    }
 
     // A retired device's record can be deleted, after its confirmation.
     b.goto(&format!("{base}/devices?status=retired")).await?;
