@@ -391,6 +391,15 @@ async fn detail_page(
                 revoked: c.revoked_at.is_some(),
             })
             .collect(),
-        flash: done.map(|d| format!("{d}: done. The audit trail has the entry.")),
+        flash: done.map(|d| {
+            let what = match d.as_str() {
+                "retire" => "retire: queued; the device removes its management profile when it next checks in",
+                "wipe" => "wipe: queued; the device erases itself when it next checks in",
+                "lock" => "lock: queued; the device locks when it next checks in",
+                "resend" => "resend: the enrollment profile is queued for the device",
+                _ => "done",
+            };
+            format!("{what}. The audit trail has the entry.")
+        }),
     })
 }
