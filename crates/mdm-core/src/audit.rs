@@ -125,11 +125,14 @@ pub enum AuditAction {
     DeviceDeleted,
     #[serde(rename = "mail.test_sent")]
     MailTestSent,
+    /// A device renewed its identity certificate from a re-sent profile.
+    #[serde(rename = "device.identity_renewed")]
+    DeviceIdentityRenewed,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 56] = [
+    pub const ALL: [AuditAction; 57] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -186,6 +189,7 @@ impl AuditAction {
         Self::TenantSetupCompleted,
         Self::DeviceDeleted,
         Self::MailTestSent,
+        Self::DeviceIdentityRenewed,
     ];
 
     /// The stored text form.
@@ -247,6 +251,7 @@ impl AuditAction {
             Self::TenantSetupCompleted => "tenant.setup_completed",
             Self::DeviceDeleted => "device.deleted",
             Self::MailTestSent => "mail.test_sent",
+            Self::DeviceIdentityRenewed => "device.identity_renewed",
         }
     }
 

@@ -336,39 +336,9 @@ impl Core {
             registration: None,
             purpose: RegistrationPurpose::Reenroll,
             device_id: Some(id),
+            challenge_lifetime: None,
         };
         self.issue_profile_for(actor, tenant, request).await
-    }
-
-    /// Re-sends the enrollment profile to an enrolled Apple device over its
-    /// MDM channel (InstallProfile of a fresh profile for the same record):
-    /// installing it renews the device identity in place (ADR 0007). Like a
-    /// re-enrolment, a profile not installed within its validity disables
-    /// the device's MDM.
-    pub async fn resend_enrollment_profile(
-        &self,
-        actor: &Actor,
-        tenant: &Tenant,
-        id: DeviceId,
-    ) -> CoreResult<AppleCommand> {
-        let detail = self.device(actor, tenant, id).await?;
-        if detail.device.status != DeviceStatus::Active {
-            return Err(CoreError::Conflict {
-                code: "device_not_active",
-                message: "only an active device can be sent its profile over MDM".into(),
-            });
-        }
-        let issued = self.reenroll_device(actor, tenant, id).await?;
-        let request = CommandRequest::InstallProfile {
-            payload: issued.signed,
-        };
-        self.queue_command(
-            actor,
-            tenant,
-            CommandTarget::device(id),
-            Command::new(self.command_uuid(), request),
-        )
-        .await
     }
 
     /// A fresh CommandUUID (UUID v7, upper case like Apple's own).

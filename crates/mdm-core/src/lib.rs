@@ -73,6 +73,7 @@ pub mod registrations;
 pub mod regtokens;
 pub mod reminder_send;
 pub mod reminders;
+pub mod renewal;
 pub mod scep;
 pub mod secrets;
 pub mod settings;

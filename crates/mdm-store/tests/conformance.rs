@@ -115,6 +115,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
         apple::push_job_outcomes,
+        apple::renewal_candidates,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

@@ -79,7 +79,7 @@ impl Action {
                 "The record is removed from the inventory with its channels and queued commands; its registrations, certificates and audit entries stay. Only a device that is no longer managed (retired, wiped, MDM disabled) can be deleted."
             }
             Action::Resend => {
-                "A fresh enrollment profile for this device is sent over MDM; installing it renews the device identity. If the device does not install it within the profile's validity (it must be online), its management is disabled and the user must re-enrol."
+                "A fresh enrollment profile for this device is sent over MDM (the same identifiers, so it replaces the installed one); installing it renews the device's identity certificate in place. If the device does not install it in time, nothing changes on the device and the server tries again before the certificate expires."
             }
         }
     }
@@ -182,11 +182,7 @@ async fn run(
             .await
             .map(|_| ()),
         Action::Delete => s.core.delete_device(&actor, &tenant, id).await,
-        Action::Resend => s
-            .core
-            .resend_enrollment_profile(&actor, &tenant, id)
-            .await
-            .map(|_| ()),
+        Action::Resend => s.core.resend_profile(&actor, &tenant, id).await.map(|_| ()),
     };
     let base = format!("/admin/t/{}/devices", tenant.slug);
     match done {

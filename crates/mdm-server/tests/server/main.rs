@@ -27,6 +27,7 @@ mod my_devices;
 mod ops;
 mod profiles;
 mod reminders;
+mod renewal;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -246,6 +247,7 @@ fn main() {
         admin_portal::admin_portal_in_chromium,
         admin_forms::admin_forms_refuse_forgery_and_bad_input,
         admin_forms::admin_settings_reach_smtp_and_ldap,
+        renewal::resend_profile_renews_identity,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -288,6 +290,23 @@ fn main() {
         ops::apple_inspect().map_err(Failed::from)
     }));
     push_and_tls_trials(&mut trials, &rt, tmp.path());
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("userauth"));
+        trials.push(Trial::test("apple_user_authenticate_accepted", move || {
+            rt.block_on(apple_user::user_authenticate_accepted(dir))
+                .map_err(Failed::from)
+        }));
+    }
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("renewal"));
+        trials.push(Trial::test(
+            "renewal_scan_renews_due_certificates",
+            move || {
+                rt.block_on(renewal::scan_renews_due_certificates(dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {
