@@ -105,20 +105,34 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
-    /// A device renewed its identity certificate from a re-sent profile.
-    #[serde(rename = "device.identity_renewed")]
-    DeviceIdentityRenewed,
     #[serde(rename = "registration.reminder_queued")]
     RegistrationReminderQueued,
     #[serde(rename = "registration.reminder_sent")]
     RegistrationReminderSent,
     #[serde(rename = "registration.given_up")]
     RegistrationGivenUp,
+    #[serde(rename = "admin.signed_in")]
+    AdminSignedIn,
+    #[serde(rename = "admin.signed_out")]
+    AdminSignedOut,
+    #[serde(rename = "admin.locked_out")]
+    AdminLockedOut,
+    #[serde(rename = "tenant.renamed")]
+    TenantRenamed,
+    #[serde(rename = "tenant.setup_completed")]
+    TenantSetupCompleted,
+    #[serde(rename = "device.deleted")]
+    DeviceDeleted,
+    #[serde(rename = "mail.test_sent")]
+    MailTestSent,
+    /// A device renewed its identity certificate from a re-sent profile.
+    #[serde(rename = "device.identity_renewed")]
+    DeviceIdentityRenewed,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 50] = [
+    pub const ALL: [AuditAction; 57] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -165,10 +179,17 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
-        Self::DeviceIdentityRenewed,
         Self::RegistrationReminderQueued,
         Self::RegistrationReminderSent,
         Self::RegistrationGivenUp,
+        Self::AdminSignedIn,
+        Self::AdminSignedOut,
+        Self::AdminLockedOut,
+        Self::TenantRenamed,
+        Self::TenantSetupCompleted,
+        Self::DeviceDeleted,
+        Self::MailTestSent,
+        Self::DeviceIdentityRenewed,
     ];
 
     /// The stored text form.
@@ -220,10 +241,17 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
-            Self::DeviceIdentityRenewed => "device.identity_renewed",
             Self::RegistrationReminderQueued => "registration.reminder_queued",
             Self::RegistrationReminderSent => "registration.reminder_sent",
             Self::RegistrationGivenUp => "registration.given_up",
+            Self::AdminSignedIn => "admin.signed_in",
+            Self::AdminSignedOut => "admin.signed_out",
+            Self::AdminLockedOut => "admin.locked_out",
+            Self::TenantRenamed => "tenant.renamed",
+            Self::TenantSetupCompleted => "tenant.setup_completed",
+            Self::DeviceDeleted => "device.deleted",
+            Self::MailTestSent => "mail.test_sent",
+            Self::DeviceIdentityRenewed => "device.identity_renewed",
         }
     }
 

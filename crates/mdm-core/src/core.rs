@@ -44,6 +44,8 @@ pub struct Core {
     pub(crate) directory: Arc<dyn Directory>,
     /// Apple channels seen since the last flush, by (tenant, enrollment id).
     pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
+    /// The delivery settings as administrators see them.
+    pub(crate) facilities: Arc<crate::facilities::Facilities>,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -125,6 +127,7 @@ impl Core {
             mailer: Arc::new(NoMailer),
             directory: Arc::new(NoDirectory),
             seen: Arc::default(),
+            facilities: Arc::default(),
         }
     }
 

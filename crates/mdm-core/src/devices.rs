@@ -135,6 +135,14 @@ pub struct DeviceQuery {
     pub platform: Option<DevicePlatform>,
     pub status: Option<DeviceStatus>,
     pub user_id: Option<UserId>,
+    /// Only devices seen at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub seen_after: Option<OffsetDateTime>,
+    /// Only devices not seen since this time, or never (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub seen_before: Option<OffsetDateTime>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<u32>,
     /// Cursor: the `next` of the previous page.
@@ -254,6 +262,46 @@ impl Core {
         let mut target = CommandTarget::device(id);
         target.lifecycle = Some(status);
         self.queue_command(actor, tenant, target, cmd).await
+    }
+
+    /// Deletes a device record that is no longer managed (retire or wipe it
+    /// first): its Apple channels and queued commands go with it; its
+    /// registrations, certificates and audit entries stay as history. A
+    /// device that enrols again afterwards gets a new record.
+    pub async fn delete_device(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        id: DeviceId,
+    ) -> CoreResult<()> {
+        let detail = self.device(actor, tenant, id).await?;
+        if matches!(
+            detail.device.status,
+            DeviceStatus::Active | DeviceStatus::Pending
+        ) {
+            return Err(CoreError::Conflict {
+                code: "device_managed",
+                message: "the device is still managed: retire or wipe it first".into(),
+            });
+        }
+        let audit = device_audit(
+            &detail.device,
+            self.now(),
+            actor,
+            AuditAction::DeviceDeleted,
+        )
+        .details(serde_json::json!({
+            "status": detail.device.status,
+            "udid": detail.device.udid,
+            "serial_number": detail.device.serial_number,
+        }));
+        self.store
+            .delete_device(tenant.id, id, &audit)
+            .await
+            .map_err(|e| match e {
+                crate::StoreError::NotFound => CoreError::NotFound("device"),
+                other => other.into(),
+            })
     }
 
     /// R17: a fresh expiring profile for the same device record. Installing it

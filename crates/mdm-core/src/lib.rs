@@ -42,6 +42,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod admin_sessions;
 pub mod apple_push;
 pub mod audit;
 pub mod authenticate;
@@ -53,6 +54,7 @@ pub mod devices;
 pub mod directory;
 pub mod enrollment;
 pub mod error;
+pub mod facilities;
 pub mod funnel;
 pub mod identity;
 pub mod ids;
@@ -69,13 +71,14 @@ pub mod push;
 pub mod registration;
 pub mod registrations;
 pub mod regtokens;
-pub mod renewal;
 pub mod reminder_send;
 pub mod reminders;
+pub mod renewal;
 pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod signin;
+pub mod tenant_setup;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;

@@ -6,6 +6,7 @@
 //! times at millisecond precision: a value read back is truncated to the
 //! millisecond.
 
+use crate::admin_sessions::AdminSession;
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::commands::{AppleCommand, CommandQuery, Poll, ResultOutcome, ResultRecord};
 use crate::devices::{AppleEnrollment, Device, DeviceQuery};
@@ -678,6 +679,68 @@ pub struct RegistrationStep {
     pub at: OffsetDateTime,
 }
 
+/// The admin web portal: administrator sessions and their sign-in
+/// throttle, the startup wizard, and the reads and writes only its pages need.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Every administrator with this (normalised) email, operators first.
+    async fn admins_by_email(&self, email: &str) -> StoreResult<Vec<Admin>>;
+    /// Stores a new session, clears the failures under `clear_key` and
+    /// removes expired sessions, with the audit entry, in one transaction.
+    async fn create_admin_session(
+        &self,
+        session: &AdminSession,
+        clear_key: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn admin_session(&self, id_hash: &str) -> StoreResult<Option<AdminSession>>;
+    /// Moves the idle deadline on: sets `last_seen_at`.
+    async fn touch_admin_session(&self, id_hash: &str, at: OffsetDateTime) -> StoreResult<()>;
+    /// Ends a session (sign-out or idle timeout); the audit entry only when given.
+    async fn delete_admin_session(
+        &self,
+        id_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()>;
+    /// Records one failed administrator sign-in under each key (and drops
+    /// failures older than a day), with the lockout entries that reach a limit.
+    async fn record_admin_failure(
+        &self,
+        keys: &[String],
+        at: OffsetDateTime,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn admin_failures(&self, key: &str, since: OffsetDateTime) -> StoreResult<i64>;
+    /// Renames a tenant (its slug never changes). `NotFound` when absent.
+    async fn rename_tenant(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// When the startup wizard of the tenant was finished, if it was.
+    async fn setup_completed(&self, tenant: TenantId) -> StoreResult<Option<OffsetDateTime>>;
+    /// Marks the wizard finished (again: keeps the first time).
+    async fn complete_setup(
+        &self,
+        tenant: TenantId,
+        at: OffsetDateTime,
+        by: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// The users of `ids` in the tenant (absent ones are left out).
+    async fn users_by_ids(&self, tenant: TenantId, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    /// Deletes a device record with its Apple channels and their commands;
+    /// registrations, certificates and audit entries keep its id as history.
+    /// `NotFound` when absent from the tenant.
+    async fn delete_device(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+}
+
 /// Database health.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -701,6 +764,7 @@ pub trait Store:
     + AppleStore
     + HealthStore
     + FunnelStore
+    + AdminStore
 {
 }
 
@@ -719,5 +783,6 @@ impl<T> Store for T where
         + AppleStore
         + HealthStore
         + FunnelStore
+        + AdminStore
 {
 }

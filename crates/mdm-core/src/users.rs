@@ -109,6 +109,10 @@ pub struct UserQuery {
     pub q: Option<String>,
     pub source: Option<UserSource>,
     pub enabled: Option<bool>,
+    /// Users with (`true`) or without (`false`) a device record.
+    pub has_device: Option<bool>,
+    /// Users with (`true`) or without (`false`) an invitation.
+    pub invited: Option<bool>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<u32>,
     /// Return users whose email sorts after this one (the `next` of the previous page).

@@ -22,7 +22,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let tls = wiring::server_tls(&config)?;
     let pusher = wiring::pusher(&config)?;
     let store = wiring::open_store(&config).await?;
-    let core = wiring::core(store, &config)?.with_pusher(Arc::new(pusher.clone()));
+    let core = wiring::core(store, &config)?
+        .with_pusher(Arc::new(pusher.clone()))
+        .with_facilities(wiring::facilities(&config, &pusher));
     let bootstrap = core.bootstrap().await.context("first-start setup failed")?;
     let metrics = if config.metrics {
         metrics_handle()

@@ -193,3 +193,60 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     f.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// What the admin settings page shows of mail and push delivery.
+pub fn facilities(config: &Config, pusher: &ProviderPusher) -> mdm_core::facilities::Facilities {
+    use mdm_core::facilities::{Facilities, PushCredential};
+    let mail = match &config.smtp_host {
+        Some(host) => format!(
+            "SMTP {host}:{} ({:?}{})",
+            config
+                .smtp_port
+                .map_or_else(|| "default port".into(), |p| p.to_string()),
+            config.smtp_security,
+            if config.smtp_username.is_some() {
+                ", authenticated"
+            } else {
+                ""
+            }
+        ),
+        None => format!(
+            "no SMTP server: messages are written to {}",
+            config.data_dir.join("outbox").display()
+        ),
+    };
+    let apns = match &pusher.apns {
+        Some(a) => match a.certificate() {
+            Some(cert) => PushCredential {
+                kind: Some("push certificate".into()),
+                detail: cert.topic.clone().unwrap_or_else(|| cert.subject.clone()),
+                expires_at: Some(cert.not_after),
+            },
+            None => PushCredential {
+                kind: Some("provider token (.p8 key; such keys do not expire)".into()),
+                detail: format!(
+                    "key {} of team {}",
+                    config.apns_key_id.as_deref().unwrap_or("?"),
+                    config.apns_team_id.as_deref().unwrap_or("?")
+                ),
+                expires_at: None,
+            },
+        },
+        None => PushCredential::default(),
+    };
+    let fcm = match &pusher.fcm {
+        Some(f) => PushCredential {
+            kind: Some("service account (the key file states no expiry)".into()),
+            detail: format!("project {}", f.project_id()),
+            expires_at: None,
+        },
+        None => PushCredential::default(),
+    };
+    Facilities {
+        mail_configured: config.smtp_host.is_some(),
+        mail,
+        mail_from: config.mail_from.clone(),
+        apns,
+        fcm,
+    }
+}

@@ -143,6 +143,14 @@ impl DeviceStore for SqlStore {
         if let Some(u) = q.user_id {
             sql.push(" AND user_id = ").bind(u);
         }
+        if let Some(t) = q.seen_after {
+            sql.push(" AND last_seen_at >= ").bind(t);
+        }
+        if let Some(t) = q.seen_before {
+            sql.push(" AND (last_seen_at IS NULL OR last_seen_at < ")
+                .bind(t)
+                .push(")");
+        }
         let limit = paging::finish(&mut sql, "created_at", "id", q.after.as_deref(), q.limit)?;
         let items = sql
             .one_off()

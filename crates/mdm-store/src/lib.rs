@@ -12,6 +12,7 @@
 //! 0/1, JSON TEXT. Every query on tenant data is scoped by `tenant_id`.
 
 mod access;
+mod admin;
 mod apple;
 mod audit;
 mod convert;

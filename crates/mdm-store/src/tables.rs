@@ -466,6 +466,35 @@ pub const TABLES: &[Table] = &[
         key: &["tenant_id", "name"],
         identity: None,
     },
+    Table {
+        name: "admin_sessions",
+        columns: &[
+            ("id_hash", Text),
+            ("admin_id", Text),
+            ("csrf", Text),
+            ("created_at", Int),
+            ("last_seen_at", Int),
+            ("expires_at", Int),
+        ],
+        key: &["id_hash"],
+        identity: None,
+    },
+    Table {
+        name: "admin_auth_attempts",
+        columns: &[("id", Text), ("throttle_key", Text), ("at", Int)],
+        key: &["id"],
+        identity: None,
+    },
+    Table {
+        name: "tenant_setup",
+        columns: &[
+            ("tenant_id", Text),
+            ("completed_at", Int),
+            ("completed_by", Text),
+        ],
+        key: &["tenant_id"],
+        identity: None,
+    },
 ];
 
 /// Tables that belong to the migration machinery or the database itself.

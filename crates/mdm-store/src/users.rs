@@ -45,6 +45,16 @@ fn users_sql(tenant: TenantId, q: &UserQuery, fetch: i64) -> Sql {
     if let Some(enabled) = q.enabled {
         sql.push(" AND enabled = ").bind(enabled);
     }
+    if let Some(has) = q.has_device {
+        sql.push(if has { " AND EXISTS" } else { " AND NOT EXISTS" }).push(
+            " (SELECT 1 FROM devices d WHERE d.tenant_id = users.tenant_id AND d.user_id = users.id)",
+        );
+    }
+    if let Some(invited) = q.invited {
+        sql.push(if invited { " AND EXISTS" } else { " AND NOT EXISTS" }).push(
+            " (SELECT 1 FROM invitations i WHERE i.tenant_id = users.tenant_id AND i.user_id = users.id)",
+        );
+    }
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         // Emails are stored lower-cased; SQLite's lower() folds ASCII only.
         let pattern = format!("%{}%", like_escape(&text.to_lowercase()));

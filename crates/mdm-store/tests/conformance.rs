@@ -13,6 +13,8 @@
 
 #[path = "conformance/access.rs"]
 mod access;
+#[path = "conformance/admin.rs"]
+mod admin;
 #[path = "conformance/apple.rs"]
 mod apple;
 #[path = "conformance/audit.rs"]
@@ -121,6 +123,9 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         funnel::funnel_rows_and_stalled,
         funnel::reminders_claimed_once_and_given_up,
         funnel::remind_now_and_what_stops_reminders,
+        admin::sessions_and_throttle,
+        admin::setup_rename_and_user_lookup,
+        admin::device_delete_and_filters,
     ]
 }
 

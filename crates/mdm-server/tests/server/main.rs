@@ -2,6 +2,8 @@
 //! and one on PostgreSQL (when `MDM_TEST_POSTGRES_URL` is set), driven over
 //! HTTP and through the CLI. One binary, fixtures started once.
 
+mod admin_forms;
+mod admin_portal;
 mod api;
 mod apns;
 mod apple;
@@ -24,8 +26,8 @@ mod isolation;
 mod my_devices;
 mod ops;
 mod profiles;
-mod renewal;
 mod reminders;
+mod renewal;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -240,9 +242,12 @@ fn main() {
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
         sim_channel::not_now_duplicates_and_silence,
-        renewal::resend_profile_renews_identity,
         funnel::funnel_stalled_and_remind_now,
         my_devices::portal_lists_my_devices,
+        admin_portal::admin_portal_in_chromium,
+        admin_forms::admin_forms_refuse_forgery_and_bad_input,
+        admin_forms::admin_settings_reach_smtp_and_ldap,
+        renewal::resend_profile_renews_identity,
     ];
     let mut trials = Vec::new();
     for server in &servers {

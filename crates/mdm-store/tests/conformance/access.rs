@@ -164,6 +164,8 @@ fn admin_audit(a: &Admin) -> mdm_core::audit::AuditEntry {
 
 pub async fn admins(ctx: Ctx) -> anyhow::Result<()> {
     let s = &*ctx.store;
+    // The administrator count is server-wide: no other test may add one meanwhile.
+    let _guard = ctx.jobs_lock.lock().await;
     let (a, b, c) = (
         new_tenant(s).await?,
         new_tenant(s).await?,

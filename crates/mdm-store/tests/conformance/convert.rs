@@ -177,6 +177,7 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
         .await?;
     crate::directory::populate(s, tenants[2].id).await?;
     crate::apple::populate(s, tenants[2].id).await?;
+    crate::admin::populate(s, first.id).await?;
     populate_pki(s, first.id, tenants[1].id).await
 }
 

@@ -46,7 +46,8 @@ pub struct Ctx {
     pub backend: Backend,
     pub store: Arc<SqlStore>,
     pub env: Arc<Env>,
-    /// Job tests hold this: claiming is server-wide, not per tenant.
+    /// Job tests hold this: claiming is server-wide, not per tenant (so is
+    /// the administrator count).
     pub jobs_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
