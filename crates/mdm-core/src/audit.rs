@@ -105,11 +105,25 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    #[serde(rename = "device.registered")]
+    DeviceRegistered,
+    #[serde(rename = "device.reregistered")]
+    DeviceReregistered,
+    #[serde(rename = "device.reset")]
+    DeviceReset,
+    #[serde(rename = "device.deleted")]
+    DeviceDeleted,
+    #[serde(rename = "device.ca_certificates_removed")]
+    DeviceCaCertificatesRemoved,
+    #[serde(rename = "android.provisioning_created")]
+    AndroidProvisioningCreated,
+    #[serde(rename = "agent.request_refused")]
+    AgentRequestRefused,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 53] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -156,6 +170,13 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::DeviceRegistered,
+        Self::DeviceReregistered,
+        Self::DeviceReset,
+        Self::DeviceDeleted,
+        Self::DeviceCaCertificatesRemoved,
+        Self::AndroidProvisioningCreated,
+        Self::AgentRequestRefused,
     ];
 
     /// The stored text form.
@@ -207,6 +228,13 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::DeviceRegistered => "device.registered",
+            Self::DeviceReregistered => "device.reregistered",
+            Self::DeviceReset => "device.reset",
+            Self::DeviceDeleted => "device.deleted",
+            Self::DeviceCaCertificatesRemoved => "device.ca_certificates_removed",
+            Self::AndroidProvisioningCreated => "android.provisioning_created",
+            Self::AgentRequestRefused => "agent.request_refused",
         }
     }
 

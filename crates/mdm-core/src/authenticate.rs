@@ -112,6 +112,7 @@ impl Core {
             user_id: reg.user_id,
             platform: reg.platform,
             status: DeviceStatus::Pending,
+            shown_status: DeviceStatus::Pending,
             udid: Some(udid.clone()),
             serial_number: None,
             model: None,

@@ -44,6 +44,8 @@ pub struct Core {
     pub(crate) directory: Arc<dyn Directory>,
     /// Apple channels seen since the last flush, by (tenant, enrollment id).
     pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
+    /// Android agent and QR provisioning settings.
+    pub(crate) android: crate::android::AndroidSettings,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -125,7 +127,14 @@ impl Core {
             mailer: Arc::new(NoMailer),
             directory: Arc::new(NoDirectory),
             seen: Arc::default(),
+            android: crate::android::AndroidSettings::default(),
         }
+    }
+
+    /// Uses these Android agent settings instead of the defaults.
+    pub fn with_android(mut self, android: crate::android::AndroidSettings) -> Self {
+        self.android = android;
+        self
     }
 
     /// Uses `pusher` to wake devices instead of logging pushes.

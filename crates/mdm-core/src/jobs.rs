@@ -191,6 +191,9 @@ impl crate::Core {
                 self.run_registration_expiry(job.tenant_id, &job.payload)
                     .await
             }
+            crate::android::push::PUSH_JOB => {
+                self.run_android_push(job.tenant_id, &job.payload).await
+            }
             other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
         }
     }

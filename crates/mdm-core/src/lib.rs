@@ -42,6 +42,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod android;
 pub mod apple_push;
 pub mod audit;
 pub mod authenticate;
