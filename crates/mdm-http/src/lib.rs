@@ -2,6 +2,7 @@
 //! metrics, and the public enrollment URL. Handlers decode, call one use case
 //! on [`mdm_core::Core`], and encode; statuses are chosen here only.
 
+pub mod android;
 pub mod api;
 pub mod app;
 pub mod enroll;
@@ -73,6 +74,7 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         .merge(app::router())
         .merge(scep::router())
         .merge(mdm::router())
+        .merge(android::router())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(health::track))

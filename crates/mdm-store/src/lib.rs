@@ -12,6 +12,8 @@
 //! 0/1, JSON TEXT. Every query on tenant data is scoped by `tenant_id`.
 
 mod access;
+mod android;
+mod android_rows;
 mod apple;
 mod audit;
 mod convert;

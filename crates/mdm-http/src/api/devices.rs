@@ -94,7 +94,7 @@ async fn queue_command(
     Caller(actor): Caller,
     ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
     ApiJson(new): ApiJson<NewCommand>,
-) -> ApiResult<(StatusCode, Json<QueuedCommand>)> {
+) -> ApiResult<(StatusCode, Json<AppleCommand>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     let cmd = s.core.queue_new_command(&actor, &tenant, id, &new).await?;
     Ok((StatusCode::CREATED, Json(cmd)))
