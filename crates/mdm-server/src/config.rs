@@ -104,6 +104,15 @@ pub struct Config {
     /// Manage macOS directory users: answer the registered user's
     /// `UserAuthenticate` instead of declining it (HTTP 410).
     pub apple_accept_user_authenticate: bool,
+    /// How often the Android agent checks in, in seconds (60–86400).
+    pub android_checkin_interval_secs: u32,
+    /// The agent's device-admin component for QR provisioning
+    /// (`com.example.agent/.AdminReceiver`).
+    pub android_agent_component: Option<String>,
+    /// Where a provisioning device downloads the agent APK (https://).
+    pub android_agent_download_url: Option<String>,
+    /// SHA-256 of the agent's signing certificate (64 hex digits, or URL-safe base64).
+    pub android_agent_signature_checksum: Option<String>,
 }
 
 /// How the SMTP connection is secured.
@@ -162,6 +171,10 @@ impl Default for Config {
             push_backoff_ms: 200,
             trust_client_cert_header: false,
             apple_accept_user_authenticate: false,
+            android_checkin_interval_secs: 900,
+            android_agent_component: None,
+            android_agent_download_url: None,
+            android_agent_signature_checksum: None,
         }
     }
 }
@@ -286,6 +299,9 @@ const TEXT_KEYS: &[&str] = &[
     "fcm_endpoint",
     "fcm_token_uri",
     "fcm_ca_file",
+    "android_agent_component",
+    "android_agent_download_url",
+    "android_agent_signature_checksum",
 ];
 
 /// TLS and push settings that only make sense together.
