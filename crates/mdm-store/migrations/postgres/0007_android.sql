@@ -73,3 +73,8 @@ CREATE TABLE android_nonces (
     PRIMARY KEY (tenant_id, device_id, nonce)
 );
 CREATE INDEX android_nonces_expiry ON android_nonces (expires_at);
+
+-- Registration tokens gain the purpose 'agent' (Android agent enrollment
+-- tokens: from the client app, or in a provisioning QR code).
+ALTER TABLE registration_tokens DROP CONSTRAINT registration_tokens_purpose_check;
+ALTER TABLE registration_tokens ADD CONSTRAINT registration_tokens_purpose_check CHECK (purpose IN ('qr', 'profile', 'agent'));

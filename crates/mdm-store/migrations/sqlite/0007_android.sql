@@ -73,3 +73,20 @@ CREATE TABLE android_nonces (
     PRIMARY KEY (tenant_id, device_id, nonce)
 );
 CREATE INDEX android_nonces_expiry ON android_nonces (expires_at);
+
+-- Registration tokens gain the purpose 'agent' (Android agent enrollment
+-- tokens: from the client app, or in a provisioning QR code). SQLite cannot
+-- alter a CHECK constraint, so the table is rebuilt with the same columns.
+CREATE TABLE registration_tokens_new (
+    token_hash  TEXT PRIMARY KEY NOT NULL,
+    tenant_id   TEXT NOT NULL REFERENCES tenants (id),
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose     TEXT NOT NULL CHECK (purpose IN ('qr', 'profile', 'agent')),
+    platform    TEXT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT
+);
+INSERT INTO registration_tokens_new SELECT token_hash, tenant_id, user_id, purpose, platform, created_at, expires_at, used_at FROM registration_tokens;
+DROP TABLE registration_tokens;
+ALTER TABLE registration_tokens_new RENAME TO registration_tokens;
