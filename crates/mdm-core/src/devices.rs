@@ -3,9 +3,9 @@
 //! device channel `UDID`, a macOS user channel `UDID:UserID`). The admin use
 //! cases: list, inspect, retire, wipe, lock, re-enrol (R17, R22).
 
+use crate::android::lifecycle::AndroidAction;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::commands::{AppleCommand, CommandTarget};
-use crate::android::lifecycle::AndroidAction;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{DeviceId, TenantId, UserId};

@@ -48,7 +48,10 @@ async fn agent(
     };
     let core = &s.core;
     let answer = match endpoint {
-        Endpoint::Checkin => core.android_checkin(&call).await?.map(|r| Json(r).into_response()),
+        Endpoint::Checkin => core
+            .android_checkin(&call)
+            .await?
+            .map(|r| Json(r).into_response()),
         Endpoint::Commands => core
             .android_commands_fetch(&call)
             .await?

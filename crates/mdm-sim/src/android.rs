@@ -43,7 +43,12 @@ impl AndroidHardware {
     pub fn new(n: u32, api_level: u32) -> Self {
         Self {
             manufacturer: "Google".into(),
-            model: if api_level >= 33 { "Pixel 7" } else { "Pixel 3" }.into(),
+            model: if api_level >= 33 {
+                "Pixel 7"
+            } else {
+                "Pixel 3"
+            }
+            .into(),
             api_level,
             imei: format!("35{n:013}"),
             serial: format!("SIM{n:09}"),
@@ -159,7 +164,15 @@ impl AndroidDevice {
     /// Registers; on success keeps the answer.
     pub async fn register(&mut self, credentials: Credentials) -> Result<(), SimError> {
         let body = self.register_body(credentials)?;
-        let (status, text) = self.send("register", "POST", &Endpoint::Register.path(mdm_android::ApiVersion::V1), body, false).await?;
+        let (status, text) = self
+            .send(
+                "register",
+                "POST",
+                &Endpoint::Register.path(mdm_android::ApiVersion::V1),
+                body,
+                false,
+            )
+            .await?;
         if status != 201 {
             return Err(http_error("register", status, &text));
         }
@@ -264,7 +277,9 @@ impl AndroidDevice {
     /// Checks in.
     pub async fn checkin(&self) -> Result<CheckinResponse, SimError> {
         let path = Endpoint::Checkin.path(mdm_android::ApiVersion::V1);
-        let (status, text) = self.send("checkin", "POST", &path, self.checkin_body()?, true).await?;
+        let (status, text) = self
+            .send("checkin", "POST", &path, self.checkin_body()?, true)
+            .await?;
         if status != 200 {
             return Err(http_error("checkin", status, &text));
         }
@@ -275,7 +290,9 @@ impl AndroidDevice {
     /// the types handled.
     pub async fn run_commands(&mut self) -> Result<Vec<String>, SimError> {
         let path = Endpoint::Commands.path(mdm_android::ApiVersion::V1);
-        let (status, text) = self.send("commands", "GET", &path, Vec::new(), true).await?;
+        let (status, text) = self
+            .send("commands", "GET", &path, Vec::new(), true)
+            .await?;
         if status != 200 {
             return Err(http_error("commands", status, &text));
         }

@@ -4,8 +4,7 @@
 //! changes that consume the request's nonce first, and deletion.
 
 use crate::android_rows::{
-    ANDROID_COLS, COMMAND_COLS, android_from_row, command_from_row, insert_android,
-    insert_command,
+    ANDROID_COLS, COMMAND_COLS, android_from_row, command_from_row, insert_android, insert_command,
 };
 use crate::audit::insert_audit;
 use crate::devices::insert_device;
@@ -18,8 +17,8 @@ use crate::store::{SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::android::{
-    AndroidChange, AndroidChangeOutcome, AndroidCommand, AndroidDevice, AndroidKey,
-    AndroidKeyKind, AndroidRegistration, CorrelatedEntry, Correlation,
+    AndroidChange, AndroidChangeOutcome, AndroidCommand, AndroidDevice, AndroidKey, AndroidKeyKind,
+    AndroidRegistration, CorrelatedEntry, Correlation,
 };
 use mdm_core::audit::AuditEntry;
 use mdm_core::commands::CommandQuery;
@@ -97,7 +96,11 @@ async fn cancel_open(tx: &mut WriteTx, tenant: TenantId, device: DeviceId) -> St
     Ok(())
 }
 
-async fn lock_identities(tx: &mut WriteTx, tenant: TenantId, keys: &[AndroidKey]) -> StoreResult<()> {
+async fn lock_identities(
+    tx: &mut WriteTx,
+    tenant: TenantId,
+    keys: &[AndroidKey],
+) -> StoreResult<()> {
     let mut names: Vec<String> = keys.iter().map(AndroidKey::name).collect();
     names.sort();
     names.dedup();
@@ -122,7 +125,12 @@ async fn lock_identities(tx: &mut WriteTx, tenant: TenantId, keys: &[AndroidKey]
     Ok(())
 }
 
-async fn retire_entry(tx: &mut WriteTx, tenant: TenantId, id: DeviceId, at: time::OffsetDateTime) -> StoreResult<()> {
+async fn retire_entry(
+    tx: &mut WriteTx,
+    tenant: TenantId,
+    id: DeviceId,
+    at: time::OffsetDateTime,
+) -> StoreResult<()> {
     Sql::new(
         "UPDATE devices SET status = 'retired', updated_at = $1 WHERE tenant_id = $2 AND id = $3 \
          AND status IN ('active', 'reset', 'pending')",
@@ -294,13 +302,15 @@ impl AndroidStore for SqlStore {
             insert_command(&mut tx, c).await?;
         }
         if let Some(s) = &change.status {
-            Sql::new("UPDATE devices SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
-                .arg(s.status.as_str())
-                .arg(s.at)
-                .arg(t)
-                .arg(d)
-                .execute(&mut *tx)
-                .await?;
+            Sql::new(
+                "UPDATE devices SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            )
+            .arg(s.status.as_str())
+            .arg(s.at)
+            .arg(t)
+            .arg(d)
+            .execute(&mut *tx)
+            .await?;
             Sql::new(
                 "UPDATE android_devices SET current_entry = $1, enabled = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND device_id = $5",
@@ -350,7 +360,9 @@ impl AndroidStore for SqlStore {
         }
         if let Some(p) = &change.push {
             let mut sql = Sql::new("UPDATE android_devices SET last_push_at = ");
-            sql.bind(p.at).push(", last_push_outcome = ").bind(p.outcome.as_str());
+            sql.bind(p.at)
+                .push(", last_push_outcome = ")
+                .bind(p.outcome.as_str());
             if p.token_dead {
                 sql.push(", fcm_token_dead_at = ").bind(p.at);
             }
@@ -433,7 +445,9 @@ impl AndroidStore for SqlStore {
             .iter()
             .map(command_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(paging::page(items, limit, |c| paging::cursor(c.created_at, &c.id)))
+        Ok(paging::page(items, limit, |c| {
+            paging::cursor(c.created_at, &c.id)
+        }))
     }
 
     async fn delete_android_device(

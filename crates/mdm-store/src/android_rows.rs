@@ -26,8 +26,9 @@ fn bad(col: &str, v: &str) -> StoreError {
 fn opt_json(r: &Row<'_>, col: &str) -> Result<serde_json::Value, StoreError> {
     match r.opt_text(col)? {
         None => Ok(serde_json::Value::Null),
-        Some(t) => serde_json::from_str(&t)
-            .map_err(|e| StoreError::Backend(format!("column {col}: {e}"))),
+        Some(t) => {
+            serde_json::from_str(&t).map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+        }
     }
 }
 
@@ -74,7 +75,9 @@ pub(crate) fn android_from_row(row: &AnyRow) -> Result<AndroidDevice, StoreError
 /// already has a current entry).
 pub(crate) async fn insert_android(conn: &mut AnyConnection, a: &AndroidDevice) -> StoreResult<()> {
     let checkin = (!a.checkin.is_null()).then(|| a.checkin.to_string());
-    let mut sql = Sql::new(format!("INSERT INTO android_devices ({ANDROID_COLS}) VALUES "));
+    let mut sql = Sql::new(format!(
+        "INSERT INTO android_devices ({ANDROID_COLS}) VALUES "
+    ));
     sql.tuple([
         Arg::from(a.tenant_id),
         a.device_id.into(),
@@ -132,9 +135,14 @@ pub(crate) fn command_from_row(row: &AnyRow) -> Result<AndroidCommand, StoreErro
     })
 }
 
-pub(crate) async fn insert_command(conn: &mut AnyConnection, c: &AndroidCommand) -> StoreResult<()> {
+pub(crate) async fn insert_command(
+    conn: &mut AnyConnection,
+    c: &AndroidCommand,
+) -> StoreResult<()> {
     let result = (!c.result.is_null()).then(|| c.result.to_string());
-    let mut sql = Sql::new(format!("INSERT INTO android_commands ({COMMAND_COLS}) VALUES "));
+    let mut sql = Sql::new(format!(
+        "INSERT INTO android_commands ({COMMAND_COLS}) VALUES "
+    ));
     sql.tuple([
         Arg::from(c.tenant_id),
         c.id.as_str().into(),

@@ -48,7 +48,9 @@ pub enum AgentRefusal {
     TokenExpired,
     TokenUsed,
     /// The enrollment token was made for another management mode.
-    TokenMode { expected: String },
+    TokenMode {
+        expected: String,
+    },
     /// QR / token registration needs Android 9 (R9).
     TokenUnsupportedOs,
     /// This `attempt_id` already registered.
@@ -168,18 +170,22 @@ impl Core {
             body: call.body,
         };
         let now = self.now();
-        let verified =
-            match verify_request(&android.public_key, &parts, headers, now, self.android.max_skew)
-            {
-                Ok(v) => v,
-                Err(e) => {
-                    if matches!(e, SigningError::BadSignature) {
-                        self.audit_agent_refusal(&tenant, &android, "bad_signature", call.path)
-                            .await?;
-                    }
-                    return Ok(Err(AgentRefusal::Signature(e.to_string())));
+        let verified = match verify_request(
+            &android.public_key,
+            &parts,
+            headers,
+            now,
+            self.android.max_skew,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                if matches!(e, SigningError::BadSignature) {
+                    self.audit_agent_refusal(&tenant, &android, "bad_signature", call.path)
+                        .await?;
                 }
-            };
+                return Ok(Err(AgentRefusal::Signature(e.to_string())));
+            }
+        };
         if !android.enabled {
             return Ok(Err(AgentRefusal::Disabled));
         }

@@ -126,9 +126,8 @@ impl Core {
                 message: "only Android entries are deleted; retire an Apple device instead".into(),
             });
         };
-        let audit = device_audit(&device, self.now(), actor, AuditAction::DeviceDeleted).details(
-            serde_json::json!({ "status": device.status, "platform": device.platform }),
-        );
+        let audit = device_audit(&device, self.now(), actor, AuditAction::DeviceDeleted)
+            .details(serde_json::json!({ "status": device.status, "platform": device.platform }));
         if !self
             .store
             .delete_android_device(tenant.id, id, &audit)

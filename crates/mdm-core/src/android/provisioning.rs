@@ -85,7 +85,9 @@ impl Core {
             .ok_or(CoreError::NotFound("user"))?;
         let wifi = match (&req.wifi_ssid, &req.wifi_passphrase) {
             (None, None) => None,
-            (None, Some(_)) => return Err(CoreError::invalid("wifi_ssid", "needed with a passphrase")),
+            (None, Some(_)) => {
+                return Err(CoreError::invalid("wifi_ssid", "needed with a passphrase"));
+            }
             (Some(ssid), pass) => Some(Wifi {
                 ssid: ssid.clone(),
                 hidden: req.wifi_hidden,

@@ -20,9 +20,7 @@ use crate::error::{CoreError, CoreResult, StoreError};
 use crate::ids::DeviceId;
 use crate::pki::{CertificateRecord, LoadedCa, random_serial};
 use crate::registration::{Channel, Credentials as SignInCredentials, user_actor};
-use crate::registrations::{
-    DevicePlatform, Registration, RegistrationPurpose, RegistrationStatus,
-};
+use crate::registrations::{DevicePlatform, Registration, RegistrationPurpose, RegistrationStatus};
 use crate::regtokens::{Spend, TokenPurpose};
 use crate::secrets::sha256_hex;
 use crate::tenants::Tenant;
@@ -76,7 +74,11 @@ impl Core {
                 .plan_registration(&tenant, &user, &req, &via, &keys, found, &spki, &record)
                 .await?;
             let device_id = plan.0.device.id;
-            match self.store.apply_android_registration(&plan.0, &plan.1).await {
+            match self
+                .store
+                .apply_android_registration(&plan.0, &plan.1)
+                .await
+            {
                 Ok(()) => {
                     let response = RegisterResponse::new(
                         device_id.0,
@@ -358,10 +360,15 @@ impl Core {
         if removes_user_cas(facts.management_mode) {
             let cmd = remove_user_cas_command(self, tenant, &device, now)?;
             audit.push(
-                device_audit(&device, now, &Actor::System, AuditAction::DeviceCommandQueued)
-                    .details(serde_json::json!({
-                        "command": cmd.id, "kind": cmd.kind, "reason": "R16",
-                    })),
+                device_audit(
+                    &device,
+                    now,
+                    &Actor::System,
+                    AuditAction::DeviceCommandQueued,
+                )
+                .details(serde_json::json!({
+                    "command": cmd.id, "kind": cmd.kind, "reason": "R16",
+                })),
             );
             commands.push(cmd);
         }
@@ -384,7 +391,9 @@ impl Core {
 }
 
 fn key_value(keys: &[AndroidKey], kind: AndroidKeyKind) -> Option<String> {
-    keys.iter().find(|k| k.kind == kind).map(|k| k.value.clone())
+    keys.iter()
+        .find(|k| k.kind == kind)
+        .map(|k| k.value.clone())
 }
 
 fn new_device(tenant: &Tenant, now: OffsetDateTime) -> Device {

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mdm_core::DeviceId;
-use mdm_core::commands::{AppleCommand, CommandQuery, NewCommand};
 use mdm_core::android::AndroidCommand;
+use mdm_core::commands::{AppleCommand, CommandQuery, NewCommand};
 use mdm_core::devices::{Device, DeviceDetail, DeviceQuery, EraseOptions, QueuedCommand};
 use mdm_core::users::Page;
 use utoipa_axum::router::OpenApiRouter;
@@ -54,7 +54,11 @@ async fn list_agent_commands(
     ApiQuery(q): ApiQuery<CommandQuery>,
 ) -> ApiResult<Json<Page<AndroidCommand>>> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
-    Ok(Json(s.core.android_device_commands(&actor, &tenant, id, &q).await?))
+    Ok(Json(
+        s.core
+            .android_device_commands(&actor, &tenant, id, &q)
+            .await?,
+    ))
 }
 
 /// Devices of the tenant, newest first.

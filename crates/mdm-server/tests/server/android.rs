@@ -25,9 +25,12 @@ pub(crate) async fn key() -> Result<RsaKey, String> {
 
 pub(crate) async fn user(f: &Fixture) -> Result<(String, String), String> {
     let email = format!("a-{}@example.com", uuid_hex());
-    let body = json!({ "email": email, "display_name": "Android user", "password": "android-pass-1" });
+    let body =
+        json!({ "email": email, "display_name": "Android user", "password": "android-pass-1" });
     let u = expect(
-        f.api.post(&format!("/api/v1/tenants/{}/users", f.slug), body).await?,
+        f.api
+            .post(&format!("/api/v1/tenants/{}/users", f.slug), body)
+            .await?,
         201,
         "add user",
     )?;
@@ -89,29 +92,49 @@ pub async fn android_reregistration_matrix(s: Arc<Server>) -> TestResult {
             let case = format!("API {api_level} after {action}");
             let (email, uid) = user(&f).await?;
             let mut phone = device(&s, &f, api_level, ManagementMode::FullyManaged).await?;
-            phone.register(creds(&email)).await.map_err(|e| format!("{case}: {e}"))?;
+            phone
+                .register(creds(&email))
+                .await
+                .map_err(|e| format!("{case}: {e}"))?;
             phone.checkin().await.map_err(|e| format!("{case}: {e}"))?;
-            phone.run_commands().await.map_err(|e| format!("{case}: {e}"))?;
+            phone
+                .run_commands()
+                .await
+                .map_err(|e| format!("{case}: {e}"))?;
             let first = id_of(&phone);
             let base = format!("/api/v1/tenants/{}/devices/{first}", f.slug);
             match action {
                 "retire" => {
-                    expect(f.api.post(&format!("{base}/retire"), json!({})).await?, 202, &case)?;
+                    expect(
+                        f.api.post(&format!("{base}/retire"), json!({})).await?,
+                        202,
+                        &case,
+                    )?;
                     let done = phone.run_commands().await.map_err(|e| e.to_string())?;
                     ensure!(done == ["retire"], "{case}: agent ran {done:?}");
                 }
                 "wipe" => {
-                    expect(f.api.post(&format!("{base}/wipe"), json!({})).await?, 202, &case)?;
+                    expect(
+                        f.api.post(&format!("{base}/wipe"), json!({})).await?,
+                        202,
+                        &case,
+                    )?;
                     let done = phone.run_commands().await.map_err(|e| e.to_string())?;
                     ensure!(done == ["wipe"], "{case}: agent ran {done:?}");
                 }
                 "delete" => {
                     let r = f.api.send("DELETE", &base, None).await?;
                     ensure!(r.status == 204, "{case}: delete {} {}", r.status, r.text);
-                    ensure!(f.api.get(&base).await?.status == 404, "{case}: deleted entry still there");
+                    ensure!(
+                        f.api.get(&base).await?.status == 404,
+                        "{case}: deleted entry still there"
+                    );
                 }
                 _ => {
-                    phone.report_reset(ResetCause::FactoryReset).await.map_err(|e| e.to_string())?;
+                    phone
+                        .report_reset(ResetCause::FactoryReset)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let d = expect(f.api.get(&base).await?, 200, &case)?;
                     ensure!(
                         d["status"] == "reset" && d["shown_status"] == "active",
@@ -131,11 +154,17 @@ pub async fn android_reregistration_matrix(s: Arc<Server>) -> TestResult {
                 "{case}: status before re-registration {before:?}"
             );
             phone.factory_reset(key().await?);
-            phone.register(creds(&email)).await.map_err(|e| format!("{case}: again: {e}"))?;
+            phone
+                .register(creds(&email))
+                .await
+                .map_err(|e| format!("{case}: again: {e}"))?;
             let second = id_of(&phone);
             let after = entries(&f, &uid).await?;
             let active: Vec<&Value> = after.iter().filter(|d| d["status"] == "active").collect();
-            ensure!(active.len() == 1 && active[0]["id"] == second, "{case}: one active entry: {after:?}");
+            ensure!(
+                active.len() == 1 && active[0]["id"] == second,
+                "{case}: one active entry: {after:?}"
+            );
             match (api_level, action) {
                 (_, "delete") => ensure!(
                     after.len() == 1 && second != first,
@@ -154,28 +183,49 @@ pub async fn android_reregistration_matrix(s: Arc<Server>) -> TestResult {
                     );
                 }
             }
-            let action_name = if action == "delete" { "device.registered" } else { "device.reregistered" };
+            let action_name = if action == "delete" {
+                "device.registered"
+            } else {
+                "device.reregistered"
+            };
             let audit = expect(
                 f.api
-                    .get(&format!("/api/v1/tenants/{}/audit?action={action_name}&device_id={second}", f.slug))
+                    .get(&format!(
+                        "/api/v1/tenants/{}/audit?action={action_name}&device_id={second}",
+                        f.slug
+                    ))
                     .await?,
                 200,
                 "audit",
             )?;
-            let entry = audit["items"].as_array().and_then(|a| a.first()).cloned().unwrap_or_default();
+            let entry = audit["items"]
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned()
+                .unwrap_or_default();
             let matched = entry["details"]["matched_key"].as_str().map(str::to_string);
             let want = match (api_level, action) {
                 (_, "delete") => None,
                 (28, _) => Some("imei"),
                 _ => Some("enterprise_specific_id"),
             };
-            ensure!(matched.as_deref() == want, "{case}: matched key in the audit: {entry}");
+            ensure!(
+                matched.as_deref() == want,
+                "{case}: matched key in the audit: {entry}"
+            );
             ensure!(
                 entry["details"]["correlation_keys"][0]
-                    == if api_level == 28 { "imei" } else { "enterprise_specific_id" },
+                    == if api_level == 28 {
+                        "imei"
+                    } else {
+                        "enterprise_specific_id"
+                    },
                 "{case}: keys in priority order: {entry}"
             );
-            ensure!(phone.checkin().await.is_ok(), "{case}: the new registration checks in");
+            ensure!(
+                phone.checkin().await.is_ok(),
+                "{case}: the new registration checks in"
+            );
         }
     }
     Ok(())
@@ -189,7 +239,9 @@ pub async fn android_concurrent_reregistrations(s: Arc<Server>) -> TestResult {
     let phone = device(&s, &f, 33, ManagementMode::CompanyOwnedWorkProfile).await?;
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let body = phone.register_body(creds(&email)).map_err(|e| e.to_string())?;
+        let body = phone
+            .register_body(creds(&email))
+            .map_err(|e| e.to_string())?;
         let path = "/android/v1/register".to_string();
         let http = reqwest::Client::new();
         let url = format!("{}{path}", s.base);
@@ -211,10 +263,16 @@ pub async fn android_concurrent_reregistrations(s: Arc<Server>) -> TestResult {
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let q = after.as_ref().map(|a| format!("&after={a}")).unwrap_or_default();
+        let q = after
+            .as_ref()
+            .map(|a| format!("&after={a}"))
+            .unwrap_or_default();
         let page = expect(
             f.api
-                .get(&format!("/api/v1/tenants/{}/devices?platform=android&user_id={uid}&limit=20{q}", f.slug))
+                .get(&format!(
+                    "/api/v1/tenants/{}/devices?platform=android&user_id={uid}&limit=20{q}",
+                    f.slug
+                ))
                 .await?,
             200,
             "list",

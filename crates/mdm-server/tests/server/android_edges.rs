@@ -25,11 +25,20 @@ pub async fn android_r16_removes_cas_on_company_owned_only(s: Arc<Server>) -> Te
         let (email, _) = user(&f).await?;
         let mut phone = device(&s, &f, 33, mode).await?;
         let installed = phone.user_cas[0].sha256.to_string();
-        phone.register(creds(&email)).await.map_err(|e| format!("{mode}: {e}"))?;
-        let flag = phone.registration.as_ref().map(|r| r.remove_user_ca_certificates);
+        phone
+            .register(creds(&email))
+            .await
+            .map_err(|e| format!("{mode}: {e}"))?;
+        let flag = phone
+            .registration
+            .as_ref()
+            .map(|r| r.remove_user_ca_certificates);
         let ran = phone.run_commands().await.map_err(|e| e.to_string())?;
         let company = mode != ManagementMode::PersonalWorkProfile;
-        ensure!(flag == Some(company), "{mode}: remove_user_ca_certificates {flag:?}");
+        ensure!(
+            flag == Some(company),
+            "{mode}: remove_user_ca_certificates {flag:?}"
+        );
         let id = phone.device_id().map(|u| u.to_string()).unwrap_or_default();
         let audit = expect(
             f.api
@@ -43,15 +52,28 @@ pub async fn android_r16_removes_cas_on_company_owned_only(s: Arc<Server>) -> Te
         )?;
         let items = audit["items"].as_array().cloned().unwrap_or_default();
         if company {
-            ensure!(ran == ["remove_ca_certificates"], "{mode}: agent ran {ran:?}");
-            ensure!(phone.user_cas.is_empty(), "{mode}: CAs left {:?}", phone.user_cas);
-            let fps = items.first().map(|e| e["details"]["fingerprints"].clone()).unwrap_or_default();
+            ensure!(
+                ran == ["remove_ca_certificates"],
+                "{mode}: agent ran {ran:?}"
+            );
+            ensure!(
+                phone.user_cas.is_empty(),
+                "{mode}: CAs left {:?}",
+                phone.user_cas
+            );
+            let fps = items
+                .first()
+                .map(|e| e["details"]["fingerprints"].clone())
+                .unwrap_or_default();
             ensure!(
                 items.len() == 1 && fps == json!([installed]),
                 "{mode}: removed fingerprints recorded: {items:?}"
             );
         } else {
-            ensure!(ran.is_empty() && phone.user_cas.len() == 1, "{mode}: nothing removed");
+            ensure!(
+                ran.is_empty() && phone.user_cas.len() == 1,
+                "{mode}: nothing removed"
+            );
             ensure!(items.is_empty(), "{mode}: no removal recorded");
         }
     }
@@ -69,34 +91,90 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         "wifi_ssid": "Office", "wifi_passphrase": "office-wifi-pass" });
     let code = expect(f.api.post(&path, body).await?, 201, "provisioning")?;
     let payload = code["payload"].as_str().ok_or("no payload")?;
-    ensure!(code["qr_svg"].as_str().is_some_and(|s| s.starts_with("<?xml") || s.contains("<svg")), "QR image");
+    ensure!(
+        code["qr_svg"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("<?xml") || s.contains("<svg")),
+        "QR image"
+    );
     let raw: serde_json::Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
     let p = "android.app.extra.PROVISIONING_";
-    ensure!(raw[format!("{p}DEVICE_ADMIN_COMPONENT_NAME")] == "org.example.mdm.agent/.AdminReceiver", "component: {raw}");
-    ensure!(raw[format!("{p}DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION")] == "https://downloads.example.org/agent.apk", "download: {raw}");
-    ensure!(raw[format!("{p}DEVICE_ADMIN_SIGNATURE_CHECKSUM")] == "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo", "checksum: {raw}");
-    ensure!(raw[format!("{p}WIFI_SSID")] == "Office" && raw[format!("{p}WIFI_SECURITY_TYPE")] == "WPA", "wifi: {raw}");
+    ensure!(
+        raw[format!("{p}DEVICE_ADMIN_COMPONENT_NAME")] == "org.example.mdm.agent/.AdminReceiver",
+        "component: {raw}"
+    );
+    ensure!(
+        raw[format!("{p}DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION")]
+            == "https://downloads.example.org/agent.apk",
+        "download: {raw}"
+    );
+    ensure!(
+        raw[format!("{p}DEVICE_ADMIN_SIGNATURE_CHECKSUM")]
+            == "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo",
+        "checksum: {raw}"
+    );
+    ensure!(
+        raw[format!("{p}WIFI_SSID")] == "Office" && raw[format!("{p}WIFI_SECURITY_TYPE")] == "WPA",
+        "wifi: {raw}"
+    );
     let extras = &raw[format!("{p}ADMIN_EXTRAS_BUNDLE")];
-    ensure!(extras["server_url"] == s.base.as_str() && extras["tenant"] == f.slug.as_str(), "extras: {extras}");
-    ensure!(extras["management_mode"] == "fully_managed" && extras["api_version"] == "v1", "extras: {extras}");
-    ensure!(!payload.contains("android-pass-1") && !payload.contains(&email), "no credentials in the QR");
+    ensure!(
+        extras["server_url"] == s.base.as_str() && extras["tenant"] == f.slug.as_str(),
+        "extras: {extras}"
+    );
+    ensure!(
+        extras["management_mode"] == "fully_managed" && extras["api_version"] == "v1",
+        "extras: {extras}"
+    );
+    ensure!(
+        !payload.contains("android-pass-1") && !payload.contains(&email),
+        "no credentials in the QR"
+    );
     let qr = ProvisioningQr::parse(payload).map_err(|e| e.to_string())?;
     let token = qr.extras.enrollment_token.clone();
     ensure!(token.len() >= 32, "token");
     let svg = expect(
-        f.api.raw("POST", &format!("{path}?format=svg"), "application/json",
-            serde_json::to_vec(&json!({ "user_id": uid, "management_mode": "company_owned_work_profile" })).map_err(|e| e.to_string())?).await?,
-        201, "svg")
-        .err();
-    ensure!(svg.is_none() || svg.is_some_and(|e| e.contains("svg")), "svg answer");
+        f.api
+            .raw(
+                "POST",
+                &format!("{path}?format=svg"),
+                "application/json",
+                serde_json::to_vec(
+                    &json!({ "user_id": uid, "management_mode": "company_owned_work_profile" }),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+            .await?,
+        201,
+        "svg",
+    )
+    .err();
+    ensure!(
+        svg.is_none() || svg.is_some_and(|e| e.contains("svg")),
+        "svg answer"
+    );
     // The provisioned device registers with the token, once.
     let mut phone = device(&s, &f, 33, ManagementMode::FullyManaged).await?;
-    phone.register(Credentials::enrollment_token(&token)).await.map_err(|e| e.to_string())?;
+    phone
+        .register(Credentials::enrollment_token(&token))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut again = device(&s, &f, 33, ManagementMode::FullyManaged).await?;
     let used = again.register(Credentials::enrollment_token(&token)).await;
-    ensure!(used.as_ref().is_err_and(|e| e.to_string().contains("410") && e.to_string().contains("enrollment_token_used")), "token reuse: {used:?}");
+    ensure!(
+        used.as_ref()
+            .is_err_and(|e| e.to_string().contains("410")
+                && e.to_string().contains("enrollment_token_used")),
+        "token reuse: {used:?}"
+    );
     // A personally-owned work profile is not provisioned by QR.
-    let r = f.api.post(&path, json!({ "user_id": uid, "management_mode": "personal_work_profile" })).await?;
+    let r = f
+        .api
+        .post(
+            &path,
+            json!({ "user_id": uid, "management_mode": "personal_work_profile" }),
+        )
+        .await?;
     ensure!(r.status == 422, "personal mode: {} {}", r.status, r.text);
     // The client app signs in and hands its agent a one-time token.
     let app = f.api.with_token("none");
@@ -104,9 +182,14 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         app.post(&format!("/app/v1/tenants/{}/register", f.slug),
             json!({"platform": "android", "os_version": "13", "email": email, "password": "android-pass-1"})).await?,
         200, "app register")?;
-    let app_token = next["enrollment_token"].as_str().ok_or(format!("no enrollment token: {next}"))?;
+    let app_token = next["enrollment_token"]
+        .as_str()
+        .ok_or(format!("no enrollment token: {next}"))?;
     let mut personal = device(&s, &f, 33, ManagementMode::PersonalWorkProfile).await?;
-    personal.register(Credentials::enrollment_token(app_token)).await.map_err(|e| e.to_string())?;
+    personal
+        .register(Credentials::enrollment_token(app_token))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -116,50 +199,147 @@ pub async fn android_bad_agent_input_changes_nothing(s: Arc<Server>) -> TestResu
     let f = fixture(&s).await?;
     let (email, _) = user(&f).await?;
     let mut phone = device(&s, &f, 33, ManagementMode::FullyManaged).await?;
-    phone.register(creds(&email)).await.map_err(|e| e.to_string())?;
+    phone
+        .register(creds(&email))
+        .await
+        .map_err(|e| e.to_string())?;
     let id = phone.device_id().map(|u| u.to_string()).unwrap_or_default();
     let detail = format!("/api/v1/tenants/{}/devices/{id}", f.slug);
     let before = expect(f.api.get(&detail).await?, 200, "device")?;
     let body = phone.checkin_body().map_err(|e| e.to_string())?;
-    let v2 = phone.send("v2", "POST", "/android/v2/checkin", body.clone(), true).await.map_err(|e| e.to_string())?;
-    ensure!(v2.0 == 404 && v2.1.contains("unknown_api_version") && v2.1.contains("v1"), "v2: {v2:?}");
-    let bad = phone.send("json", "POST", "/android/v1/register", b"{not json".to_vec(), false).await.map_err(|e| e.to_string())?;
-    ensure!(bad.0 == 400 && bad.1.contains("malformed_request"), "malformed: {bad:?}");
-    let extra = phone.send("json", "POST", "/android/v1/checkin", b"{\"unknown\": 1}".to_vec(), true).await.map_err(|e| e.to_string())?;
+    let v2 = phone
+        .send("v2", "POST", "/android/v2/checkin", body.clone(), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        v2.0 == 404 && v2.1.contains("unknown_api_version") && v2.1.contains("v1"),
+        "v2: {v2:?}"
+    );
+    let bad = phone
+        .send(
+            "json",
+            "POST",
+            "/android/v1/register",
+            b"{not json".to_vec(),
+            false,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        bad.0 == 400 && bad.1.contains("malformed_request"),
+        "malformed: {bad:?}"
+    );
+    let extra = phone
+        .send(
+            "json",
+            "POST",
+            "/android/v1/checkin",
+            b"{\"unknown\": 1}".to_vec(),
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     ensure!(extra.0 == 400, "unknown field: {extra:?}");
     // Forged: another key signs with this device's id.
-    let mut forger = AndroidDevice::new(AndroidHardware::new(999_999, 33), ManagementMode::FullyManaged, &s.base, &f.slug, reqwest::Client::new(), key().await?);
+    let mut forger = AndroidDevice::new(
+        AndroidHardware::new(999_999, 33),
+        ManagementMode::FullyManaged,
+        &s.base,
+        &f.slug,
+        reqwest::Client::new(),
+        key().await?,
+    );
     forger.registration = phone.registration.clone();
-    let forged = forger.send("forged", "POST", "/android/v1/checkin", body.clone(), true).await.map_err(|e| e.to_string())?;
-    ensure!(forged.0 == 401 && forged.1.contains("bad_signature"), "forged: {forged:?}");
+    let forged = forger
+        .send("forged", "POST", "/android/v1/checkin", body.clone(), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        forged.0 == 401 && forged.1.contains("bad_signature"),
+        "forged: {forged:?}"
+    );
     // Stale timestamp.
     let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
-    let h = phone.signature("POST", "/android/v1/checkin", &body, old, None).map_err(|e| e.to_string())?;
-    let stale = phone.send_with("stale", "POST", "/android/v1/checkin", body.clone(), &h).await.map_err(|e| e.to_string())?;
+    let h = phone
+        .signature("POST", "/android/v1/checkin", &body, old, None)
+        .map_err(|e| e.to_string())?;
+    let stale = phone
+        .send_with("stale", "POST", "/android/v1/checkin", body.clone(), &h)
+        .await
+        .map_err(|e| e.to_string())?;
     ensure!(stale.0 == 401, "stale: {stale:?}");
     // Another tenant's device id: this tenant has no such device.
     let g = fixture(&s).await?;
     let (other_email, _) = user(&g).await?;
     let mut other = device(&s, &g, 33, ManagementMode::FullyManaged).await?;
-    other.register(creds(&other_email)).await.map_err(|e| e.to_string())?;
-    let mut h = other.signature("POST", "/android/v1/checkin", &body, time::OffsetDateTime::now_utc(), None).map_err(|e| e.to_string())?;
+    other
+        .register(creds(&other_email))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut h = other
+        .signature(
+            "POST",
+            "/android/v1/checkin",
+            &body,
+            time::OffsetDateTime::now_utc(),
+            None,
+        )
+        .map_err(|e| e.to_string())?;
     for (k, v) in h.iter_mut() {
         if k == mdm_android::TENANT_HEADER {
             *v = f.slug.clone();
         }
     }
-    let cross = other.send_with("cross", "POST", "/android/v1/checkin", body.clone(), &h).await.map_err(|e| e.to_string())?;
-    ensure!(cross.0 == 404 && cross.1.contains("unknown_device"), "cross-tenant: {cross:?}");
+    let cross = other
+        .send_with("cross", "POST", "/android/v1/checkin", body.clone(), &h)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        cross.0 == 404 && cross.1.contains("unknown_device"),
+        "cross-tenant: {cross:?}"
+    );
     let unchanged = expect(f.api.get(&detail).await?, 200, "device")?;
-    ensure!(unchanged["android"]["last_checkin_at"] == before["android"]["last_checkin_at"], "refusals changed the device: {unchanged}");
+    ensure!(
+        unchanged["android"]["last_checkin_at"] == before["android"]["last_checkin_at"],
+        "refusals changed the device: {unchanged}"
+    );
     // Replayed: the same signed request twice.
     let nonce = Nonce::generate().map_err(|e| e.to_string())?;
-    let h = phone.signature("POST", "/android/v1/checkin", &body, time::OffsetDateTime::now_utc(), Some(nonce)).map_err(|e| e.to_string())?;
-    let first = phone.send_with("once", "POST", "/android/v1/checkin", body.clone(), &h).await.map_err(|e| e.to_string())?;
-    let second = phone.send_with("twice", "POST", "/android/v1/checkin", body.clone(), &h).await.map_err(|e| e.to_string())?;
-    ensure!(first.0 == 200 && second.0 == 409 && second.1.contains("replayed_request"), "replay: {first:?} {second:?}");
-    let audit = expect(f.api.get(&format!("/api/v1/tenants/{}/audit?action=agent.request_refused&device_id={id}", f.slug)).await?, 200, "audit")?;
-    ensure!(audit["items"].as_array().is_some_and(|a| a.len() == 1), "the forged request is in the audit: {audit}");
+    let h = phone
+        .signature(
+            "POST",
+            "/android/v1/checkin",
+            &body,
+            time::OffsetDateTime::now_utc(),
+            Some(nonce),
+        )
+        .map_err(|e| e.to_string())?;
+    let first = phone
+        .send_with("once", "POST", "/android/v1/checkin", body.clone(), &h)
+        .await
+        .map_err(|e| e.to_string())?;
+    let second = phone
+        .send_with("twice", "POST", "/android/v1/checkin", body.clone(), &h)
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        first.0 == 200 && second.0 == 409 && second.1.contains("replayed_request"),
+        "replay: {first:?} {second:?}"
+    );
+    let audit = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/audit?action=agent.request_refused&device_id={id}",
+                f.slug
+            ))
+            .await?,
+        200,
+        "audit",
+    )?;
+    ensure!(
+        audit["items"].as_array().is_some_and(|a| a.len() == 1),
+        "the forged request is in the audit: {audit}"
+    );
     Ok(())
 }
 
@@ -170,10 +350,17 @@ pub async fn android_fcm_wakes_the_agent(s: Arc<Server>) -> TestResult {
     let f = fixture(&s).await?;
     let (email, _) = user(&f).await?;
     let mut phone = device(&s, &f, 33, ManagementMode::PersonalWorkProfile).await?;
-    phone.register(creds(&email)).await.map_err(|e| e.to_string())?;
+    phone
+        .register(creds(&email))
+        .await
+        .map_err(|e| e.to_string())?;
     let id = phone.device_id().map(|u| u.to_string()).unwrap_or_default();
     let base = format!("/api/v1/tenants/{}/devices/{id}", f.slug);
-    expect(f.api.post(&format!("{base}/lock"), json!({})).await?, 202, "lock")?;
+    expect(
+        f.api.post(&format!("{base}/lock"), json!({})).await?,
+        202,
+        "lock",
+    )?;
     let mut got = Vec::new();
     for _ in 0..100 {
         got = fcm.received_for(&phone.fcm_token);
@@ -184,11 +371,25 @@ pub async fn android_fcm_wakes_the_agent(s: Arc<Server>) -> TestResult {
     }
     ensure!(got.len() == 1, "one wake-up: {}", got.len());
     let data = &got[0].message["data"];
-    ensure!(data["type"] == "wake" && data.get("command").is_none(), "only a wake-up: {data}");
+    ensure!(
+        data["type"] == "wake" && data.get("command").is_none(),
+        "only a wake-up: {data}"
+    );
     let ran = phone.run_commands().await.map_err(|e| e.to_string())?;
     ensure!(ran == ["lock"], "the agent fetched the lock: {ran:?}");
-    fcm.script(&phone.fcm_token, &[crate::fake_fcm::FcmReply::new(404, "NOT_FOUND", Some("UNREGISTERED"))]);
-    expect(f.api.post(&format!("{base}/lock"), json!({})).await?, 202, "lock")?;
+    fcm.script(
+        &phone.fcm_token,
+        &[crate::fake_fcm::FcmReply::new(
+            404,
+            "NOT_FOUND",
+            Some("UNREGISTERED"),
+        )],
+    );
+    expect(
+        f.api.post(&format!("{base}/lock"), json!({})).await?,
+        202,
+        "lock",
+    )?;
     let mut dead = false;
     for _ in 0..100 {
         let d = expect(f.api.get(&base).await?, 200, "device")?;

@@ -177,8 +177,14 @@ fn main() {
         Err(e) => eprintln!("notice: cannot start the fake FCM ({e}): the FCM wake test will fail"),
     }
     for (k, v) in [
-        ("MDM_ANDROID_AGENT_COMPONENT", "org.example.mdm.agent/.AdminReceiver"),
-        ("MDM_ANDROID_AGENT_DOWNLOAD_URL", "https://downloads.example.org/agent.apk"),
+        (
+            "MDM_ANDROID_AGENT_COMPONENT",
+            "org.example.mdm.agent/.AdminReceiver",
+        ),
+        (
+            "MDM_ANDROID_AGENT_DOWNLOAD_URL",
+            "https://downloads.example.org/agent.apk",
+        ),
         (
             "MDM_ANDROID_AGENT_SIGNATURE_CHECKSUM",
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
