@@ -13,6 +13,8 @@
 
 #[path = "conformance/access.rs"]
 mod access;
+#[path = "conformance/android.rs"]
+mod android;
 #[path = "conformance/apple.rs"]
 mod apple;
 #[path = "conformance/audit.rs"]
@@ -111,6 +113,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
         apple::push_job_outcomes,
+        android::android_registration_nonce_and_results,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
