@@ -117,7 +117,19 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         raw[format!("{p}WIFI_SSID")] == "Office" && raw[format!("{p}WIFI_SECURITY_TYPE")] == "WPA",
         "wifi: {raw}"
     );
+    ensure!(
+        raw[format!("{p}WIFI_PASSWORD")] == "office-wifi-pass",
+        "wifi passphrase: {raw}"
+    );
+    ensure!(
+        raw.as_object().is_some_and(|o| o.len() == 7),
+        "exactly these keys: {raw}"
+    );
     let extras = &raw[format!("{p}ADMIN_EXTRAS_BUNDLE")];
+    ensure!(
+        extras.as_object().is_some_and(|o| o.len() == 5),
+        "five extras: {extras}"
+    );
     ensure!(
         extras["server_url"] == s.base.as_str() && extras["tenant"] == f.slug.as_str(),
         "extras: {extras}"
@@ -191,6 +203,42 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Reads a QR code back from the SVG the server draws: the dark modules
+/// (`M{x} {y}h{w}v{h}H{x}V{y}` path segments) become a bitmap that `rqrr`
+/// detects and decodes like a camera frame.
+fn decode_svg_qr(svg: &str) -> Result<String, String> {
+    let attr = |name: &str| -> Result<usize, String> {
+        let key = format!(" {name}=\"");
+        let start = svg.find(&key).ok_or(format!("no {name}"))? + key.len();
+        let end = svg[start..].find('"').ok_or("attribute")? + start;
+        svg[start..end].parse().map_err(|e| format!("{name}: {e}"))
+    };
+    let (w, h) = (attr("width")?, attr("height")?);
+    let mut dark = vec![false; w * h];
+    let path = svg.split(" d=\"").nth(1).ok_or("no path")?;
+    for seg in path.split('M').skip(1) {
+        let nums: Vec<usize> = seg
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .take(4)
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        if let [x, y, mw, mh] = nums[..] {
+            for yy in y..(y + mh).min(h) {
+                for xx in x..(x + mw).min(w) {
+                    dark[yy * w + xx] = true;
+                }
+            }
+        }
+    }
+    let mut img = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| dark[y * w + x]);
+    let grids = img.detect_grids();
+    let grid = grids.first().ok_or("no QR code found in the image")?;
+    grid.decode()
+        .map(|(_, text)| text)
+        .map_err(|e| e.to_string())
 }
 
 /// Unknown API version, malformed JSON, forged, stale and replayed
