@@ -5,7 +5,8 @@
 //! `agent.rs` (signed requests: check-in, commands, results, events),
 //! `lifecycle.rs` (retire, wipe, lock, delete for administrators),
 //! `push.rs` (the FCM wake job) and `provisioning.rs` (enrollment tokens
-//! and the QR provisioning payload). See `docs/android-identity.md`.
+//! and the QR provisioning payload). Why this shape: ADR 0010
+//! (`docs/adr/0010-android-identity-and-reregistration.md`).
 
 pub mod agent;
 pub mod lifecycle;
