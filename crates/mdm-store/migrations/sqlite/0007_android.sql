@@ -38,6 +38,8 @@ CREATE INDEX android_devices_imei ON android_devices (tenant_id, imei) WHERE ime
 CREATE INDEX android_devices_meid ON android_devices (tenant_id, meid) WHERE meid IS NOT NULL;
 CREATE INDEX android_devices_serial ON android_devices (tenant_id, serial) WHERE serial IS NOT NULL;
 CREATE INDEX android_devices_android_id ON android_devices (tenant_id, android_id) WHERE android_id IS NOT NULL;
+-- Correlation by the strongest key (and the user+model heuristic).
+CREATE INDEX android_devices_identity ON android_devices (tenant_id, identity_key);
 -- R19: at most one current (not retired, not wiped) entry per hardware identity.
 CREATE UNIQUE INDEX android_devices_current ON android_devices (tenant_id, identity_key) WHERE current_entry = 1;
 
