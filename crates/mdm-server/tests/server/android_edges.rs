@@ -391,8 +391,9 @@ pub async fn android_bad_agent_input_changes_nothing(s: Arc<Server>) -> TestResu
     Ok(())
 }
 
-/// A lock wakes the agent through FCM (no command in the push), the agent
-/// fetches the command over the signed API; an UNREGISTERED token is marked dead.
+/// A lock wakes the agent through FCM (no command in the push; UNAVAILABLE
+/// is retried), the agent fetches the command over the signed API; an
+/// UNREGISTERED token is marked dead.
 pub async fn android_fcm_wakes_the_agent(s: Arc<Server>) -> TestResult {
     let fcm = crate::FCM.get().ok_or("no fake FCM")?.clone();
     let f = fixture(&s).await?;
@@ -404,6 +405,15 @@ pub async fn android_fcm_wakes_the_agent(s: Arc<Server>) -> TestResult {
         .map_err(|e| e.to_string())?;
     let id = phone.device_id().map(|u| u.to_string()).unwrap_or_default();
     let base = format!("/api/v1/tenants/{}/devices/{id}", f.slug);
+    // UNAVAILABLE first: retried with backoff, then delivered.
+    fcm.script(
+        &phone.fcm_token,
+        &[crate::fake_fcm::FcmReply::new(
+            503,
+            "UNAVAILABLE",
+            Some("UNAVAILABLE"),
+        )],
+    );
     expect(
         f.api.post(&format!("{base}/lock"), json!({})).await?,
         202,
@@ -412,13 +422,27 @@ pub async fn android_fcm_wakes_the_agent(s: Arc<Server>) -> TestResult {
     let mut got = Vec::new();
     for _ in 0..100 {
         got = fcm.received_for(&phone.fcm_token);
-        if !got.is_empty() {
+        if got.iter().any(|r| r.status == 200) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    ensure!(got.len() == 1, "one wake-up: {}", got.len());
-    let data = &got[0].message["data"];
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    ensure!(
+        statuses == [503, 200],
+        "one wake-up after one retry: {statuses:?}"
+    );
+    let mut outcome = serde_json::Value::Null;
+    for _ in 0..50 {
+        let d = expect(f.api.get(&base).await?, 200, "device")?;
+        outcome = d["android"]["last_push_outcome"].clone();
+        if outcome == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ensure!(outcome == "sent", "push recorded as sent: {outcome}");
+    let data = &got[1].message["data"];
     ensure!(
         data["type"] == "wake" && data.get("command").is_none(),
         "only a wake-up: {data}"

@@ -134,11 +134,7 @@ pub async fn run(a: LoadArgs) -> anyhow::Result<()> {
         pool.len(),
         t.elapsed().as_secs_f64()
     ));
-    let fleet: Fleet = Arc::new(
-        (0..seed_n + timed_regs)
-            .map(|_| Mutex::new(None))
-            .collect(),
-    );
+    let fleet: Fleet = Arc::new((0..seed_n + timed_regs).map(|_| Mutex::new(None)).collect());
     let job = |offset: usize| {
         let (a, admin, http, pool, fleet) = (
             a.clone(),
@@ -237,7 +233,10 @@ async fn checkins(a: &LoadArgs, fleet: &Fleet, c: usize) -> anyhow::Result<()> {
             if status == 200 {
                 Ok(())
             } else {
-                Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()))
+                Err(format!(
+                    "HTTP {status}: {}",
+                    text.chars().take(200).collect::<String>()
+                ))
             }
         }
     })
