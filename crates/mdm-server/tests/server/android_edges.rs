@@ -91,11 +91,10 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         "wifi_ssid": "Office", "wifi_passphrase": "office-wifi-pass" });
     let code = expect(f.api.post(&path, body).await?, 201, "provisioning")?;
     let payload = code["payload"].as_str().ok_or("no payload")?;
+    let decoded = decode_svg_qr(code["qr_svg"].as_str().ok_or("no QR image")?)?;
     ensure!(
-        code["qr_svg"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("<?xml") || s.contains("<svg")),
-        "QR image"
+        decoded == payload,
+        "the QR image encodes the payload: {decoded}"
     );
     let raw: serde_json::Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
     let p = "android.app.extra.PROVISIONING_";
@@ -145,25 +144,24 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
     let qr = ProvisioningQr::parse(payload).map_err(|e| e.to_string())?;
     let token = qr.extras.enrollment_token.clone();
     ensure!(token.len() >= 32, "token");
-    let svg = expect(
-        f.api
-            .raw(
-                "POST",
-                &format!("{path}?format=svg"),
-                "application/json",
-                serde_json::to_vec(
-                    &json!({ "user_id": uid, "management_mode": "company_owned_work_profile" }),
-                )
-                .map_err(|e| e.to_string())?,
+    let svg = f
+        .api
+        .raw(
+            "POST",
+            &format!("{path}?format=svg"),
+            "application/json",
+            serde_json::to_vec(
+                &json!({ "user_id": uid, "management_mode": "company_owned_work_profile" }),
             )
-            .await?,
-        201,
-        "svg",
-    )
-    .err();
+            .map_err(|e| e.to_string())?,
+        )
+        .await?;
+    ensure!(svg.status == 201, "svg: {} {}", svg.status, svg.text);
+    let image = ProvisioningQr::parse(&decode_svg_qr(&svg.text)?).map_err(|e| e.to_string())?;
     ensure!(
-        svg.is_none() || svg.is_some_and(|e| e.contains("svg")),
-        "svg answer"
+        image.extras.management_mode == ManagementMode::CompanyOwnedWorkProfile
+            && image.extras.enrollment_token != token,
+        "the image answer: {image:?}"
     );
     // The provisioned device registers with the token, once.
     let mut phone = device(&s, &f, 33, ManagementMode::FullyManaged).await?;
