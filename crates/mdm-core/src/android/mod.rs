@@ -344,3 +344,83 @@ impl Default for AndroidSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mdm_android::{Identifiers, OsInfo};
+
+    fn facts(api_level: u32, mode: ManagementMode) -> DeviceFacts {
+        DeviceFacts {
+            manufacturer: "Google".into(),
+            model: "Pixel".into(),
+            os: OsInfo {
+                version: "x".into(),
+                api_level,
+                security_patch: None,
+            },
+            management_mode: mode,
+            identifiers: Identifiers {
+                enterprise_specific_id: Some("esid-1".into()),
+                imei: Some("350000000000001".into()),
+                meid: None,
+                serial: Some("SER1".into()),
+                android_id: Some("ABCD".into()),
+            },
+        }
+    }
+
+    fn kinds(api: u32, mode: ManagementMode) -> Vec<&'static str> {
+        correlation_keys(&facts(api, mode), UserId(uuid::Uuid::nil()))
+            .iter()
+            .map(|k| k.kind.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn keys_in_priority_order_as_the_agent_can_read_them() {
+        use ManagementMode::*;
+        let table: [(u32, ManagementMode, &[&str]); 4] = [
+            (
+                28,
+                FullyManaged,
+                &["imei", "serial", "android_id", "user_model"],
+            ),
+            (
+                33,
+                FullyManaged,
+                &[
+                    "enterprise_specific_id",
+                    "imei",
+                    "serial",
+                    "android_id",
+                    "user_model",
+                ],
+            ),
+            (
+                33,
+                PersonalWorkProfile,
+                &["enterprise_specific_id", "android_id", "user_model"],
+            ),
+            (
+                30,
+                PersonalWorkProfile,
+                &["imei", "serial", "android_id", "user_model"],
+            ),
+        ];
+        for (api, mode, want) in table {
+            assert_eq!(kinds(api, mode), want, "API {api} {mode}");
+        }
+        let keys = correlation_keys(&facts(28, FullyManaged), UserId(uuid::Uuid::nil()));
+        assert_eq!(
+            keys.last().map(AndroidKey::name).as_deref(),
+            Some("user_model:00000000-0000-0000-0000-000000000000/google/pixel")
+        );
+        assert_eq!(
+            keys.iter()
+                .find(|k| k.kind == AndroidKeyKind::AndroidId)
+                .map(|k| k.value.as_str()),
+            Some("abcd")
+        );
+    }
+}
