@@ -83,11 +83,19 @@ pub fn verify_mdm_signature(header: &str, body: &[u8]) -> Result<VerifiedDevice,
 
 /// Standard base64 with or without padding, ignoring ASCII whitespace.
 pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Headers rarely carry whitespace: copy only when they do.
+    let compact: std::borrow::Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        text.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
     let trimmed = compact.trim_end_matches('=');
     base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(trimmed)
-        .or_else(|_| STANDARD.decode(&compact))
+        .or_else(|_| STANDARD.decode(compact.as_bytes()))
         .map_err(|e| e.to_string())
 }
 

@@ -105,6 +105,9 @@ pub enum AuditAction {
     DeviceLockRequested,
     #[serde(rename = "device.push_token_dead")]
     DevicePushTokenDead,
+    /// A device renewed its identity certificate from a re-sent profile.
+    #[serde(rename = "device.identity_renewed")]
+    DeviceIdentityRenewed,
     #[serde(rename = "device.registered")]
     DeviceRegistered,
     #[serde(rename = "device.reregistered")]
@@ -123,7 +126,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 53] = [
+    pub const ALL: [AuditAction; 54] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -170,6 +173,7 @@ impl AuditAction {
         Self::DeviceWiped,
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
+        Self::DeviceIdentityRenewed,
         Self::DeviceRegistered,
         Self::DeviceReregistered,
         Self::DeviceReset,
@@ -228,6 +232,7 @@ impl AuditAction {
             Self::DeviceWiped => "device.wiped",
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
+            Self::DeviceIdentityRenewed => "device.identity_renewed",
             Self::DeviceRegistered => "device.registered",
             Self::DeviceReregistered => "device.reregistered",
             Self::DeviceReset => "device.reset",

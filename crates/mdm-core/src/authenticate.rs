@@ -1,7 +1,8 @@
 //! `Authenticate`: provisional, it binds the identity certificate to the
 //! device channel. The certificate must be this tenant's, live, and belong to
 //! an open registration; a known UDID is a re-enrolment or renewal of the same
-//! record (its waiting queue cancelled, its history kept).
+//! record, its history kept (a re-enrolment also cancels its waiting queue; a
+//! renewal keeps it).
 
 use crate::StoreError;
 use crate::audit::AuditAction;
@@ -11,7 +12,9 @@ use crate::devices::{AppleChannel, AppleEnrollment, Device, DeviceStatus, device
 use crate::identity::{DeviceResult, ProvenCert, Refusal};
 use crate::ids::DeviceId;
 use crate::ports::{EnrollmentChange, RegistrationStep};
-use crate::registrations::{REGISTRATION_GRACE, Registration, RegistrationStatus};
+use crate::registrations::{
+    REGISTRATION_GRACE, Registration, RegistrationPurpose, RegistrationStatus,
+};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use mdm_apple::Authenticate;
@@ -155,8 +158,11 @@ impl Core {
             "registration": reg.id, "purpose": reg.purpose, "udid": udid,
             "serial_number": device.serial_number, "certificate": serial,
         }));
+        // A renewal keeps the queue: the device stays managed throughout, and
+        // the InstallProfile that carried the profile awaits its result.
+        let renewal = reg.purpose == RegistrationPurpose::Renewal;
         let change = EnrollmentChange {
-            cancel_queue_of: known.then_some((tenant.id, device.id)),
+            cancel_queue_of: (known && !renewal).then_some((tenant.id, device.id)),
             certificate_device: Some((tenant.id, serial, device.id)),
             registration: Some(RegistrationStep {
                 tenant_id: tenant.id,

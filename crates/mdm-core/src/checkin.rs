@@ -16,7 +16,7 @@ use crate::identity::{
     DeviceError, DeviceRequest, DeviceResult, ProvenCert, Refusal, short, unlock_token_aad,
 };
 use crate::ports::{EnrollmentChange, RegistrationStep};
-use crate::registrations::RegistrationStatus;
+use crate::registrations::{RegistrationPurpose, RegistrationStatus};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use mdm_apple::{
@@ -171,16 +171,27 @@ impl Core {
         let mut change = EnrollmentChange::default();
         let mut audit = Vec::new();
         if activate {
+            let renewal = registration
+                .as_ref()
+                .is_some_and(|r| r.purpose == RegistrationPurpose::Renewal)
+                && device.status == DeviceStatus::Active;
             let mut device = device;
             device.status = DeviceStatus::Active;
-            device.enrolled_at = Some(now);
+            if !renewal || device.enrolled_at.is_none() {
+                device.enrolled_at = Some(now);
+            }
             device.updated_at = now;
             let info = Command::new(self.command_uuid(), CommandRequest::device_information());
             change
                 .commands
                 .push(self.system_command(&device, &enrollment.id, &info)?);
+            let action = if renewal {
+                AuditAction::DeviceIdentityRenewed
+            } else {
+                AuditAction::DeviceEnrolled
+            };
             audit.push(
-                device_audit(&device, now, &Actor::Public, AuditAction::DeviceEnrolled).details(
+                device_audit(&device, now, &Actor::Public, action).details(
                     serde_json::json!({ "registration": enrollment.registration_id, "enrollment": enrollment.id }),
                 ),
             );

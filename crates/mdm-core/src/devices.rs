@@ -356,6 +356,7 @@ impl Core {
             registration: None,
             purpose: RegistrationPurpose::Reenroll,
             device_id: Some(id),
+            challenge_lifetime: None,
         };
         self.issue_profile_for(actor, tenant, request).await
     }

@@ -186,6 +186,7 @@ impl crate::Core {
         match job.kind.as_str() {
             crate::invites::SEND_JOB => self.run_invitation_send(job).await,
             crate::directory::SYNC_JOB => self.run_directory_sync_job(job).await,
+            crate::renewal::RENEWAL_JOB => self.run_renewal_scan().await,
             crate::apple_push::PUSH_JOB => self.run_apple_push(job.tenant_id, &job.payload).await,
             crate::registrations::EXPIRE_JOB => {
                 self.run_registration_expiry(job.tenant_id, &job.payload)

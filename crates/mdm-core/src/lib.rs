@@ -68,6 +68,7 @@ pub mod push;
 pub mod registration;
 pub mod registrations;
 pub mod regtokens;
+pub mod renewal;
 pub mod scep;
 pub mod secrets;
 pub mod settings;

@@ -297,6 +297,19 @@ impl Core {
         tenant: &Tenant,
         registration: &str,
     ) -> CoreResult<IssuedChallenge> {
+        self.mint_challenge_valid_for(actor, tenant, registration, None)
+            .await
+    }
+
+    /// [`Core::mint_challenge`] valid for `lifetime` instead of the tenant's
+    /// profile validity.
+    pub(crate) async fn mint_challenge_valid_for(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        registration: &str,
+        lifetime: Option<time::Duration>,
+    ) -> CoreResult<IssuedChallenge> {
         actor.require_tenant(tenant.id)?;
         if registration.is_empty()
             || registration.len() > 200
@@ -316,7 +329,8 @@ impl Core {
             registration: registration.to_string(),
             challenge_hash: sha256_hex(&secret),
             created_at: now,
-            expires_at: now + time::Duration::seconds(settings.profile_validity_secs),
+            expires_at: now
+                + lifetime.unwrap_or(time::Duration::seconds(settings.profile_validity_secs)),
             used_at: None,
         };
         let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::ScepChallengeCreated, ("scep_challenge", ch.id.to_string()))

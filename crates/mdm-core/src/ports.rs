@@ -563,6 +563,14 @@ pub trait AppleStore: Send + Sync {
         token_dead: bool,
         audit: &[AuditEntry],
     ) -> StoreResult<()>;
+    /// Devices whose device channel is live (enabled, device active) and
+    /// bound to an unrevoked certificate that expires before `before`, with
+    /// no renewal registration open: (tenant, device), soonest expiry first.
+    async fn apple_renewal_candidates(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, DeviceId)>>;
 }
 
 /// Rows a check-in or an admin action writes together.

@@ -44,6 +44,9 @@ pub(crate) struct ProfileRequest {
     pub registration: Option<String>,
     pub purpose: RegistrationPurpose,
     pub device_id: Option<DeviceId>,
+    /// The SCEP challenge's lifetime instead of the tenant's profile validity
+    /// (a profile re-sent through the command queue waits for the device).
+    pub challenge_lifetime: Option<time::Duration>,
 }
 
 /// A signed profile and the registration it belongs to.
@@ -69,6 +72,8 @@ pub struct AppleSettings {
     /// with a zero-length DigestChallenge (manage the directory user);
     /// `false` declines every one (HTTP 410, Apple's documented decline).
     pub accept_user_authenticate: bool,
+    /// When identity certificates are renewed (the profile re-sent).
+    pub renewal: crate::renewal::RenewalSettings,
 }
 
 impl Default for AppleSettings {
@@ -77,6 +82,7 @@ impl Default for AppleSettings {
             mdm_topic: "com.apple.mgmt.External.unconfigured".into(),
             tls_anchor_der: None,
             accept_user_authenticate: false,
+            renewal: crate::renewal::RenewalSettings::default(),
         }
     }
 }
@@ -102,6 +108,7 @@ impl Core {
             registration: new.registration.clone(),
             purpose: RegistrationPurpose::Enroll,
             device_id: None,
+            challenge_lifetime: None,
         };
         self.issue_profile_for(actor, tenant, request).await
     }
@@ -157,7 +164,9 @@ impl Core {
         }
         let mut reg = self.profile_registration(tenant, &req).await?;
         let registration = reg.id.clone();
-        let challenge = self.mint_challenge(actor, tenant, &registration).await?;
+        let challenge = self
+            .mint_challenge_valid_for(actor, tenant, &registration, req.challenge_lifetime)
+            .await?;
         let ca = self.tenant_ca(tenant).await?;
         let (check_in, server) = self.mdm_urls(tenant);
         let mut mdm = MdmPayload::new(&self.apple.mdm_topic, server);

@@ -104,6 +104,14 @@ pub struct Config {
     /// Manage macOS directory users: answer the registered user's
     /// `UserAuthenticate` instead of declining it (HTTP 410).
     pub apple_accept_user_authenticate: bool,
+    /// Re-send the enrollment profile (renewing the device's identity
+    /// certificate) when its certificate expires within this many hours.
+    pub apple_renew_before_hours: i64,
+    /// How long a re-sent profile's SCEP challenge stays valid, in hours
+    /// (the InstallProfile waits in the queue until the device connects).
+    pub apple_renewal_challenge_hours: i64,
+    /// How often the server looks for certificates due for renewal, in seconds.
+    pub apple_renewal_scan_secs: i64,
     /// How often the Android agent checks in, in seconds (60–86400).
     pub android_checkin_interval_secs: u32,
     /// The agent's device-admin component for QR provisioning
@@ -171,6 +179,9 @@ impl Default for Config {
             push_backoff_ms: 200,
             trust_client_cert_header: false,
             apple_accept_user_authenticate: false,
+            apple_renew_before_hours: 30 * 24,
+            apple_renewal_challenge_hours: 72,
+            apple_renewal_scan_secs: 3600,
             android_checkin_interval_secs: 900,
             android_agent_component: None,
             android_agent_download_url: None,
@@ -248,6 +259,18 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
         || config.ca_validity_days <= config.cert_validity_days
     {
         bail!("cert_validity_days must be 1-3650 and shorter than ca_validity_days");
+    }
+    if config.apple_renew_before_hours < 1
+        || config.apple_renew_before_hours >= config.cert_validity_days * 24
+    {
+        bail!(
+            "apple_renew_before_hours must be at least 1 and shorter than cert_validity_days \
+             ({} hours), or every renewed certificate would be due again at once",
+            config.cert_validity_days * 24
+        );
+    }
+    if config.apple_renewal_challenge_hours < 1 || config.apple_renewal_scan_secs < 1 {
+        bail!("apple_renewal_challenge_hours and apple_renewal_scan_secs must be at least 1");
     }
     if !config.mdm_topic.starts_with("com.apple.mgmt.") {
         bail!("mdm_topic must be the push certificate's topic, starting with com.apple.mgmt.");

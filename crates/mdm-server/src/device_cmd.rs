@@ -34,6 +34,14 @@ pub enum DeviceCmd {
         #[arg(long)]
         pin: Option<String>,
     },
+    /// Re-send the enrollment profile (InstallProfile): the device renews its
+    /// identity certificate in place. The server also does this by itself
+    /// before certificates expire (`apple_renew_before_hours`).
+    ResendProfile {
+        #[arg(long)]
+        tenant: String,
+        id: DeviceId,
+    },
 }
 
 pub async fn run(core: &Core, cmd: DeviceCmd) -> Result<(), CoreError> {
@@ -96,6 +104,14 @@ pub async fn run(core: &Core, cmd: DeviceCmd) -> Result<(), CoreError> {
             };
             let cmd = core.wipe_device(&cli, &tenant, id, &options).await?;
             println!("{} {} queued for device {id}", cmd.kind(), cmd.id());
+        }
+        DeviceCmd::ResendProfile { tenant, id } => {
+            let tenant = core.tenant(&cli, &tenant).await?;
+            let cmd = core.resend_profile(&cli, &tenant, id).await?;
+            println!(
+                "InstallProfile {} queued for device {id} (a fresh enrollment profile)",
+                cmd.command_uuid
+            );
         }
     }
     Ok(())

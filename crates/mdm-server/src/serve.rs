@@ -34,7 +34,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         trust_client_cert_header: config.trust_client_cert_header,
     };
     pusher.announce();
-    let worker = tokio::spawn(work_jobs(core.clone()));
+    let renewal_scan =
+        std::time::Duration::from_secs(config.apple_renewal_scan_secs.unsigned_abs());
+    let worker = tokio::spawn(work_jobs(core.clone(), renewal_scan));
     let seen = tokio::spawn(flush_last_seen(core.clone()));
     let core_flush = core.clone();
     let app = mdm_http::router(core, metrics, &limits);
@@ -70,17 +72,21 @@ const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 /// The background worker of this process: claims due jobs (pushes, mail,
 /// reminders, directory syncs) from the shared queue and runs them. Every
 /// replica runs one; the queue's leases keep them from doing a job twice.
-async fn work_jobs(core: mdm_core::Core) {
+async fn work_jobs(core: mdm_core::Core, renewal_scan: std::time::Duration) {
+    let schedule_every = SCHEDULE_EVERY.min(renewal_scan);
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
     let mut idle = tokio::time::interval(std::time::Duration::from_millis(500));
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut scheduled: Option<std::time::Instant> = None;
     loop {
         // Periodic work becomes deduplicated jobs, whichever replica queues them.
-        if scheduled.is_none_or(|at| at.elapsed() >= SCHEDULE_EVERY) {
+        if scheduled.is_none_or(|at| at.elapsed() >= schedule_every) {
             scheduled = Some(std::time::Instant::now());
             if let Err(e) = core.schedule_directory_syncs().await {
                 tracing::warn!(error = %e, "scheduling directory syncs failed");
+            }
+            if let Err(e) = core.schedule_renewal_scan().await {
+                tracing::warn!(error = %e, "scheduling the certificate renewal scan failed");
             }
         }
         match core.work_jobs(&worker, 32).await {

@@ -7,6 +7,7 @@ use mdm_core::core::CoreSettings;
 use mdm_core::pki::PkiSettings;
 use mdm_core::ports::{SystemClock, SystemEntropy};
 use mdm_core::profiles::AppleSettings;
+use mdm_core::renewal::RenewalSettings;
 use mdm_server::push::{
     ApnsAuth, ApnsClient, ApnsSettings, Delivery, FcmClient, FcmSettings, ProviderPusher,
     ProviderToken,
@@ -56,6 +57,11 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
             mdm_topic: config.mdm_topic.clone(),
             tls_anchor_der: tls_anchor(config)?,
             accept_user_authenticate: config.apple_accept_user_authenticate,
+            renewal: RenewalSettings {
+                renew_before: time::Duration::hours(config.apple_renew_before_hours),
+                challenge_lifetime: time::Duration::hours(config.apple_renewal_challenge_hours),
+                scan_every: time::Duration::seconds(config.apple_renewal_scan_secs),
+            },
         },
     };
     Ok(Core::new(

@@ -29,6 +29,10 @@ pub enum Effect {
     ManagementRemoved,
     /// EraseDevice: the device wipes itself and forgets its enrollment.
     Wiped,
+    /// InstallProfile of the enrollment profile itself (the server renews
+    /// the identity): the device re-runs SCEP, Authenticate and TokenUpdate
+    /// before it reports.
+    EnrollmentProfile,
 }
 
 /// A report to send: status and result keys (identity keys are added by the channel).
@@ -49,6 +53,11 @@ impl Reply {
             payload,
             effect: Effect::None,
         }
+    }
+
+    /// `Acknowledged` with no result keys.
+    pub fn acknowledged() -> Self {
+        Self::ack(Dictionary::new())
     }
 
     /// `Error` with a one-entry `ErrorChain`.
@@ -140,6 +149,16 @@ pub fn answer(request: &CommandRequest, facts: &DeviceFacts, profiles: &mut Prof
             Reply::ack(d)
         }
         CommandRequest::InstallProfile { payload } => match read_profile(payload) {
+            Some(p)
+                if profiles
+                    .enrollment
+                    .as_ref()
+                    .is_some_and(|e| e.identifier == p.identifier) =>
+            {
+                let mut r = Reply::ack(Dictionary::new());
+                r.effect = Effect::EnrollmentProfile;
+                r
+            }
             Some(p) => {
                 profiles.installed.insert(p.identifier.clone(), p);
                 Reply::ack(Dictionary::new())

@@ -194,45 +194,8 @@ impl Device {
             profile.scep.url,
             profile.mdm.server_url
         ));
-        let key = match self.key.take() {
-            Some(k) if k.bits() == profile.scep.key_size as usize => k,
-            _ => {
-                let bits = profile.scep.key_size as usize;
-                tokio::task::spawn_blocking(move || RsaKey::generate(bits))
-                    .await
-                    .map_err(SimError::local)?
-                    .map_err(SimError::local)?
-            }
-        };
-        let tls = [
-            &profile.scep.url,
-            &profile.mdm.server_url,
-            &profile.mdm.check_in_url,
-        ]
-        .iter()
-        .any(|u| u.starts_with("https://"));
-        let scep_http = if tls {
-            device_client(&profile.anchors, None)?
-        } else {
-            self.http.clone()
-        };
-        let issued = crate::scep::enroll(&scep_http, &profile.scep, &key, now).await?;
-        self.step(&format!(
-            "SCEP: certificate {} issued by {} ({} / {})",
-            mdm_pki::CertificateExt::serial_hex(&issued.cert),
-            mdm_pki::CertificateExt::issuer_string(&issued.cert),
-            issued.cipher.name(),
-            issued.digest.name()
-        ));
-        let id = Identity {
-            key,
-            cert: issued.cert,
-            cert_der: issued.cert_der,
-        };
-        let http = match self.mode {
-            IdentityMode::Signature => scep_http,
-            IdentityMode::Mtls => device_client(&profile.anchors, Some(&id))?,
-        };
+        let key = self.key.take();
+        let (id, http) = self.scep_identity(&profile, key, now).await?;
         let ios = self.facts.platform == Platform::Iphone;
         let mut e = Enrolled {
             profile,
@@ -272,6 +235,117 @@ impl Device {
         self.enrolled = Some(e);
         self.state = DeviceState::Enrolled;
         Ok(())
+    }
+
+    /// A key of the profile's size (`key` when it fits, else a new one),
+    /// a certificate for it by SCEP, and the client the device talks MDM with.
+    async fn scep_identity(
+        &mut self,
+        profile: &ManagementProfile,
+        key: Option<RsaKey>,
+        now: OffsetDateTime,
+    ) -> Result<(Identity, reqwest::Client), SimError> {
+        let key = match key {
+            Some(k) if k.bits() == profile.scep.key_size as usize => k,
+            _ => {
+                let bits = profile.scep.key_size as usize;
+                tokio::task::spawn_blocking(move || RsaKey::generate(bits))
+                    .await
+                    .map_err(SimError::local)?
+                    .map_err(SimError::local)?
+            }
+        };
+        let tls = [
+            &profile.scep.url,
+            &profile.mdm.server_url,
+            &profile.mdm.check_in_url,
+        ]
+        .iter()
+        .any(|u| u.starts_with("https://"));
+        let scep_http = if tls {
+            device_client(&profile.anchors, None)?
+        } else {
+            self.http.clone()
+        };
+        let issued = crate::scep::enroll(&scep_http, &profile.scep, &key, now).await?;
+        self.step(&format!(
+            "SCEP: certificate {} issued by {} ({} / {})",
+            mdm_pki::CertificateExt::serial_hex(&issued.cert),
+            mdm_pki::CertificateExt::issuer_string(&issued.cert),
+            issued.cipher.name(),
+            issued.digest.name()
+        ));
+        let id = Identity {
+            key,
+            cert: issued.cert,
+            cert_der: issued.cert_der,
+        };
+        let http = match self.mode {
+            IdentityMode::Signature => scep_http,
+            IdentityMode::Mtls => device_client(&profile.anchors, Some(&id))?,
+        };
+        Ok((id, http))
+    }
+
+    /// The enrollment profile arrived again in an `InstallProfile` (the
+    /// server renews the identity): as a device does, verify it, make a new
+    /// key, get its certificate by SCEP, then `Authenticate` and
+    /// `TokenUpdate` with the same push token. The profiles it installed
+    /// stay; the old identity is no longer used.
+    pub async fn renew(&mut self, signed: &[u8]) -> Result<(), SimError> {
+        let now = OffsetDateTime::now_utc();
+        let profile = ManagementProfile::verify(signed, now)?;
+        let current = self
+            .enrolled
+            .as_ref()
+            .ok_or(SimError::State("renew: not enrolled"))?;
+        let same = profile.identifier == current.profile.identifier
+            && profile.mdm.topic == current.profile.mdm.topic
+            && profile.mdm.server_url == current.profile.mdm.server_url
+            && profile.mdm.check_in_url == current.profile.mdm.check_in_url;
+        if !same {
+            return Err(SimError::State(
+                "the re-sent profile changes Topic or URLs, which an installed profile cannot",
+            ));
+        }
+        self.step("re-sent enrollment profile verified: renewing the identity");
+        let (id, http) = self.scep_identity(&profile, None, now).await?;
+        let mut e = self
+            .enrolled
+            .take()
+            .ok_or(SimError::State("renew: not enrolled"))?;
+        let old_id = std::mem::replace(&mut e.id, id);
+        let old_http = std::mem::replace(&mut e.http, http);
+        let old_profile = std::mem::replace(&mut e.profile, profile);
+        let auth = self.authenticate_message(&e);
+        let mut sent = e.send_checkin("Authenticate", auth).await;
+        if sent.is_ok() {
+            let tu = self.token_update_message(&e, Channel::Device);
+            sent = e.send_checkin("TokenUpdate", tu).await;
+        }
+        if sent.is_err() {
+            // The installation failed: the device keeps what it had.
+            e.id = old_id;
+            e.http = old_http;
+            e.profile = old_profile;
+        }
+        self.enrolled = Some(e);
+        sent?;
+        self.step("renewed: Authenticate and TokenUpdate with the new identity: 200");
+        if let Some(p) = self.profiles.enrollment.as_mut() {
+            p.payload = signed.to_vec();
+        }
+        Ok(())
+    }
+
+    /// [`Device::renew`] with the profile an `InstallProfile` command carries.
+    pub(crate) async fn renew_from_command(&mut self, body: &[u8]) -> Result<(), SimError> {
+        let cmd = mdm_apple::Command::parse(body)
+            .map_err(|_| SimError::State("the InstallProfile could not be read"))?;
+        match cmd.request {
+            mdm_apple::CommandRequest::InstallProfile { payload } => self.renew(&payload).await,
+            _ => Err(SimError::State("not an InstallProfile")),
+        }
     }
 
     /// The user removes the management profile in Settings: `CheckOut` (when

@@ -42,7 +42,17 @@ impl Device {
             if body.is_empty() {
                 return Ok(handled);
             }
-            let (uuid, request_type, reply) = self.decide(&body, channel);
+            let (uuid, request_type, mut reply) = self.decide(&body, channel);
+            if reply.effect == Effect::EnrollmentProfile {
+                // Install first: the report goes out with the new identity.
+                reply = match self.renew_from_command(&body).await {
+                    Ok(()) => Reply::acknowledged(),
+                    Err(e) => {
+                        self.step(&format!("re-sent enrollment profile refused: {e}"));
+                        Reply::error("MCProfileErrorDomain", 1004, &e.to_string())
+                    }
+                };
+            }
             let status = reply.status;
             self.step(&format!("{request_type} {uuid}: {status}"));
             let h = Handled {
@@ -55,7 +65,7 @@ impl Device {
             handled.push(h);
             req = self.report(channel, status, Some(&uuid), reply.payload)?;
             match reply.effect {
-                Effect::None => {}
+                Effect::None | Effect::EnrollmentProfile => {}
                 Effect::ManagementRemoved => {
                     let e = self.enrolled.as_ref().ok_or(SimError::State("report"))?;
                     e.send(&req).await?;

@@ -417,6 +417,34 @@ impl AppleStore for SqlStore {
         }))
     }
 
+    async fn apple_renewal_candidates(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, DeviceId)>> {
+        Sql::new(
+            "SELECT e.tenant_id, e.device_id FROM apple_enrollments e \
+             JOIN devices d ON d.tenant_id = e.tenant_id AND d.id = e.device_id \
+             JOIN certificates c ON c.tenant_id = e.tenant_id AND c.fingerprint_sha256 = e.cert_fingerprint \
+             WHERE e.channel = 'device' AND e.enabled = 1 AND d.status = 'active' \
+               AND c.revoked_at IS NULL AND c.not_after < $1 \
+               AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.tenant_id = e.tenant_id \
+                 AND r.device_id = e.device_id AND r.purpose = 'renewal' \
+                 AND r.status IN ('pending', 'profile_downloaded', 'certificate_issued', 'checked_in')) \
+             ORDER BY c.not_after, e.tenant_id, e.device_id LIMIT $2",
+        )
+        .arg(before)
+        .arg(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let r = Row(r);
+            Ok((r.parse("tenant_id")?, r.parse("device_id")?))
+        })
+        .collect()
+    }
+
     async fn record_push(
         &self,
         tenant: TenantId,

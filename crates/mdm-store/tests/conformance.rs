@@ -113,6 +113,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
         apple::push_job_outcomes,
+        apple::renewal_candidates,
         android::android_registration_nonce_and_results,
         convert::copy_all_tables,
         convert::refuses_unready_target,

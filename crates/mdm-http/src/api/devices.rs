@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wipe_device))
         .routes(routes!(lock_device))
         .routes(routes!(reenroll_device))
+        .routes(routes!(resend_profile))
         .routes(routes!(list_agent_commands))
 }
 
@@ -130,6 +131,23 @@ async fn retire_device(
 ) -> ApiResult<(StatusCode, Json<QueuedCommand>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     let cmd = s.core.retire_device(&actor, &tenant, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(cmd)))
+}
+
+/// Re-send the enrollment profile: queues InstallProfile with a fresh
+/// profile for the same device record, which renews its identity
+/// certificate in place (the server does this by itself before certificates
+/// expire). The device must be active.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/devices/{id}/resend-profile", tag = "devices",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path)),
+    responses((status = 202, body = AppleCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn resend_profile(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
+) -> ApiResult<(StatusCode, Json<AppleCommand>)> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    let cmd = s.core.resend_profile(&actor, &tenant, id).await?;
     Ok((StatusCode::ACCEPTED, Json(cmd)))
 }
 

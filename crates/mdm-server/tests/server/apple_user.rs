@@ -153,3 +153,82 @@ pub async fn apple_fixtures_parse(s: Arc<Server>) -> TestResult {
     ensure!(n > 0, "no captures in {}", dir.display());
     Ok(())
 }
+
+/// With `apple_accept_user_authenticate`, the registered user's
+/// UserAuthenticate gets a zero-length DigestChallenge (manage the user
+/// without a password digest), the follow-up with a DigestResponse an empty
+/// 200, and the user channel's TokenUpdate is accepted; another user is
+/// declined (410) and gets no channel.
+pub async fn user_authenticate_accepted(dir: std::path::PathBuf) -> TestResult {
+    let env = [
+        (
+            "MDM_APPLE_ACCEPT_USER_AUTHENTICATE".to_string(),
+            "true".to_string(),
+        ),
+        (
+            "MDM_MDM_TOPIC".to_string(),
+            crate::apple_device::TOPIC.to_string(),
+        ),
+    ];
+    let s = Server::start_with_env("userauth", &dir, None, &env)?;
+    let result = user_authenticate_flow(&s).await;
+    s.stop();
+    result
+}
+
+async fn user_authenticate_flow(s: &Server) -> TestResult {
+    let f = fixture(s).await?;
+    let u = expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/users", f.slug),
+                json!({ "email": "carol@example.com", "display_name": "Carol Example" }),
+            )
+            .await?,
+        201,
+        "user",
+    )?;
+    let (mac, id) = enrolled(s, &f, "macos", u["id"].as_str()).await?;
+    drain(&mac).await?;
+    let mut carol = mac.clone();
+    carol.user = Some(("CA401-GUID".into(), "carol".into(), "Carol Example".into()));
+    let (status, answer) = carol.send("checkin", user_authenticate(None)).await?;
+    ensure!(status == 200, "UserAuthenticate accepted: {status}");
+    let challenge = mdm_apple::decode_plist(&answer)
+        .map_err(|e| e.to_string())?
+        .into_dictionary()
+        .ok_or("a plist dictionary")?;
+    ensure!(
+        challenge.get("DigestChallenge").and_then(|v| v.as_string()) == Some(""),
+        "a zero-length DigestChallenge: {challenge:?}"
+    );
+    let (status, answer) = carol
+        .send("checkin", user_authenticate(Some("Digest carol")))
+        .await?;
+    ensure!(
+        status == 200 && answer.is_empty(),
+        "the DigestResponse is taken: {status}"
+    );
+    ensure!(carol.token_update().await? == 200, "Carol's user channel");
+
+    let mut dave = mac.clone();
+    dave.user = Some(("DA7E-GUID".into(), "dave".into(), "Dave".into()));
+    let (status, _) = dave.send("checkin", user_authenticate(None)).await?;
+    ensure!(status == 410, "another user is declined: {status}");
+    let d = device(&f, &id).await?;
+    let channels = d["enrollments"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        channels.len() == 2 && channels[1]["id"] == format!("{}:CA401-GUID", mac.udid),
+        "only Carol's channel: {d}"
+    );
+    Ok(())
+}
+
+fn user_authenticate(digest: Option<&str>) -> Dictionary {
+    let mut d = Dictionary::new();
+    d.insert("MessageType".into(), text("UserAuthenticate"));
+    if let Some(r) = digest {
+        d.insert("DigestResponse".into(), text(r));
+    }
+    d
+}

@@ -45,6 +45,7 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/enrollment-url/regenerate")
         | ("post", "/api/v1/tenants/{tenant}/devices/{id}/retire")
         | ("post", "/api/v1/tenants/{tenant}/devices/{id}/reenroll")
+        | ("post", "/api/v1/tenants/{tenant}/devices/{id}/resend-profile")
         | ("post", "/api/v1/tenants/{tenant}/registrations/{id}/cancel") => {
             Some(("application/json", Vec::new()))
         }

@@ -24,6 +24,7 @@ mod invites;
 mod isolation;
 mod ops;
 mod profiles;
+mod renewal;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
@@ -276,6 +277,7 @@ fn main() {
         android_edges::android_bad_agent_input_changes_nothing,
         android_edges::android_fcm_wakes_the_agent,
         sim_channel::not_now_duplicates_and_silence,
+        renewal::resend_profile_renews_identity,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -311,6 +313,23 @@ fn main() {
         ops::apple_inspect().map_err(Failed::from)
     }));
     push_and_tls_trials(&mut trials, &rt, tmp.path());
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("userauth"));
+        trials.push(Trial::test("apple_user_authenticate_accepted", move || {
+            rt.block_on(apple_user::user_authenticate_accepted(dir))
+                .map_err(Failed::from)
+        }));
+    }
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("renewal"));
+        trials.push(Trial::test(
+            "renewal_scan_renews_due_certificates",
+            move || {
+                rt.block_on(renewal::scan_renews_due_certificates(dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     {
         let (rt, sqlite, pg_admin) = (rt.clone(), servers[0].clone(), pg_admin.clone());
         trials.push(Trial::test("convert_db_sqlite_to_postgres", move || {

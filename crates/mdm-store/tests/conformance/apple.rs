@@ -559,3 +559,81 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The renewal scan's candidates: live device channels whose bound,
+/// unrevoked certificate expires before the cut-off and that have no open
+/// renewal registration.
+pub async fn renewal_candidates(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let mine = |rows: Vec<(TenantId, mdm_core::ids::DeviceId)>| {
+        rows.into_iter()
+            .filter(|(tenant, _)| *tenant == t.id)
+            .map(|(_, d)| d)
+            .collect::<Vec<_>>()
+    };
+    let activate = |d: &Device| {
+        let mut d = d.clone();
+        d.status = DeviceStatus::Active;
+        EnrollmentChange {
+            device: Some((d, false)),
+            ..EnrollmentChange::default()
+        }
+    };
+    let ca = new_ca(s, t.id).await?;
+    let mut bound = Vec::new();
+    for _ in 0..3 {
+        let cert = certificate(&ca, &hex(32), now());
+        s.record_certificate(&cert, &certificate_audit(&cert))
+            .await?;
+        let (d, _) = enrolled(s, t.id, &cert.fingerprint_sha256).await?;
+        bound.push((d, cert.serial));
+    }
+    let [(a, _), (b, b_serial), (pending, _)] =
+        <[_; 3]>::try_from(bound).map_err(|_| anyhow::anyhow!("three devices"))?;
+    s.apply_enrollment_change(&activate(&a), &[]).await?;
+    s.apply_enrollment_change(&activate(&b), &[]).await?;
+    let late = now() + Duration::days(400);
+
+    // Certificates live 365 days: due only with a cut-off past that; a
+    // pending device is never a candidate.
+    check_eq!(mine(s.apple_renewal_candidates(now(), 1000).await?), vec![]);
+    let mut due = mine(s.apple_renewal_candidates(late, 1000).await?);
+    due.sort_by_key(|d| d.to_string());
+    let mut want = vec![a.id, b.id];
+    want.sort_by_key(|d| d.to_string());
+    check_eq!(due, want);
+    anyhow::ensure!(!due.contains(&pending.id));
+
+    // A revoked certificate is not renewed; an open renewal registration
+    // holds its device back until it ends.
+    s.revoke_certificate(
+        t.id,
+        &b_serial,
+        now(),
+        &entry(
+            Some(t.id),
+            AuditAction::CertificateRevoked,
+            ("certificate", b_serial.clone()),
+        ),
+    )
+    .await?;
+    let mut r = mdm_core::registrations::Registration::new(
+        t.id,
+        mdm_core::registrations::DevicePlatform::Ios,
+        mdm_core::registrations::RegistrationPurpose::Renewal,
+        now(),
+    );
+    r.device_id = Some(a.id);
+    s.save_registration(&r, &crate::devices::reg_audit(&r))
+        .await?;
+    check_eq!(mine(s.apple_renewal_candidates(late, 1000).await?), vec![]);
+    r.status = mdm_core::registrations::RegistrationStatus::Expired;
+    s.save_registration(&r, &crate::devices::reg_audit(&r))
+        .await?;
+    check_eq!(
+        mine(s.apple_renewal_candidates(late, 1000).await?),
+        vec![a.id]
+    );
+    Ok(())
+}
