@@ -51,7 +51,8 @@ pub use profile::{
     ServerCapabilities, ca_fingerprint, sign_profile,
 };
 pub use push::{
-    APNS_HOST, PushError, PushExpiry, PushOutcome, PushRequest, classify_response, push_request,
+    APNS_HOST, PushError, PushExpiry, PushOutcome, PushRequest, alert_push_request,
+    classify_response, push_request,
 };
 pub use result::{COMMAND_CONTENT_TYPE, CommandReport, CommandStatus, ErrorChainItem};
 pub use signature::{

@@ -38,8 +38,8 @@ pub enum PushError {
     /// The PushMagic is empty.
     #[error("empty PushMagic")]
     EmptyPushMagic,
-    /// The topic is not an MDM topic.
-    #[error("topic {0:?} does not start with com.apple.mgmt.")]
+    /// The topic is not an MDM topic (or, for an app alert, is one).
+    #[error("topic {0:?} is not usable for this push")]
     BadTopic(String),
 }
 
@@ -71,6 +71,40 @@ pub fn push_request(
         headers: vec![
             ("apns-topic", topic.to_owned()),
             ("apns-push-type", "mdm".to_owned()),
+            ("apns-priority", "10".to_owned()),
+            ("apns-expiration", expiration),
+        ],
+    })
+}
+
+/// Builds a visible alert for an app (not MDM): `{"aps": {"alert": {"title",
+/// "body"}}}` to the app's bundle identifier, push type `alert`. Used for the
+/// client app's registration reminders; provider-token authentication can
+/// reach any app of the team, a push certificate only its own topic.
+pub fn alert_push_request(
+    token: &[u8],
+    topic: &str,
+    title: &str,
+    body: &str,
+    expiry: PushExpiry,
+) -> Result<PushRequest, PushError> {
+    if token.is_empty() {
+        return Err(PushError::EmptyToken);
+    }
+    if topic.is_empty() || topic.starts_with("com.apple.mgmt.") {
+        return Err(PushError::BadTopic(topic.to_owned()));
+    }
+    let payload = serde_json::json!({ "aps": { "alert": { "title": title, "body": body }, "sound": "default" } });
+    let expiration = match expiry {
+        PushExpiry::At(t) => t.unix_timestamp().max(1).to_string(),
+        PushExpiry::Immediately => "0".to_owned(),
+    };
+    Ok(PushRequest {
+        path: format!("/3/device/{}", hex::encode(token)),
+        body: payload.to_string(),
+        headers: vec![
+            ("apns-topic", topic.to_owned()),
+            ("apns-push-type", "alert".to_owned()),
             ("apns-priority", "10".to_owned()),
             ("apns-expiration", expiration),
         ],

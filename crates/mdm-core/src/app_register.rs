@@ -7,6 +7,8 @@ use crate::core::Core;
 use crate::error::CoreResult;
 use crate::profiles::ApplePlatform;
 use crate::registration::{Channel, Credentials, Refusal};
+use crate::registrations::DevicePlatform;
+use crate::reminders::{AppPushProvider, AppPushToken};
 use crate::tenants::Tenant;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -33,6 +35,60 @@ pub struct AppRegistration {
     pub password: Option<String>,
     /// The token from a scanned portal QR code (instead of email and password).
     pub qr_token: Option<String>,
+    /// The app's push token, for registration reminders (R15): on Apple
+    /// platforms the APNs device token in hex, on Android the FCM
+    /// registration token.
+    #[serde(default)]
+    pub push_token: Option<String>,
+    /// On Apple platforms, the app's bundle identifier (the APNs topic of
+    /// its notifications); required with `push_token` there.
+    #[serde(default)]
+    pub push_topic: Option<String>,
+}
+
+impl AppRegistration {
+    /// The push address the app sent, checked.
+    fn push(&self) -> Result<Option<AppPushToken>, Refusal> {
+        let Some(token) = self.push_token.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let bad = |m: &str| Err(Refusal::BadRequest(m.into()));
+        if self.platform == AppPlatform::Android {
+            if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
+                return bad("push_token must be the FCM registration token");
+            }
+            return Ok(Some(AppPushToken {
+                provider: AppPushProvider::Fcm,
+                token: token.into(),
+                topic: None,
+            }));
+        }
+        if token.len() < 64
+            || token.len() > 200
+            || token.len() % 2 != 0
+            || !token.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return bad("push_token must be the APNs device token in hex");
+        }
+        let topic = self
+            .push_topic
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        if topic.is_empty()
+            || topic.len() > 255
+            || !topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return bad("push_topic must be the app's bundle identifier");
+        }
+        Ok(Some(AppPushToken {
+            provider: AppPushProvider::Apns,
+            token: token.to_ascii_lowercase(),
+            topic: Some(topic.into()),
+        }))
+    }
 }
 
 /// The next step for the app.
@@ -100,6 +156,10 @@ impl Core {
                 "os_version must start with the major version number, e.g. 17.4".into(),
             )));
         };
+        let push = match req.push() {
+            Ok(p) => p,
+            Err(r) => return Ok(Err(r)),
+        };
         let user = match (&req.qr_token, &req.email, &req.password) {
             (Some(token), None, None) => {
                 if !self.store.settings(tenant.id).await?.qr_registration {
@@ -136,6 +196,13 @@ impl Core {
                 )));
             }
         };
+        let platform = match req.platform {
+            AppPlatform::Ios | AppPlatform::Ipados => DevicePlatform::Ios,
+            AppPlatform::Macos => DevicePlatform::Macos,
+            AppPlatform::Android => DevicePlatform::Android,
+        };
+        self.record_app_push(tenant, &user, platform, push.as_ref())
+            .await?;
         let apple = match req.platform {
             AppPlatform::Ios | AppPlatform::Ipados => Some(ApplePlatform::Ios),
             AppPlatform::Macos => Some(ApplePlatform::Macos),
@@ -239,5 +306,47 @@ mod tests {
         assert!(qr_supported(AppPlatform::Ios, 13).is_err());
         assert!(qr_supported(AppPlatform::Ipados, 14).is_ok());
         assert!(qr_supported(AppPlatform::Macos, 11).is_ok());
+    }
+
+    fn with_push(platform: AppPlatform, token: &str, topic: Option<&str>) -> AppRegistration {
+        AppRegistration {
+            platform,
+            os_version: "17".into(),
+            email: None,
+            password: None,
+            qr_token: None,
+            push_token: Some(token.into()),
+            push_topic: topic.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn push_addresses_are_checked() {
+        let hex64 = "AB".repeat(32);
+        let apns = with_push(AppPlatform::Ios, &hex64, Some("com.example.app"))
+            .push()
+            .ok()
+            .flatten();
+        assert_eq!(
+            apns.map(|p| (p.provider, p.token)),
+            Some((AppPushProvider::Apns, "ab".repeat(32)))
+        );
+        assert!(with_push(AppPlatform::Ios, &hex64, None).push().is_err());
+        assert!(
+            with_push(AppPlatform::Ios, "xyz", Some("com.example.app"))
+                .push()
+                .is_err()
+        );
+        assert!(
+            with_push(AppPlatform::Ios, &hex64, Some("bad topic"))
+                .push()
+                .is_err()
+        );
+        let fcm = with_push(AppPlatform::Android, "fcm:token-1", None)
+            .push()
+            .ok()
+            .flatten();
+        assert_eq!(fcm.map(|p| p.provider), Some(AppPushProvider::Fcm));
+        assert!(with_push(AppPlatform::Android, "a b", None).push().is_err());
     }
 }

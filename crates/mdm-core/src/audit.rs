@@ -108,6 +108,12 @@ pub enum AuditAction {
     /// A device renewed its identity certificate from a re-sent profile.
     #[serde(rename = "device.identity_renewed")]
     DeviceIdentityRenewed,
+    #[serde(rename = "registration.reminder_queued")]
+    RegistrationReminderQueued,
+    #[serde(rename = "registration.reminder_sent")]
+    RegistrationReminderSent,
+    #[serde(rename = "registration.given_up")]
+    RegistrationGivenUp,
     #[serde(rename = "device.registered")]
     DeviceRegistered,
     #[serde(rename = "device.reregistered")]
@@ -126,7 +132,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 54] = [
+    pub const ALL: [AuditAction; 57] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -174,6 +180,9 @@ impl AuditAction {
         Self::DeviceLockRequested,
         Self::DevicePushTokenDead,
         Self::DeviceIdentityRenewed,
+        Self::RegistrationReminderQueued,
+        Self::RegistrationReminderSent,
+        Self::RegistrationGivenUp,
         Self::DeviceRegistered,
         Self::DeviceReregistered,
         Self::DeviceReset,
@@ -233,6 +242,9 @@ impl AuditAction {
             Self::DeviceLockRequested => "device.lock_requested",
             Self::DevicePushTokenDead => "device.push_token_dead",
             Self::DeviceIdentityRenewed => "device.identity_renewed",
+            Self::RegistrationReminderQueued => "registration.reminder_queued",
+            Self::RegistrationReminderSent => "registration.reminder_sent",
+            Self::RegistrationGivenUp => "registration.given_up",
             Self::DeviceRegistered => "device.registered",
             Self::DeviceReregistered => "device.reregistered",
             Self::DeviceReset => "device.reset",

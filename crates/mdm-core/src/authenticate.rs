@@ -99,9 +99,13 @@ impl Core {
             .authenticating_registration(tenant, cert, &udid)
             .await?;
         let now = self.now();
+        // Every registration with a profile knows its platform.
+        let Some(platform) = reg.platform else {
+            return Err(Refusal::Registration("the registration has no profile".into()).into());
+        };
         let existing = self
             .store
-            .device_by_udid(tenant.id, reg.platform, &udid)
+            .device_by_udid(tenant.id, platform, &udid)
             .await?;
         if let Some(wanted) = reg.device_id
             && existing.as_ref().map(|d| d.id) != Some(wanted)
@@ -113,7 +117,7 @@ impl Core {
             id: DeviceId::new(),
             tenant_id: tenant.id,
             user_id: reg.user_id,
-            platform: reg.platform,
+            platform,
             status: DeviceStatus::Pending,
             shown_status: DeviceStatus::Pending,
             udid: Some(udid.clone()),

@@ -192,6 +192,7 @@ impl crate::Core {
                 self.run_registration_expiry(job.tenant_id, &job.payload)
                     .await
             }
+            crate::reminders::REMIND_JOB => self.run_registration_reminder(job).await,
             crate::android::push::PUSH_JOB => {
                 self.run_android_push(job.tenant_id, &job.payload).await
             }

@@ -61,8 +61,14 @@ impl MailTemplate {
         }
     }
 
-    /// Checks sizes and placeholders.
+    /// Checks sizes and placeholders of an invitation template.
     pub fn validate(&self) -> Result<(), CoreError> {
+        self.validate_with(&PLACEHOLDERS, &REQUIRED)
+    }
+
+    /// Checks sizes, that only `known` placeholders are used and that both
+    /// bodies hold every `required` one.
+    pub fn validate_with(&self, known: &[&str], required: &[&str]) -> Result<(), CoreError> {
         if self.subject.trim().is_empty() || self.subject.chars().count() > 200 {
             return Err(CoreError::invalid("subject", "1-200 characters"));
         }
@@ -71,17 +77,17 @@ impl MailTemplate {
                 return Err(CoreError::invalid(field, "at most 64 KiB"));
             }
             for name in placeholders(body) {
-                if !PLACEHOLDERS.contains(&name.as_str()) {
+                if !known.contains(&name.as_str()) {
                     return Err(CoreError::invalid(
                         field,
                         format!(
                             "unknown placeholder {{{{ {name} }}}}; known: {}",
-                            PLACEHOLDERS.join(", ")
+                            known.join(", ")
                         ),
                     ));
                 }
             }
-            for req in REQUIRED {
+            for req in required {
                 if !placeholders(body).iter().any(|n| n == req) {
                     return Err(CoreError::invalid(
                         field,
@@ -91,7 +97,7 @@ impl MailTemplate {
             }
         }
         for name in placeholders(&self.subject) {
-            if !PLACEHOLDERS.contains(&name.as_str()) {
+            if !known.contains(&name.as_str()) {
                 return Err(CoreError::invalid(
                     "subject",
                     format!("unknown placeholder {{{{ {name} }}}}"),

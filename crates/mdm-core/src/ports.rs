@@ -12,6 +12,7 @@ use crate::devices::{AppleEnrollment, Device, DeviceQuery};
 use crate::directory::{DirectoryConnector, SyncRun, UserChange};
 use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
+use crate::funnel::{StalledFilter, StalledRegistration};
 use crate::ids::DeviceId;
 use crate::ids::{AdminId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use crate::invites::{DeliveryUpdate, Invitation, InvitationQuery};
@@ -21,6 +22,8 @@ use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChal
 use crate::registration::{Progress, Stage};
 use crate::registrations::{DevicePlatform, EndRegistration, Registration, RegistrationQuery};
 use crate::regtokens::{RegToken, Spend, TokenPurpose};
+use crate::reminder_send::ReminderTarget;
+use crate::reminders::{AppPushToken, DecideReminder};
 use crate::settings::UserSettings;
 use crate::tenants::Tenant;
 use crate::tokens::{Admin, ApiToken, Scope};
@@ -477,6 +480,78 @@ pub trait RegistrationStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// The funnel across registrations (ADR 0011). The invitation, PIN and
+/// sign-in stages are stamped by [`InviteStore`] and [`SignInStore`] in
+/// their own transactions, on the user's open registration.
+#[async_trait]
+pub trait FunnelStore: Send + Sync {
+    /// The user's newest first-enrolment registration that is still pending
+    /// or has a downloaded profile: what a new profile or stage attaches to.
+    async fn open_registration(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<Registration>>;
+    /// Registrations created in `[from, to)`, at most
+    /// [`crate::funnel::FUNNEL_MAX_ROWS`].
+    async fn funnel_registrations(
+        &self,
+        tenant: TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        platform: Option<DevicePlatform>,
+    ) -> StoreResult<Vec<Registration>>;
+    /// Registrations stuck at their furthest stage since before
+    /// `filter.before`: open ones, and expired first enrolments of a user
+    /// with no newer registration. Newest first, keyset-paged.
+    async fn stalled_registrations(
+        &self,
+        filter: &StalledFilter,
+    ) -> StoreResult<Page<StalledRegistration>>;
+    /// In one transaction, when the registration is still remindable (a
+    /// first enrolment with a user, no certificate, not cancelled, not
+    /// followed by a newer attempt): counts one more reminder at `at`,
+    /// queues `job` and writes `audit`. False when it is not remindable.
+    async fn queue_reminder(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        job: &NewJob,
+        audit: &AuditEntry,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// In one transaction over every tenant: locks up to `limit`
+    /// remindable, not given up registrations whose interval has passed
+    /// since their last progress or reminder (skipping rows another server
+    /// holds), and applies `decide`'s step to each: a counted reminder with
+    /// its job, or given up with its audit entry. Returns how many.
+    async fn claim_due_reminders(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+        decide: &DecideReminder,
+    ) -> StoreResult<usize>;
+    /// The registration when it is still remindable, with the client app's
+    /// push address.
+    async fn reminder_target(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> StoreResult<Option<ReminderTarget>>;
+    /// Sets the platform and push address (when given) on the user's open
+    /// registration, opening one when there is none.
+    async fn record_app_push(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        platform: DevicePlatform,
+        push: Option<&AppPushToken>,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Forgets the push address of a registration (the provider said it is gone).
+    async fn forget_app_push(&self, tenant: TenantId, id: &str) -> StoreResult<()>;
+}
+
 /// Devices of every platform.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
@@ -673,6 +748,7 @@ pub trait Store:
     + DeviceStore
     + AppleStore
     + HealthStore
+    + FunnelStore
     + AndroidStore
 {
 }
@@ -691,6 +767,7 @@ impl<T> Store for T where
         + DeviceStore
         + AppleStore
         + HealthStore
+        + FunnelStore
         + AndroidStore
 {
 }

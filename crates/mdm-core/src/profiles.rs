@@ -148,7 +148,10 @@ impl Core {
         if req.user_id.is_some() && req.user_id != reg.user_id {
             return Err(CoreError::invalid("user_id", "not the registration's user"));
         }
-        Ok(Registration { platform, ..reg })
+        Ok(Registration {
+            platform: Some(platform),
+            ..reg
+        })
     }
 
     /// Builds and signs a profile for one registration attempt of any purpose.

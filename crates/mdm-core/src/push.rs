@@ -43,6 +43,21 @@ pub struct AndroidPush {
     pub data: BTreeMap<String, String>,
 }
 
+/// A visible notification to the client app on an Apple device (not an MDM
+/// push): a registration reminder. It only tells the user to open the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppAlert {
+    pub tenant_id: TenantId,
+    /// The registration it reminds of, for logs.
+    pub registration_id: String,
+    /// The app's APNs device token (raw bytes).
+    pub token: Vec<u8>,
+    /// The app's bundle identifier (`apns-topic`).
+    pub topic: String,
+    pub title: String,
+    pub body: String,
+}
+
 /// What became of one push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -70,6 +85,27 @@ pub enum PushOutcome {
 pub trait Pusher: Send + Sync {
     async fn push_apple(&self, pushes: &[ApplePush]) -> Vec<PushOutcome>;
     async fn push_android(&self, pushes: &[AndroidPush]) -> Vec<PushOutcome>;
+    /// Alerts to the client app on Apple devices. The default logs them, as
+    /// [`LogPusher`] does.
+    async fn push_app_alert(&self, alerts: &[AppAlert]) -> Vec<PushOutcome> {
+        log_alerts(alerts)
+    }
+}
+
+/// Logs each alert and answers [`PushOutcome::Recorded`].
+pub fn log_alerts(alerts: &[AppAlert]) -> Vec<PushOutcome> {
+    alerts
+        .iter()
+        .map(|a| {
+            tracing::info!(
+                tenant = %a.tenant_id,
+                registration = %a.registration_id,
+                topic = %a.topic,
+                "app alert recorded, not sent: no APNs provider configured"
+            );
+            PushOutcome::Recorded
+        })
+        .collect()
 }
 
 /// The default when no push provider is configured: each push is logged

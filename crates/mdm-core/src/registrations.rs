@@ -68,7 +68,9 @@ pub struct Registration {
     pub id: String,
     pub tenant_id: TenantId,
     pub user_id: Option<UserId>,
-    pub platform: DevicePlatform,
+    /// Unknown (`null`) until the user signs in on a device or downloads a
+    /// profile: a registration opened by an invitation has no platform yet.
+    pub platform: Option<DevicePlatform>,
     pub purpose: RegistrationPurpose,
     /// The device record it (re-)enrols, once known.
     pub device_id: Option<DeviceId>,
@@ -96,6 +98,14 @@ pub struct Registration {
     pub checked_in_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub active_at: Option<OffsetDateTime>,
+    /// Reminders sent to the user so far (R15).
+    pub reminders_sent: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_reminded_at: Option<OffsetDateTime>,
+    /// Reminders stopped after the tenant's cap without the profile being
+    /// installed: the registration is given up.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub given_up_at: Option<OffsetDateTime>,
 }
 
 impl Registration {
@@ -107,10 +117,10 @@ impl Registration {
         now: OffsetDateTime,
     ) -> Self {
         Self {
-            id: format!("reg-{}", uuid::Uuid::now_v7()),
+            id: new_registration_id(),
             tenant_id: tenant,
             user_id: None,
-            platform,
+            platform: Some(platform),
             purpose,
             device_id: None,
             status: RegistrationStatus::Pending,
@@ -125,8 +135,30 @@ impl Registration {
             certificate_issued_at: None,
             checked_in_at: None,
             active_at: None,
+            reminders_sent: 0,
+            last_reminded_at: None,
+            given_up_at: None,
         }
     }
+
+    /// A registration opened before the platform is known (by an invitation
+    /// or a sign-in), for `user`.
+    pub fn opened(tenant: TenantId, user: UserId, now: OffsetDateTime) -> Self {
+        let mut reg = Self::new(
+            tenant,
+            DevicePlatform::Ios,
+            RegistrationPurpose::Enroll,
+            now,
+        );
+        reg.platform = None;
+        reg.user_id = Some(user);
+        reg
+    }
+}
+
+/// A fresh registration id: `reg-<uuid v7>`.
+pub fn new_registration_id() -> String {
+    format!("reg-{}", uuid::Uuid::now_v7())
 }
 
 /// Filters and keyset paging for listing registrations (newest first).

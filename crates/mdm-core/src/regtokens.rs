@@ -237,10 +237,13 @@ impl Core {
             tenant: tenant.id,
             email: user.email.clone(),
         };
+        // The profile continues the user's open registration (the one the
+        // invitation and sign-in stamped), or starts one.
+        let open = self.store.open_registration(tenant.id, user.id).await?;
         let new = NewProfile {
             platform,
             user_id: Some(user.id),
-            registration: None,
+            registration: open.map(|r| r.id),
         };
         let issued = self.issue_profile(&actor, tenant, &new).await?;
         self.store

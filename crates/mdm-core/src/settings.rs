@@ -22,6 +22,31 @@ pub struct UserSettings {
     pub profile_validity_secs: i64,
     /// Registration by QR code from the client app is allowed.
     pub qr_registration: bool,
+    /// Seconds between reminders to a user whose profile was never
+    /// installed, counted from the registration's last progress (R15).
+    #[serde(default = "default_reminder_interval")]
+    pub reminder_interval_secs: i64,
+    /// Reminders sent before the registration is given up; 0 sends none.
+    #[serde(default = "default_reminder_max")]
+    pub reminder_max: i64,
+    /// Remind by email (the tenant's editable `reminder` template).
+    #[serde(default = "yes")]
+    pub reminder_email: bool,
+    /// Remind by a push to the client app, when it registered a push token.
+    #[serde(default = "yes")]
+    pub reminder_push: bool,
+}
+
+fn default_reminder_interval() -> i64 {
+    24 * 3600
+}
+
+fn default_reminder_max() -> i64 {
+    3
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for UserSettings {
@@ -32,6 +57,10 @@ impl Default for UserSettings {
             temporary_password: false,
             profile_validity_secs: 600,
             qr_registration: true,
+            reminder_interval_secs: default_reminder_interval(),
+            reminder_max: default_reminder_max(),
+            reminder_email: true,
+            reminder_push: true,
         }
     }
 }
@@ -53,6 +82,17 @@ impl UserSettings {
                 "between 60 and 3600 seconds",
             ));
         }
+        // Short intervals are allowed for trying the feature out; the scan
+        // runs every few seconds.
+        if !(10..=30 * 24 * 3600).contains(&self.reminder_interval_secs) {
+            return Err(CoreError::invalid(
+                "reminder_interval_secs",
+                "between 10 seconds and 30 days",
+            ));
+        }
+        if !(0..=50).contains(&self.reminder_max) {
+            return Err(CoreError::invalid("reminder_max", "between 0 and 50"));
+        }
         Ok(())
     }
 }
@@ -66,6 +106,10 @@ pub struct SettingsPatch {
     pub temporary_password: Option<bool>,
     pub profile_validity_secs: Option<i64>,
     pub qr_registration: Option<bool>,
+    pub reminder_interval_secs: Option<i64>,
+    pub reminder_max: Option<i64>,
+    pub reminder_email: Option<bool>,
+    pub reminder_push: Option<bool>,
 }
 
 impl SettingsPatch {
@@ -79,6 +123,12 @@ impl SettingsPatch {
                 .profile_validity_secs
                 .unwrap_or(s.profile_validity_secs),
             qr_registration: self.qr_registration.unwrap_or(s.qr_registration),
+            reminder_interval_secs: self
+                .reminder_interval_secs
+                .unwrap_or(s.reminder_interval_secs),
+            reminder_max: self.reminder_max.unwrap_or(s.reminder_max),
+            reminder_email: self.reminder_email.unwrap_or(s.reminder_email),
+            reminder_push: self.reminder_push.unwrap_or(s.reminder_push),
         }
     }
 }

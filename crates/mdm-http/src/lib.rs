@@ -11,6 +11,7 @@ pub mod extract;
 pub mod go;
 pub mod health;
 pub mod mdm;
+pub mod my_devices;
 pub mod openapi;
 pub mod pages;
 pub mod portal;

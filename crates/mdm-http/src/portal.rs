@@ -1,7 +1,7 @@
 //! The self-service portal (R11) at `/portal/<slug>`: sign in with email
 //! and password; the Install Management Profile page for a Mac; a
-//! single-use QR code for the client app (R9). "My devices" comes with the
-//! device records.
+//! single-use QR code for the client app (R9); "My devices" with their
+//! statuses and the registrations in progress.
 
 use crate::AppState;
 use crate::error::{FORM_INVALID, sign_in_refusal_status};
@@ -26,6 +26,10 @@ use mdm_core::users::User;
 use mdm_core::websession::{SESSION_LIFETIME, SessionKind, WebSession};
 
 const COOKIE: &str = "mdm_portal";
+// The cookie's path is `/portal/<slug>` without a trailing slash: a browser
+// sends a `/portal/<slug>/` cookie to the sub-pages but not to the portal's
+// home page itself (RFC 6265 path-match), which left a signed-in browser on
+// the sign-in form.
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/{slug}/password", post(set_password))
         .route("/portal/{slug}/profile", get(profile_page).post(download))
         .route("/portal/{slug}/qr", get(qr))
+        .route("/portal/{slug}/devices", get(crate::my_devices::page))
         .layer(tower_http::csrf::CsrfLayer::new())
 }
 
@@ -58,7 +63,7 @@ struct QrPage {
     back: String,
 }
 
-fn base(t: &Tenant) -> String {
+pub(crate) fn base(t: &Tenant) -> String {
     format!("/portal/{}", t.slug)
 }
 
@@ -76,11 +81,11 @@ fn sign_in_page<'a>(t: &Tenant, email: &'a str) -> SignInPage<'a> {
     }
 }
 
-async fn tenant(s: &AppState, slug: &str) -> Result<Tenant, Response> {
+pub(crate) async fn tenant(s: &AppState, slug: &str) -> Result<Tenant, Response> {
     s.core.public_tenant(slug).await.map_err(error_page)
 }
 
-async fn session(
+pub(crate) async fn session(
     s: &AppState,
     t: &Tenant,
     headers: &HeaderMap,
@@ -160,7 +165,7 @@ async fn sign_in(
                 session_cookie(
                     COOKIE,
                     &o.secret,
-                    &format!("{}/", base(&t)),
+                    &base(&t),
                     s.core.public_url().starts_with("https:"),
                     SESSION_LIFETIME.whole_seconds(),
                 )
@@ -200,13 +205,7 @@ async fn sign_out(
     }
     see_other(
         &base(&t),
-        Some(session_cookie(
-            COOKIE,
-            "",
-            &format!("{}/", base(&t)),
-            false,
-            0,
-        )),
+        Some(session_cookie(COOKIE, "", &base(&t), false, 0)),
     )
 }
 

@@ -69,6 +69,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 /// How often a worker looks for periodic work that has come due.
 const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// How often a worker scans for registrations due a reminder (R15); the
+/// scan is one indexed query and claims what it finds with row leases.
+const REMINDER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The background worker of this process: claims due jobs (pushes, mail,
 /// reminders, directory syncs) from the shared queue and runs them. Every
 /// replica runs one; the queue's leases keep them from doing a job twice.
@@ -78,7 +82,16 @@ async fn work_jobs(core: mdm_core::Core, renewal_scan: std::time::Duration) {
     let mut idle = tokio::time::interval(std::time::Duration::from_millis(500));
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut scheduled: Option<std::time::Instant> = None;
+    let mut scanned: Option<std::time::Instant> = None;
     loop {
+        if scanned.is_none_or(|at| at.elapsed() >= REMINDER_SCAN_EVERY) {
+            scanned = Some(std::time::Instant::now());
+            match core.schedule_reminders().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(registrations = n, "reminders queued or given up"),
+                Err(e) => tracing::warn!(error = %e, "scanning for due reminders failed"),
+            }
+        }
         // Periodic work becomes deduplicated jobs, whichever replica queues them.
         if scheduled.is_none_or(|at| at.elapsed() >= schedule_every) {
             scheduled = Some(std::time::Instant::now());

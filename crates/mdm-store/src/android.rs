@@ -229,6 +229,13 @@ impl AndroidStore for SqlStore {
         if correlate(&mut tx, tenant, &reg.keys).await? != reg.expected {
             return Err(StoreError::Conflict("android_registration_raced"));
         }
+        if reg.continues_open {
+            Sql::new("DELETE FROM registrations WHERE tenant_id = $1 AND id = $2")
+                .arg(tenant)
+                .arg(reg.registration.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut sql = Sql::new(format!("INSERT INTO registrations ({REG_COLS}) VALUES "));
         sql.tuple(values(&reg.registration));
         sql.unique("registration_attempt").execute(&mut *tx).await?;

@@ -3,6 +3,7 @@
 //! challenge.
 
 use crate::audit::insert_audit;
+use crate::funnel::stamp_user_stage;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, page_size, rows_per_insert};
 use crate::store::{SqlStore, WriteTx, commit};
@@ -77,7 +78,7 @@ pub(crate) async fn upsert_stage(
     .map(|_| ())
 }
 
-async fn insert_jobs(tx: &mut WriteTx, jobs: &[NewJob], per: usize) -> StoreResult<()> {
+pub(crate) async fn insert_jobs(tx: &mut WriteTx, jobs: &[NewJob], per: usize) -> StoreResult<()> {
     for chunk in jobs.chunks(per) {
         let mut sql = Sql::new(
             "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
@@ -154,6 +155,15 @@ impl InviteStore for SqlStore {
                 inv.user_id,
                 Stage::Invited,
                 inv.created_at,
+            )
+            .await?;
+            stamp_user_stage(
+                &mut tx,
+                inv.tenant_id,
+                inv.user_id,
+                Stage::Invited,
+                inv.created_at,
+                true,
             )
             .await?;
         }
@@ -294,6 +304,7 @@ impl InviteStore for SqlStore {
         .await?;
         if spent > 0 {
             upsert_stage(&mut tx, tenant, user, Stage::PinUsed, now).await?;
+            stamp_user_stage(&mut tx, tenant, user, Stage::PinUsed, now, true).await?;
             insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
             commit(tx).await?;
             return Ok(Spend::Spent(()));

@@ -21,7 +21,7 @@ use sqlx::any::AnyRow;
 
 pub(crate) const REG_COLS: &str = "id, tenant_id, user_id, platform, purpose, device_id, status, reason, \
      created_at, updated_at, expires_at, invited_at, pin_used_at, signed_in_at, profile_downloaded_at, \
-     certificate_issued_at, checked_in_at, active_at";
+     certificate_issued_at, checked_in_at, active_at, reminders_sent, last_reminded_at, given_up_at";
 
 /// The statuses a registration can still advance from (SQL list).
 pub(crate) const OPEN: &str =
@@ -33,14 +33,17 @@ fn bad(col: &str, v: &str) -> StoreError {
 
 pub(crate) fn registration_from_row(row: &AnyRow) -> Result<Registration, StoreError> {
     let r = Row(row);
-    let platform = r.text("platform")?;
+    let platform = r.opt_text("platform")?;
     let purpose = r.text("purpose")?;
     let status = r.text("status")?;
     Ok(Registration {
         id: r.text("id")?,
         tenant_id: r.parse("tenant_id")?,
         user_id: r.opt_parse("user_id")?,
-        platform: DevicePlatform::parse(&platform).ok_or_else(|| bad("platform", &platform))?,
+        platform: match platform {
+            Some(p) => Some(DevicePlatform::parse(&p).ok_or_else(|| bad("platform", &p))?),
+            None => None,
+        },
         purpose: RegistrationPurpose::parse(&purpose).ok_or_else(|| bad("purpose", &purpose))?,
         device_id: r.opt_parse("device_id")?,
         status: RegistrationStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
@@ -55,6 +58,9 @@ pub(crate) fn registration_from_row(row: &AnyRow) -> Result<Registration, StoreE
         certificate_issued_at: r.opt_time("certificate_issued_at")?,
         checked_in_at: r.opt_time("checked_in_at")?,
         active_at: r.opt_time("active_at")?,
+        reminders_sent: r.int("reminders_sent")?,
+        last_reminded_at: r.opt_time("last_reminded_at")?,
+        given_up_at: r.opt_time("given_up_at")?,
     })
 }
 
@@ -63,7 +69,7 @@ pub(crate) fn values(g: &Registration) -> Vec<Arg> {
         g.id.as_str().into(),
         g.tenant_id.into(),
         g.user_id.into(),
-        g.platform.as_str().into(),
+        g.platform.map(|p| p.as_str()).into(),
         g.purpose.as_str().into(),
         g.device_id.into(),
         g.status.as_str().into(),
@@ -78,6 +84,9 @@ pub(crate) fn values(g: &Registration) -> Vec<Arg> {
         g.certificate_issued_at.into(),
         g.checked_in_at.into(),
         g.active_at.into(),
+        g.reminders_sent.into(),
+        g.last_reminded_at.into(),
+        g.given_up_at.into(),
     ]
 }
 
@@ -107,14 +116,24 @@ pub(crate) async fn advance(tx: &mut WriteTx, step: &RegistrationStep) -> StoreR
 impl RegistrationStore for SqlStore {
     async fn save_registration(&self, g: &Registration, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        Sql::new("DELETE FROM registrations WHERE tenant_id = $1 AND id = $2")
-            .arg(g.tenant_id)
-            .arg(g.id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        // An upsert: columns outside REG_COLS (the client app's push token)
+        // keep their value when a profile attaches to the registration.
         let mut sql = Sql::new(format!("INSERT INTO registrations ({REG_COLS}) VALUES "));
         sql.tuple(values(g));
-        sql.unique("registration").execute(&mut *tx).await?;
+        let updates = REG_COLS
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !matches!(*c, "id" | "tenant_id" | "created_at"))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push(&format!(
+            " ON CONFLICT (id) DO UPDATE SET {updates} WHERE registrations.tenant_id = excluded.tenant_id"
+        ));
+        sql.unique("registration")
+            .one_off()
+            .execute(&mut *tx)
+            .await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await
     }

@@ -113,8 +113,8 @@ pub(crate) fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
     })
 }
 
-pub(crate) const SETTINGS_COLS: &str =
-    "pin_required, pin_lifetime_secs, temporary_password, profile_validity_secs, qr_registration";
+pub(crate) const SETTINGS_COLS: &str = "pin_required, pin_lifetime_secs, temporary_password, profile_validity_secs, qr_registration, \
+     reminder_interval_secs, reminder_max, reminder_email, reminder_push";
 
 pub(crate) fn settings_from_row(row: &AnyRow) -> Result<UserSettings, StoreError> {
     let r = Row(row);
@@ -124,6 +124,10 @@ pub(crate) fn settings_from_row(row: &AnyRow) -> Result<UserSettings, StoreError
         temporary_password: r.flag("temporary_password")?,
         profile_validity_secs: r.int("profile_validity_secs")?,
         qr_registration: r.flag("qr_registration")?,
+        reminder_interval_secs: r.int("reminder_interval_secs")?,
+        reminder_max: r.int("reminder_max")?,
+        reminder_email: r.flag("reminder_email")?,
+        reminder_push: r.flag("reminder_push")?,
     })
 }
 

@@ -132,6 +132,10 @@ impl SignInStore for SqlStore {
             .await?;
         }
         upsert_stage(&mut tx, tenant, user, Stage::SignedIn, at).await?;
+        // A portal session is not a registration: it only stamps an open one.
+        let registering = session.is_none_or(|s| s.kind != SessionKind::Portal);
+        crate::funnel::stamp_user_stage(&mut tx, tenant, user, Stage::SignedIn, at, registering)
+            .await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await
     }

@@ -66,6 +66,10 @@ impl TenantStore for SqlStore {
             settings.temporary_password.into(),
             settings.profile_validity_secs.into(),
             settings.qr_registration.into(),
+            settings.reminder_interval_secs.into(),
+            settings.reminder_max.into(),
+            settings.reminder_email.into(),
+            settings.reminder_push.into(),
         ]);
         sql.execute(&mut *tx).await?;
         insert_url(&mut tx, tenant.id, url).await?;
@@ -107,13 +111,18 @@ impl TenantStore for SqlStore {
         let mut tx = self.begin_write().await?;
         let changed = Sql::new(
             "UPDATE tenant_settings SET pin_required = $1, pin_lifetime_secs = $2, temporary_password = $3, \
-             profile_validity_secs = $4, qr_registration = $5 WHERE tenant_id = $6",
+             profile_validity_secs = $4, qr_registration = $5, reminder_interval_secs = $6, reminder_max = $7, \
+             reminder_email = $8, reminder_push = $9 WHERE tenant_id = $10",
         )
         .arg(settings.pin_required)
         .arg(settings.pin_lifetime_secs)
         .arg(settings.temporary_password)
         .arg(settings.profile_validity_secs)
         .arg(settings.qr_registration)
+        .arg(settings.reminder_interval_secs)
+        .arg(settings.reminder_max)
+        .arg(settings.reminder_email)
+        .arg(settings.reminder_push)
         .arg(tenant)
         .execute(&mut *tx)
         .await?;

@@ -29,6 +29,8 @@ mod devices;
 mod directory;
 #[path = "conformance/directory_domain.rs"]
 mod directory_domain;
+#[path = "conformance/funnel.rs"]
+mod funnel;
 #[path = "conformance/invitations.rs"]
 mod invitations;
 #[path = "conformance/jobs.rs"]
@@ -118,6 +120,10 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,
+        funnel::stages_attach_to_one_registration,
+        funnel::funnel_rows_and_stalled,
+        funnel::reminders_claimed_once_and_given_up,
+        funnel::remind_now_and_what_stops_reminders,
     ]
 }
 

@@ -313,6 +313,9 @@ pub struct AndroidRegistration {
     /// Older entries that become retired (Android 10+).
     pub retire: Vec<DeviceId>,
     pub registration: crate::registrations::Registration,
+    /// `registration` continues the user's open registration (the one the
+    /// invitation and sign-in stamped): it replaces that row.
+    pub continues_open: bool,
     pub certificate: crate::pki::CertificateRecord,
     /// Commands to queue (R16).
     pub commands: Vec<AndroidCommand>,

@@ -61,18 +61,42 @@ impl Core {
             .public_key
             .spki_der()
             .map_err(|e| CoreError::invalid("public_key", e.to_string()))?;
-        let reg_id = format!("reg-{}", req.attempt_id);
-        if self.store.registration(tenant.id, &reg_id).await?.is_some() {
+        let attempt = format!("reg-{}", req.attempt_id);
+        if self
+            .store
+            .registration(tenant.id, &attempt)
+            .await?
+            .is_some()
+        {
             return Ok(Err(AgentRefusal::AttemptUsed));
         }
+        // Continue the registration the invitation and sign-in stamped
+        // (ADR 0011), unless it already carries an Apple profile.
+        let open = self
+            .store
+            .open_registration(tenant.id, user.id)
+            .await?
+            .filter(|r| r.profile_downloaded_at.is_none());
+        let reg_id = open.as_ref().map_or(attempt, |r| r.id.clone());
         let ca = self.tenant_ca(&tenant).await?;
         let (cert_der, record) = self.certify_device_key(&tenant, &ca, &reg_id, &spki)?;
         let keys = correlation_keys(&req.device, user.id);
         for _ in 0..MAX_PLANS {
             let found = self.store.android_correlate(tenant.id, &keys).await?;
-            let plan = self
+            let mut plan = self
                 .plan_registration(&tenant, &user, &req, &via, &keys, found, &spki, &record)
                 .await?;
+            if let Some(open) = &open {
+                let r = &mut plan.0.registration;
+                r.created_at = open.created_at;
+                r.purpose = open.purpose;
+                r.invited_at = open.invited_at;
+                r.pin_used_at = open.pin_used_at;
+                r.signed_in_at = open.signed_in_at.or(r.signed_in_at);
+                r.reminders_sent = open.reminders_sent;
+                r.last_reminded_at = open.last_reminded_at;
+                plan.0.continues_open = true;
+            }
             let device_id = plan.0.device.id;
             match self
                 .store
@@ -382,6 +406,7 @@ impl Core {
                 android,
                 retire,
                 registration,
+                continues_open: false,
                 certificate,
                 commands,
             },

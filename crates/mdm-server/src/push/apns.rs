@@ -16,9 +16,10 @@ use super::delivery::{Attempt, Delivery, InFlight, each, retrying};
 use anyhow::Context;
 use mdm_android::RetryAfter;
 use mdm_apple::{
-    PushExpiry, PushOutcome as ApnsAnswer, PushRequest, classify_response, push_request,
+    PushExpiry, PushOutcome as ApnsAnswer, PushRequest, alert_push_request, classify_response,
+    push_request,
 };
-use mdm_core::push::{ApplePush, PushOutcome};
+use mdm_core::push::{AppAlert, ApplePush, PushOutcome};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
@@ -152,6 +153,38 @@ impl ApnsClient {
         })
         .await;
         log_outcome(p, &outcome);
+        outcome
+    }
+
+    /// Sends alerts to the client app (registration reminders), one outcome
+    /// each, in order.
+    pub async fn push_alerts(&self, alerts: &[AppAlert]) -> Vec<PushOutcome> {
+        each(alerts, |a| {
+            let client = self.clone();
+            async move { client.push_alert(&a).await }
+        })
+        .await
+    }
+
+    /// Sends one alert, retrying transient failures in process.
+    pub async fn push_alert(&self, a: &AppAlert) -> PushOutcome {
+        let expiry = PushExpiry::At(OffsetDateTime::now_utc() + DEFAULT_EXPIRY);
+        let request = match alert_push_request(&a.token, &a.topic, &a.title, &a.body, expiry) {
+            Ok(r) => r,
+            Err(e) => {
+                return PushOutcome::Rejected {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        let url = format!("{}{}", self.inner.endpoint, request.path);
+        let refreshed = AtomicBool::new(false);
+        let outcome = retrying(&self.inner.delivery, || async {
+            let exchange = self.exchange(&url, &request).await;
+            self.judge(exchange, &refreshed)
+        })
+        .await;
+        tracing::info!(tenant = %a.tenant_id, registration = %a.registration_id, outcome = ?outcome, "APNs app alert");
         outcome
     }
 

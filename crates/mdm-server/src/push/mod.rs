@@ -17,7 +17,9 @@ pub use delivery::Delivery;
 pub use fcm::{FcmClient, FcmSettings};
 
 use async_trait::async_trait;
-use mdm_core::push::{AndroidPush, ApplePush, LogPusher, PushOutcome, Pusher};
+use mdm_core::push::{
+    AndroidPush, AppAlert, ApplePush, LogPusher, PushOutcome, Pusher, log_alerts,
+};
 
 /// APNs and FCM in one [`Pusher`]; either may be absent.
 #[derive(Clone, Default)]
@@ -72,6 +74,15 @@ impl Pusher for ProviderPusher {
             None => LogPusher.push_android(pushes).await,
         };
         count("fcm", &outcomes);
+        outcomes
+    }
+
+    async fn push_app_alert(&self, alerts: &[AppAlert]) -> Vec<PushOutcome> {
+        let outcomes = match &self.apns {
+            Some(apns) => apns.push_alerts(alerts).await,
+            None => log_alerts(alerts),
+        };
+        count("apns", &outcomes);
         outcomes
     }
 }

@@ -200,6 +200,36 @@ pub async fn android_qr_provisioning_and_app_token(s: Arc<Server>) -> TestResult
         .register(Credentials::enrollment_token(app_token))
         .await
         .map_err(|e| e.to_string())?;
+    // The sign-in's registration (ADR 0011) is the one that became active:
+    // nothing is left open for reminders.
+    let regs = expect(
+        f.api
+            .get(&format!(
+                "/api/v1/tenants/{}/registrations?user_id={uid}",
+                f.slug
+            ))
+            .await?,
+        200,
+        "registrations",
+    )?;
+    let items = regs["items"].as_array().cloned().unwrap_or_default();
+    let open: Vec<_> = items
+        .iter()
+        .filter(|r| r["status"] == "pending" || r["status"] == "profile_downloaded")
+        .collect();
+    ensure!(open.is_empty(), "no registration left open: {items:?}");
+    let reg = personal
+        .registration
+        .as_ref()
+        .map(|r| r.device_id.to_string())
+        .unwrap_or_default();
+    ensure!(
+        items.iter().any(|r| r["device_id"] == reg.as_str()
+            && r["status"] == "active"
+            && r["platform"] == "android"
+            && r["signed_in_at"].is_string()),
+        "the signed-in registration is active for the device: {items:?}"
+    );
     Ok(())
 }
 

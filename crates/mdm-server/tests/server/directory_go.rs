@@ -3,7 +3,7 @@
 //! stored here), the page hands out the management profile, and a
 //! simulated iPhone enrols with it for that user.
 
-use crate::api::fixture;
+use crate::api::{Fixture, fixture};
 use crate::browser::IPHONE_UA;
 use crate::client::expect;
 use crate::directory::{branch, by_email, configure, mail, settings, sync, users};
@@ -81,16 +81,29 @@ pub async fn directory_user_registers_on_go(s: Arc<Server>) -> TestResult {
     ensure!(res.status().as_u16() == 200, "download: {}", res.status());
     let profile = res.bytes().await.map_err(|e| e.to_string())?;
 
-    let mut phone = Device::new(DeviceFacts::iphone(41), http.clone());
-    phone
-        .enroll(&profile)
-        .await
-        .map_err(|e| format!("enrolment with the /go profile: {e}"))?;
-    ensure!(phone.state() == DeviceState::Enrolled, "enrolled");
-    let record = device_record(&f, phone.udid()).await?;
-    ensure!(
-        record["status"] == "active" && record["user_id"] == user_id.as_str(),
-        "active and registered for the directory user: {record}"
-    );
+    iphone_enrols_for(&f, &http, &profile, 41, &user_id).await?;
     Ok(())
+}
+
+/// A simulated iPhone enrols with a profile a user downloaded; its device
+/// record must be active and registered for `user_id`. Returns the record.
+pub(crate) async fn iphone_enrols_for(
+    f: &Fixture,
+    http: &reqwest::Client,
+    profile: &[u8],
+    seed: u64,
+    user_id: &str,
+) -> Result<serde_json::Value, String> {
+    let mut phone = Device::new(DeviceFacts::iphone(seed), http.clone());
+    phone
+        .enroll(profile)
+        .await
+        .map_err(|e| format!("enrolment with the downloaded profile: {e}"))?;
+    ensure!(phone.state() == DeviceState::Enrolled, "enrolled");
+    let record = device_record(f, phone.udid()).await?;
+    ensure!(
+        record["status"] == "active" && record["user_id"] == user_id,
+        "active and registered for the user: {record}"
+    );
+    Ok(record)
 }

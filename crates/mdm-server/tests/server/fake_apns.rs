@@ -1,7 +1,10 @@
 //! A local APNs provider API that answers as Apple documents
 //! ("Sending notification requests to APNs", "Handling notification
 //! responses from APNs"): HTTP/2 over TLS, `POST /3/device/<hex token>`,
-//! MDM pushes only. It checks the path, `apns-topic`, `apns-push-type: mdm`,
+//! MDM pushes, and alerts to the client app's topic [`APP_TOPIC`] with
+//! provider tokens (what a push certificate cannot reach). It checks the
+//! path, `apns-topic`, `apns-push-type: mdm` (or `alert` with an
+//! `aps.alert`),
 //! `apns-priority`, `apns-expiration`, the body `{"mdm": "<PushMagic>"}` and
 //! the credentials — a provider token (ES256, verified with the key's public
 //! half, `kid`, `iss`, `iat` no older than an hour) or a client certificate
@@ -23,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// The push topic the fake accepts.
 pub const TOPIC: &str = "com.apple.mgmt.External.7b0f1a52-3c1d-4f6e-9d2a-5e8b1c0d4f3a";
+
+/// The client app's bundle identifier: the topic of its alerts.
+pub const APP_TOPIC: &str = "com.example.mdm.client";
 
 /// How the fake expects providers to authenticate.
 pub enum FakeAuth {
@@ -50,6 +56,8 @@ pub struct ReceivedPush {
     pub priority: Option<String>,
     pub expiration: Option<String>,
     pub push_magic: Option<String>,
+    /// The `aps.alert.title` of an alert push.
+    pub alert_title: Option<String>,
     pub jwt: Option<String>,
     pub connection: usize,
     pub status: u16,
@@ -266,9 +274,13 @@ async fn answer(
         .strip_prefix("/3/device/")
         .unwrap_or_default()
         .to_owned();
-    let push_magic = serde_json::from_slice::<serde_json::Value>(&r.body)
-        .ok()
+    let body_json = serde_json::from_slice::<serde_json::Value>(&r.body).ok();
+    let push_magic = body_json
+        .as_ref()
         .and_then(|v| v.get("mdm").and_then(|m| m.as_str()).map(str::to_owned));
+    let alert_title = body_json
+        .as_ref()
+        .and_then(|v| v["aps"]["alert"]["title"].as_str().map(str::to_owned));
     let jwt = header(&r.headers, "authorization")
         .and_then(|a| a.strip_prefix("bearer ").map(str::to_owned));
     let verdict = validate(check, &r, &token_hex, push_magic.as_deref(), jwt.as_deref())
@@ -285,6 +297,7 @@ async fn answer(
         priority: header(&r.headers, "apns-priority"),
         expiration: header(&r.headers, "apns-expiration"),
         push_magic,
+        alert_title,
         jwt,
         connection: r.conn.number,
         status,
@@ -350,6 +363,9 @@ fn validate(
             }
         }
     }
+    if h("apns-push-type").as_deref() == Some("alert") {
+        return validate_alert(check, r);
+    }
     match h("apns-topic") {
         None => return Some(Reply::Status(400, "MissingTopic")),
         Some(t) if t != TOPIC => return Some(Reply::Status(400, "DeviceTokenNotForTopic")),
@@ -370,6 +386,24 @@ fn validate(
         .and_then(|b| b.as_object())
         .is_some_and(|o| o.len() == 1 && push_magic.is_some_and(|m| !m.is_empty()));
     if !only_mdm {
+        return Some(Reply::Status(400, "PayloadEmpty"));
+    }
+    None
+}
+
+/// An alert to the client app: only with a provider token (a push
+/// certificate is for its own MDM topic), to [`APP_TOPIC`], with an
+/// `aps.alert` holding a title and body.
+fn validate_alert(check: &Check, r: &Received) -> Option<Reply> {
+    if matches!(check, Check::Certificate) {
+        return Some(Reply::Status(400, "TopicDisallowed"));
+    }
+    if header(&r.headers, "apns-topic").as_deref() != Some(APP_TOPIC) {
+        return Some(Reply::Status(400, "DeviceTokenNotForTopic"));
+    }
+    let body: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
+    let alert = body.as_ref().map(|b| &b["aps"]["alert"]);
+    if !alert.is_some_and(|a| a["title"].is_string() && a["body"].is_string()) {
         return Some(Reply::Status(400, "PayloadEmpty"));
     }
     None

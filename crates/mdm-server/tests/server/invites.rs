@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn env() -> Result<&'static crate::InviteEnv, String> {
+pub(crate) fn env() -> Result<&'static crate::InviteEnv, String> {
     crate::INVITE_ENV
         .get()
         .ok_or("the SMTP fixture is not available".into())
 }
 
 /// Adds a user (optionally with a password) and returns its id.
-async fn add_user(
+pub(crate) async fn add_user(
     f: &Fixture,
     email: &str,
     password: Option<&str>,
@@ -39,7 +39,7 @@ async fn add_user(
 }
 
 /// Invites `email` (added without a password) and returns the link and PIN of the delivered mail.
-async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), String> {
+pub(crate) async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), String> {
     add_user(f, email, None, true).await?;
     let msg = env()?
         .smtp
@@ -49,7 +49,7 @@ async fn invited(f: &Fixture, email: &str) -> Result<(String, String, String), S
     Ok((link, pin.ok_or(format!("no PIN in {msg}"))?, msg))
 }
 
-fn email() -> String {
+pub(crate) fn email() -> String {
     format!("u{}@example.com", uuid_hex())
 }
 
@@ -157,7 +157,7 @@ fn verify_cms(profile: &[u8]) -> Result<String, String> {
 }
 
 /// Waits (up to 30 s, the machine may be busy) until the page after a click shows `css`.
-async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
+pub(crate) async fn wait_for(c: &fantoccini::Client, css: &str) -> Result<(), String> {
     c.wait()
         .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(css))
@@ -302,6 +302,13 @@ pub async fn browser_registration(s: Arc<Server>) -> TestResult {
         xml.contains("com.apple.security.scep") && xml.contains("com.apple.mdm"),
         "profile: {xml}"
     );
+    // A simulated iPhone completes the enrolment with the browser's profile,
+    // and one registration carries every stage of the funnel.
+    let uid = crate::funnel::user_id(&f, &addr).await?;
+    crate::directory_go::iphone_enrols_for(&f, &reqwest::Client::new(), &body, 5201, &uid).await?;
+    let regs = crate::funnel::registrations_of(&f, &uid).await?;
+    ensure!(regs.len() == 1, "one registration: {regs:?}");
+    crate::funnel::has_every_stage(&regs[0])?;
     // The funnel so far, in the audit trail.
     let audit = expect(
         f.api

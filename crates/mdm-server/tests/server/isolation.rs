@@ -52,11 +52,15 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/tenants/{tenant}/invitations") => {
             j(json!({ "all_not_registered": true }))
         }
-        ("post", "/api/v1/tenants/{tenant}/invitations/{invitation_id}/resend") => {
+        ("post", "/api/v1/tenants/{tenant}/invitations/{invitation_id}/resend")
+        | ("post", "/api/v1/tenants/{tenant}/registrations/{id}/remind") => {
             Some(("application/json", Vec::new()))
         }
         ("put", "/api/v1/tenants/{tenant}/mail-templates/invitation") => j(json!({
             "subject": "intruder", "text": "{{ registration_url }} {{ pin_block }}", "html": "{{ registration_url }} {{ pin_block }}"
+        })),
+        ("put", "/api/v1/tenants/{tenant}/mail-templates/reminder") => j(json!({
+            "subject": "intruder", "text": "{{ registration_url }}", "html": "{{ registration_url }}"
         })),
         ("post", "/api/v1/tenants/{tenant}/devices/{id}/commands") => {
             j(json!({ "type": "ProfileList" }))

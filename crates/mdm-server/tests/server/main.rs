@@ -20,16 +20,20 @@ mod fake_apns;
 mod fake_fcm;
 mod fake_tls;
 mod fcm;
+mod funnel;
 mod invites;
 mod isolation;
+mod my_devices;
 mod ops;
 mod profiles;
+mod reminders;
 mod renewal;
 mod scep;
 mod sim_channel;
 mod sim_lifecycle;
 mod slapd;
 mod smtp;
+mod smtp_auth;
 mod support;
 mod tls;
 
@@ -278,6 +282,8 @@ fn main() {
         android_edges::android_fcm_wakes_the_agent,
         sim_channel::not_now_duplicates_and_silence,
         renewal::resend_profile_renews_identity,
+        funnel::funnel_stalled_and_remind_now,
+        my_devices::portal_lists_my_devices,
     ];
     let mut trials = Vec::new();
     for server in &servers {
@@ -305,6 +311,13 @@ fn main() {
                     .map_err(Failed::from)
             },
         ));
+    }
+    {
+        let rt = rt.clone();
+        trials.push(Trial::test("smtp_auth_against_aiosmtpd", move || {
+            rt.block_on(smtp_auth::smtp_auth_against_aiosmtpd())
+                .map_err(Failed::from)
+        }));
     }
     trials.push(Trial::test("print_config_redacts_and_warns", || {
         ops::print_config().map_err(Failed::from)
@@ -338,6 +351,16 @@ fn main() {
         }));
     }
 
+    {
+        let (rt, pg_admin, dir) = (rt.clone(), pg_admin.clone(), tmp.path().join("reminders"));
+        trials.push(Trial::test(
+            "reminders_once_across_two_servers",
+            move || {
+                rt.block_on(reminders::reminders_once_across_two_servers(pg_admin, dir))
+                    .map_err(Failed::from)
+            },
+        ));
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     slapd::shutdown();
     for s in &servers {

@@ -1,6 +1,9 @@
 //! A real SMTP server on loopback for the invitation tests: Debian's
 //! `aiosmtpd` with a certificate from a throwaway CA (STARTTLS, or implicit
-//! TLS), delivering every message as a file into a Maildir.
+//! TLS), delivering every message as a file into a Maildir. With
+//! [`Smtp::start_with_auth`] a small script runs aiosmtpd's own `SMTP`
+//! class with an authenticator (its command line has none): STARTTLS and
+//! AUTH PLAIN/LOGIN required.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -98,6 +101,41 @@ impl Smtp {
             .arg(key_flag)
             .arg(certs.join("server.key"));
         cmd.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(&maildir);
+        Self::spawn(cmd, port, maildir, certs.join("ca.pem"))
+    }
+
+    /// Starts aiosmtpd on `port` with STARTTLS, accepting mail only after
+    /// AUTH with `user` and `password`.
+    pub fn start_with_auth(
+        dir: &Path,
+        port: u16,
+        user: &str,
+        password: &str,
+    ) -> Result<Smtp, String> {
+        let certs = dir.join("certs");
+        if !certs.join("server.pem").exists() {
+            make_certs(&certs)?;
+        }
+        let maildir = dir.join("maildir");
+        let script = dir.join("auth_smtpd.py");
+        std::fs::write(&script, AUTH_SCRIPT).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(&script)
+            .arg(port.to_string())
+            .arg(certs.join("server.pem"))
+            .arg(certs.join("server.key"))
+            .arg(&maildir)
+            .arg(user)
+            .arg(password);
+        Self::spawn(cmd, port, maildir, certs.join("ca.pem"))
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        port: u16,
+        maildir: PathBuf,
+        ca_file: PathBuf,
+    ) -> Result<Smtp, String> {
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -108,7 +146,7 @@ impl Smtp {
         let smtp = Smtp {
             port,
             maildir,
-            ca_file: certs.join("ca.pem"),
+            ca_file,
             child: Mutex::new(Some(child)),
         };
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -154,6 +192,22 @@ impl Smtp {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Every message delivered to `to` so far, decoded.
+    pub fn messages_to(&self, to: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(dir)) {
+                for e in entries.flatten() {
+                    let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    if raw.lines().any(|l| l.starts_with("To:") && l.contains(to)) {
+                        out.push(decode_qp(&raw));
+                    }
+                }
+            }
+        }
+        out
     }
 
     pub fn stop(&self) {
@@ -206,3 +260,31 @@ pub fn link_and_pin(msg: &str) -> Result<(String, Option<String>), String> {
         .map(|p| p.trim().to_string());
     Ok((link, pin))
 }
+
+/// aiosmtpd with an authenticator: argv = port, cert, key, maildir, user, password.
+const AUTH_SCRIPT: &str = r#"
+import asyncio, ssl, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+port, cert, key, maildir, user, password = sys.argv[1:7]
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword)
+          and auth_data.login == user.encode()
+          and auth_data.password == password.encode())
+    return AuthResult(success=ok, handled=False)
+
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+handler = Mailbox(maildir)
+
+def factory():
+    return SMTP(handler, tls_context=ctx, require_starttls=True,
+                auth_required=True, auth_require_tls=True, authenticator=authenticate)
+
+loop = asyncio.new_event_loop()
+asyncio.set_event_loop(loop)
+loop.run_until_complete(loop.create_server(factory, host="127.0.0.1", port=int(port)))
+loop.run_forever()
+"#;

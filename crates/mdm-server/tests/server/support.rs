@@ -64,6 +64,17 @@ impl Server {
         Self::spawn(name, data_dir, Some(database_url), &[])
     }
 
+    /// Starts another server on a database that already has its
+    /// administrators, with extra `MDM_*` variables (a second replica).
+    pub fn start_replica(
+        name: &'static str,
+        data_dir: &Path,
+        database_url: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        Self::spawn(name, data_dir, Some(database_url), env)
+    }
+
     fn spawn(
         name: &'static str,
         data_dir: &Path,

@@ -123,6 +123,7 @@ pub async fn register_one(s: &SqlStore, tenant: TenantId, imei: &str) -> anyhow:
         android,
         retire: Vec::new(),
         registration,
+        continues_open: false,
         certificate,
         commands: vec![command],
     };

@@ -81,6 +81,10 @@ pub async fn settings_read_update(ctx: Ctx) -> anyhow::Result<()> {
         temporary_password: true,
         profile_validity_secs: 480,
         qr_registration: false,
+        reminder_interval_secs: 3600,
+        reminder_max: 5,
+        reminder_email: false,
+        reminder_push: true,
     };
     let audit = entry(
         Some(tenant.id),
