@@ -74,7 +74,7 @@ pub use register::{
 };
 pub use signing::{
     DEFAULT_MAX_SKEW, DEVICE_HEADER, NONCE_HEADER, Nonce, RequestParts, RequestSigner,
-    SIGNATURE_HEADER, SignatureHeaders, SigningError, TIMESTAMP_HEADER, VerifiedRequest,
-    verify_request,
+    SIGNATURE_HEADER, SignatureHeaders, SigningError, TENANT_HEADER, TIMESTAMP_HEADER,
+    VerifiedRequest, verify_request,
 };
 pub use version::{ApiVersion, Endpoint, PATH_ROOT, RouteError, UnknownVersion, route};

@@ -25,6 +25,10 @@ use uuid::Uuid;
 
 /// The device id (UUID from the registration response).
 pub const DEVICE_HEADER: &str = "X-MDM-Device";
+/// The tenant (slug) the device is registered in. Not signed: the server
+/// looks the device key up by tenant and device id, so a changed tenant only
+/// finds no device (or a key that does not verify).
+pub const TENANT_HEADER: &str = "X-MDM-Tenant";
 /// Unix seconds when the request was signed.
 pub const TIMESTAMP_HEADER: &str = "X-MDM-Timestamp";
 /// A fresh random value per request.

@@ -113,6 +113,9 @@ pub struct AppNext {
     pub expires_at: Option<OffsetDateTime>,
     /// Base URL of the Android agent API (Android).
     pub agent_api: Option<String>,
+    /// One-time, short-lived token the agent registers with (Android;
+    /// `credentials.enrollment_token` of `POST /android/v1/register`).
+    pub enrollment_token: Option<String>,
     /// What to tell the user.
     pub message: String,
 }
@@ -216,20 +219,25 @@ impl Core {
                     profile_url: Some(url),
                     expires_at: Some(expires),
                     agent_api: None,
+                    enrollment_token: None,
                     message: format!(
                         "Download the management profile and install it within {minutes} minutes; after that, start again."
                     ),
                 }
             }
-            None => AppNext {
-                next: NextStep::RegisterAgent,
-                email: user.email.clone(),
-                display_name: user.display_name.clone(),
-                profile_url: None,
-                expires_at: None,
-                agent_api: Some(format!("{}/android/v1", self.public_url)),
-                message: "Signed in. The app now registers this device.".into(),
-            },
+            None => {
+                let (token, expires) = self.app_enrollment_token(tenant, &user).await?;
+                AppNext {
+                    next: NextStep::RegisterAgent,
+                    email: user.email.clone(),
+                    display_name: user.display_name.clone(),
+                    profile_url: None,
+                    expires_at: Some(expires),
+                    agent_api: Some(format!("{}/android/v1", self.public_url)),
+                    enrollment_token: Some(token),
+                    message: "Signed in. The app now registers this device.".into(),
+                }
+            }
         };
         Ok(Ok(next))
     }

@@ -128,11 +128,23 @@ pub enum AuditAction {
     /// A device renewed its identity certificate from a re-sent profile.
     #[serde(rename = "device.identity_renewed")]
     DeviceIdentityRenewed,
+    #[serde(rename = "device.registered")]
+    DeviceRegistered,
+    #[serde(rename = "device.reregistered")]
+    DeviceReregistered,
+    #[serde(rename = "device.reset")]
+    DeviceReset,
+    #[serde(rename = "device.ca_certificates_removed")]
+    DeviceCaCertificatesRemoved,
+    #[serde(rename = "android.provisioning_created")]
+    AndroidProvisioningCreated,
+    #[serde(rename = "agent.request_refused")]
+    AgentRequestRefused,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 57] = [
+    pub const ALL: [AuditAction; 63] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -190,6 +202,12 @@ impl AuditAction {
         Self::DeviceDeleted,
         Self::MailTestSent,
         Self::DeviceIdentityRenewed,
+        Self::DeviceRegistered,
+        Self::DeviceReregistered,
+        Self::DeviceReset,
+        Self::DeviceCaCertificatesRemoved,
+        Self::AndroidProvisioningCreated,
+        Self::AgentRequestRefused,
     ];
 
     /// The stored text form.
@@ -252,6 +270,12 @@ impl AuditAction {
             Self::DeviceDeleted => "device.deleted",
             Self::MailTestSent => "mail.test_sent",
             Self::DeviceIdentityRenewed => "device.identity_renewed",
+            Self::DeviceRegistered => "device.registered",
+            Self::DeviceReregistered => "device.reregistered",
+            Self::DeviceReset => "device.reset",
+            Self::DeviceCaCertificatesRemoved => "device.ca_certificates_removed",
+            Self::AndroidProvisioningCreated => "android.provisioning_created",
+            Self::AgentRequestRefused => "agent.request_refused",
         }
     }
 

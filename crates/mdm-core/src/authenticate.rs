@@ -119,6 +119,7 @@ impl Core {
             user_id: reg.user_id,
             platform,
             status: DeviceStatus::Pending,
+            shown_status: DeviceStatus::Pending,
             udid: Some(udid.clone()),
             serial_number: None,
             model: None,

@@ -46,6 +46,8 @@ pub struct Core {
     pub(crate) seen: Arc<Mutex<HashMap<(TenantId, String), OffsetDateTime>>>,
     /// The delivery settings as administrators see them.
     pub(crate) facilities: Arc<crate::facilities::Facilities>,
+    /// Android agent and QR provisioning settings.
+    pub(crate) android: crate::android::AndroidSettings,
 }
 
 /// How long a cached tenant or CA is trusted before it is read again.
@@ -128,7 +130,14 @@ impl Core {
             directory: Arc::new(NoDirectory),
             seen: Arc::default(),
             facilities: Arc::default(),
+            android: crate::android::AndroidSettings::default(),
         }
+    }
+
+    /// Uses these Android agent settings instead of the defaults.
+    pub fn with_android(mut self, android: crate::android::AndroidSettings) -> Self {
+        self.android = android;
+        self
     }
 
     /// Uses `pusher` to wake devices instead of logging pushes.

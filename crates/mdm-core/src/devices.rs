@@ -3,6 +3,7 @@
 //! device channel `UDID`, a macOS user channel `UDID:UserID`). The admin use
 //! cases: list, inspect, retire, wipe, lock, re-enrol (R17, R22).
 
+use crate::android::lifecycle::AndroidAction;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::commands::{AppleCommand, CommandTarget};
 use crate::core::Core;
@@ -52,6 +53,9 @@ pub struct Device {
     pub user_id: Option<UserId>,
     pub platform: DevicePlatform,
     pub status: DeviceStatus,
+    /// What an administrator is shown: `reset` shows as `active` until the
+    /// device registers again (R18); otherwise the status.
+    pub shown_status: DeviceStatus,
     pub udid: Option<String>,
     pub serial_number: Option<String>,
     pub model: Option<String>,
@@ -110,6 +114,16 @@ pub struct AppleEnrollment {
     pub updated_at: OffsetDateTime,
 }
 
+impl DeviceStatus {
+    /// The status as shown to administrators (R18: Reset shows as Active).
+    pub fn shown(self) -> Self {
+        match self {
+            Self::Reset => Self::Active,
+            other => other,
+        }
+    }
+}
+
 impl AppleEnrollment {
     /// Whether a push can reach this channel now.
     pub fn pushable(&self) -> bool {
@@ -126,6 +140,9 @@ pub struct DeviceDetail {
     #[serde(flatten)]
     pub device: Device,
     pub enrollments: Vec<AppleEnrollment>,
+    /// The agent side of an Android device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub android: Option<crate::android::AndroidDevice>,
 }
 
 /// Filters and keyset paging for listing devices (newest first).
@@ -147,6 +164,33 @@ pub struct DeviceQuery {
     pub limit: Option<u32>,
     /// Cursor: the `next` of the previous page.
     pub after: Option<String>,
+}
+
+/// A command queued by a lifecycle action: an Apple MDM command or an
+/// Android agent command, depending on the device.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum QueuedCommand {
+    Apple(AppleCommand),
+    Android(crate::android::AndroidCommand),
+}
+
+impl QueuedCommand {
+    /// The command's id (CommandUUID or agent command id).
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Apple(c) => &c.command_uuid,
+            Self::Android(c) => &c.id,
+        }
+    }
+
+    /// The command's type (`RemoveProfile`, `EraseDevice`, `retire`, `wipe`, …).
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Apple(c) => &c.request_type,
+            Self::Android(c) => &c.kind,
+        }
+    }
 }
 
 /// What a wipe or lock asks for.
@@ -190,9 +234,11 @@ impl Core {
             .await?
             .ok_or(CoreError::NotFound("device"))?;
         let enrollments = self.store.apple_enrollments(tenant.id, id).await?;
+        let android = self.store.android_device(tenant.id, id).await?;
         Ok(DeviceDetail {
             device,
             enrollments,
+            android,
         })
     }
 
@@ -203,11 +249,18 @@ impl Core {
         actor: &Actor,
         tenant: &Tenant,
         id: DeviceId,
-    ) -> CoreResult<AppleCommand> {
+    ) -> CoreResult<QueuedCommand> {
+        if let Some(device) = self.android_entry(actor, tenant, id).await? {
+            return self
+                .android_lifecycle(actor, tenant, device, AndroidAction::Retire, None)
+                .await
+                .map(QueuedCommand::Android);
+        }
         let identifier = enrollment_profile_identifier(tenant);
         let cmd = Command::remove_management(self.command_uuid(), identifier);
         self.lifecycle_command(actor, tenant, id, cmd, DeviceStatus::Retired)
             .await
+            .map(QueuedCommand::Apple)
     }
 
     /// Wipe (R22): queues EraseDevice; the record becomes `wiped` when the
@@ -218,7 +271,14 @@ impl Core {
         tenant: &Tenant,
         id: DeviceId,
         options: &EraseOptions,
-    ) -> CoreResult<AppleCommand> {
+    ) -> CoreResult<QueuedCommand> {
+        if let Some(device) = self.android_entry(actor, tenant, id).await? {
+            let reason = options.message.clone();
+            return self
+                .android_lifecycle(actor, tenant, device, AndroidAction::Wipe, reason)
+                .await
+                .map(QueuedCommand::Android);
+        }
         let request = CommandRequest::EraseDevice {
             pin: options.pin.clone(),
             preserve_data_plan: None,
@@ -226,6 +286,7 @@ impl Core {
         let cmd = Command::new(self.command_uuid(), request);
         self.lifecycle_command(actor, tenant, id, cmd, DeviceStatus::Wiped)
             .await
+            .map(QueuedCommand::Apple)
     }
 
     /// Lock: queues DeviceLock.
@@ -235,7 +296,13 @@ impl Core {
         tenant: &Tenant,
         id: DeviceId,
         options: &EraseOptions,
-    ) -> CoreResult<AppleCommand> {
+    ) -> CoreResult<QueuedCommand> {
+        if let Some(device) = self.android_entry(actor, tenant, id).await? {
+            return self
+                .android_lifecycle(actor, tenant, device, AndroidAction::Lock, None)
+                .await
+                .map(QueuedCommand::Android);
+        }
         let request = CommandRequest::DeviceLock {
             pin: options.pin.clone(),
             message: options.message.clone(),
@@ -249,6 +316,7 @@ impl Core {
             Command::new(self.command_uuid(), request),
         )
         .await
+        .map(QueuedCommand::Apple)
     }
 
     async fn lifecycle_command(
@@ -274,6 +342,9 @@ impl Core {
         tenant: &Tenant,
         id: DeviceId,
     ) -> CoreResult<()> {
+        if let Some(entry) = self.android_entry(actor, tenant, id).await? {
+            return self.delete_android_entry(actor, tenant, entry).await;
+        }
         let detail = self.device(actor, tenant, id).await?;
         if matches!(
             detail.device.status,

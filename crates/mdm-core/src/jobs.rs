@@ -193,6 +193,9 @@ impl crate::Core {
                     .await
             }
             crate::reminders::REMIND_JOB => self.run_registration_reminder(job).await,
+            crate::android::push::PUSH_JOB => {
+                self.run_android_push(job.tenant_id, &job.payload).await
+            }
             other => JobOutcome::Permanent(format!("unknown job kind {other:?}")),
         }
     }

@@ -43,6 +43,7 @@ macro_rules! text_enum {
 }
 
 pub mod admin_sessions;
+pub mod android;
 pub mod apple_push;
 pub mod audit;
 pub mod authenticate;

@@ -748,6 +748,54 @@ pub trait HealthStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// Android agent devices, their command queue and signed-request nonces.
+#[async_trait]
+pub trait AndroidStore: Send + Sync {
+    async fn android_device(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+    ) -> StoreResult<Option<crate::android::AndroidDevice>>;
+    /// The entries of the first key (in the given priority order) that finds any.
+    async fn android_correlate(
+        &self,
+        tenant: TenantId,
+        keys: &[crate::android::AndroidKey],
+    ) -> StoreResult<Option<crate::android::Correlation>>;
+    /// A registration in one transaction (see [`crate::android::AndroidRegistration`]).
+    async fn apply_android_registration(
+        &self,
+        reg: &crate::android::AndroidRegistration,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// An agent request or admin action in one transaction with `audit`.
+    async fn apply_android_change(
+        &self,
+        change: &crate::android::AndroidChange,
+        audit: &[AuditEntry],
+    ) -> StoreResult<crate::android::AndroidChangeOutcome>;
+    async fn android_command(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> StoreResult<Option<crate::android::AndroidCommand>>;
+    /// A device's commands, newest first, keyset-paged by (created_at, id).
+    async fn android_commands(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        query: &CommandQuery,
+    ) -> StoreResult<Page<crate::android::AndroidCommand>>;
+    /// Deletes the entry, its Android rows, commands and nonces (the audit
+    /// trail stays). Returns whether it existed.
+    async fn delete_android_device(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+}
+
 /// Everything the domain needs from storage.
 pub trait Store:
     TenantStore
@@ -765,6 +813,7 @@ pub trait Store:
     + HealthStore
     + FunnelStore
     + AdminStore
+    + AndroidStore
 {
 }
 
@@ -784,5 +833,6 @@ impl<T> Store for T where
         + HealthStore
         + FunnelStore
         + AdminStore
+        + AndroidStore
 {
 }

@@ -24,6 +24,9 @@ pub enum TokenPurpose {
     QrRegistration,
     /// Downloading one management profile.
     ProfileDownload,
+    /// Registering the Android agent (from the client app, or in a
+    /// provisioning QR code; `platform` then holds the management mode).
+    AgentEnrollment,
 }
 
 impl TokenPurpose {
@@ -31,6 +34,7 @@ impl TokenPurpose {
         match self {
             Self::QrRegistration => "qr",
             Self::ProfileDownload => "profile",
+            Self::AgentEnrollment => "agent",
         }
     }
 
@@ -38,6 +42,7 @@ impl TokenPurpose {
         match s {
             "qr" => Some(Self::QrRegistration),
             "profile" => Some(Self::ProfileDownload),
+            "agent" => Some(Self::AgentEnrollment),
             _ => None,
         }
     }
@@ -77,7 +82,7 @@ pub struct QrCode {
 }
 
 impl Core {
-    async fn mint(
+    pub(crate) async fn mint(
         &self,
         tenant: &Tenant,
         user: &User,

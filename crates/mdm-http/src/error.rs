@@ -210,3 +210,38 @@ pub fn device_error(e: mdm_core::identity::DeviceError) -> Response {
     )
         .into_response()
 }
+
+/// The status of a refused Android agent request (the agent has no
+/// unenrol-on-401 rule, so a bad signature is a plain 401).
+pub fn agent_refusal_status(r: &mdm_core::android::agent::AgentRefusal) -> StatusCode {
+    use mdm_core::android::agent::AgentRefusal as R;
+    match r {
+        R::Malformed(_) => StatusCode::BAD_REQUEST,
+        R::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        R::UnknownTenant | R::UnknownDevice => StatusCode::NOT_FOUND,
+        R::Signature(_) | R::TokenInvalid => StatusCode::UNAUTHORIZED,
+        R::Replayed | R::TokenMode { .. } | R::AttemptUsed => StatusCode::CONFLICT,
+        R::Disabled | R::TokenExpired | R::TokenUsed => StatusCode::GONE,
+        R::SignIn(s) => sign_in_refusal_status(s),
+        R::TokenUnsupportedOs => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<mdm_core::android::agent::AgentRefusal> for ApiError {
+    fn from(r: mdm_core::android::agent::AgentRefusal) -> Self {
+        Self::new(agent_refusal_status(&r), r.code(), r.message())
+    }
+}
+
+/// A path under `/android` that names no agent endpoint.
+impl From<mdm_android::RouteError> for ApiError {
+    fn from(e: mdm_android::RouteError) -> Self {
+        use mdm_android::RouteError as E;
+        let (status, code) = match &e {
+            E::UnknownVersion(_) => (StatusCode::NOT_FOUND, "unknown_api_version"),
+            E::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            _ => (StatusCode::NOT_FOUND, "unknown_endpoint"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}

@@ -3,6 +3,7 @@
 //! on [`mdm_core::Core`], and encode; statuses are chosen here only.
 
 pub mod admin;
+pub mod android;
 pub mod api;
 pub mod app;
 pub mod enroll;
@@ -76,6 +77,7 @@ pub fn router(core: Core, metrics: Option<PrometheusHandle>, limits: &HttpLimits
         .merge(scep::router())
         .merge(mdm::router())
         .merge(admin::router())
+        .merge(android::router())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(health::track))

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"), (name = "invitations"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
         (name = "users"), (name = "tokens"), (name = "audit"), (name = "certificates"),
-        (name = "registrations"), (name = "devices"), (name = "directory"),
+        (name = "registrations"), (name = "devices"), (name = "directory"), (name = "android"),
     )
 )]
 struct ApiDoc;

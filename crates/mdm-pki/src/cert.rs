@@ -116,6 +116,28 @@ pub fn issue_leaf(
     )
 }
 
+/// Issues a device identity certificate for a bare public key with a
+/// subject the issuer chooses (an RFC 4514 string such as
+/// `"CN=<device id>,O=<tenant>"`): the Android agent registers with its
+/// key, and the server names the device. Same extensions as [`issue_leaf`].
+pub fn issue_leaf_for_key(
+    ca_key: &RsaKey,
+    ca_cert: &Certificate,
+    subject: &str,
+    spki: SubjectPublicKeyInfoOwned,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Certificate, PkiError> {
+    let profile = Profile {
+        kind: Kind::Leaf,
+        subject: parse_name(subject)?,
+        issuer: Some(ca_cert.tbs_certificate().subject().clone()),
+        issuer_key_id: ca_cert.subject_key_id(),
+    };
+    build(profile, ca_key, spki, serial, not_before, not_after)
+}
+
 fn build(
     profile: Profile,
     signer: &RsaKey,

@@ -27,8 +27,8 @@ pub use ber::{
 };
 pub use cert::{
     CertificateExt, cert_from_der, cert_from_pem, cert_to_der, cert_to_pem, certs_from_pem,
-    fingerprint_sha256, issue_leaf, key_identifier, self_signed_ca, self_signed_cert,
-    verify_issued_by,
+    fingerprint_sha256, issue_leaf, issue_leaf_for_key, key_identifier, self_signed_ca,
+    self_signed_cert, verify_issued_by,
 };
 pub use csr::{build_csr, challenge_password, csr_from_der, directory_string, verify_csr};
 pub use error::{PkiError, check_len};

@@ -112,6 +112,15 @@ pub struct Config {
     pub apple_renewal_challenge_hours: i64,
     /// How often the server looks for certificates due for renewal, in seconds.
     pub apple_renewal_scan_secs: i64,
+    /// How often the Android agent checks in, in seconds (60–86400).
+    pub android_checkin_interval_secs: u32,
+    /// The agent's device-admin component for QR provisioning
+    /// (`com.example.agent/.AdminReceiver`).
+    pub android_agent_component: Option<String>,
+    /// Where a provisioning device downloads the agent APK (https://).
+    pub android_agent_download_url: Option<String>,
+    /// SHA-256 of the agent's signing certificate (64 hex digits, or URL-safe base64).
+    pub android_agent_signature_checksum: Option<String>,
 }
 
 /// How the SMTP connection is secured.
@@ -173,6 +182,10 @@ impl Default for Config {
             apple_renew_before_hours: 30 * 24,
             apple_renewal_challenge_hours: 72,
             apple_renewal_scan_secs: 3600,
+            android_checkin_interval_secs: 900,
+            android_agent_component: None,
+            android_agent_download_url: None,
+            android_agent_signature_checksum: None,
         }
     }
 }
@@ -309,6 +322,9 @@ const TEXT_KEYS: &[&str] = &[
     "fcm_endpoint",
     "fcm_token_uri",
     "fcm_ca_file",
+    "android_agent_component",
+    "android_agent_download_url",
+    "android_agent_signature_checksum",
 ];
 
 /// TLS and push settings that only make sense together.

@@ -94,10 +94,7 @@ pub async fn run(core: &Core, cmd: DeviceCmd) -> Result<(), CoreError> {
         DeviceCmd::Retire { tenant, id } => {
             let tenant = core.tenant(&cli, &tenant).await?;
             let cmd = core.retire_device(&cli, &tenant, id).await?;
-            println!(
-                "device {id} retired; RemoveProfile {} queued",
-                cmd.command_uuid
-            );
+            println!("device {id} retired; {} {} queued", cmd.kind(), cmd.id());
         }
         DeviceCmd::Wipe { tenant, id, pin } => {
             let tenant = core.tenant(&cli, &tenant).await?;
@@ -106,7 +103,7 @@ pub async fn run(core: &Core, cmd: DeviceCmd) -> Result<(), CoreError> {
                 ..EraseOptions::default()
             };
             let cmd = core.wipe_device(&cli, &tenant, id, &options).await?;
-            println!("EraseDevice {} queued for device {id}", cmd.command_uuid);
+            println!("{} {} queued for device {id}", cmd.kind(), cmd.id());
         }
         DeviceCmd::ResendProfile { tenant, id } => {
             let tenant = core.tenant(&cli, &tenant).await?;

@@ -71,8 +71,45 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
         vault,
         settings,
     )
+    .with_android(android_settings(config)?)
     .with_mailer(crate::mailer::from_config(config)?)
     .with_directory(Arc::new(mdm_server::ldap::LdapDirectory)))
+}
+
+/// The Android agent settings; the agent package only when all three keys are set.
+fn android_settings(config: &Config) -> anyhow::Result<mdm_core::android::AndroidSettings> {
+    let interval = config.android_checkin_interval_secs;
+    if !(mdm_android::MIN_CHECKIN_INTERVAL_SECS..=mdm_android::MAX_CHECKIN_INTERVAL_SECS)
+        .contains(&interval)
+    {
+        anyhow::bail!("android_checkin_interval_secs must be between 60 and 86400");
+    }
+    let agent = match (
+        &config.android_agent_component,
+        &config.android_agent_download_url,
+        &config.android_agent_signature_checksum,
+    ) {
+        (None, None, None) => None,
+        (Some(component), Some(url), Some(checksum)) => {
+            let signature_checksum = mdm_android::SignatureChecksum::from_hex(checksum)
+                .or_else(|_| mdm_android::SignatureChecksum::parse(checksum))
+                .map_err(|e| anyhow::anyhow!("android_agent_signature_checksum: {e}"))?;
+            Some(mdm_android::AgentPackage {
+                component_name: component.clone(),
+                download_url: url.clone(),
+                signature_checksum,
+            })
+        }
+        _ => anyhow::bail!(
+            "android_agent_component, android_agent_download_url and \
+             android_agent_signature_checksum go together: set all three or none"
+        ),
+    };
+    Ok(mdm_core::android::AndroidSettings {
+        checkin_interval_secs: interval,
+        agent,
+        ..mdm_core::android::AndroidSettings::default()
+    })
 }
 
 /// The HTTPS listener's certificate, when `tls_cert_file` is set.

@@ -30,6 +30,9 @@ pub(crate) fn device_from_row(row: &AnyRow) -> Result<Device, StoreError> {
         user_id: r.opt_parse("user_id")?,
         platform: DevicePlatform::parse(&platform).ok_or_else(|| bad("platform", &platform))?,
         status: DeviceStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        shown_status: DeviceStatus::parse(&status)
+            .ok_or_else(|| bad("status", &status))?
+            .shown(),
         udid: r.opt_text("udid")?,
         serial_number: r.opt_text("serial_number")?,
         model: r.opt_text("model")?,

@@ -13,6 +13,8 @@
 
 mod access;
 mod admin;
+mod android;
+mod android_rows;
 mod apple;
 mod audit;
 mod convert;

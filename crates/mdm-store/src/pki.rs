@@ -114,7 +114,10 @@ async fn redeem(
     })
 }
 
-async fn insert_certificate(conn: &mut AnyConnection, c: &CertificateRecord) -> StoreResult<()> {
+pub(crate) async fn insert_certificate(
+    conn: &mut AnyConnection,
+    c: &CertificateRecord,
+) -> StoreResult<()> {
     let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
     sql.tuple([
         Arg::from(c.tenant_id),

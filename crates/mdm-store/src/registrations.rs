@@ -64,7 +64,7 @@ pub(crate) fn registration_from_row(row: &AnyRow) -> Result<Registration, StoreE
     })
 }
 
-fn values(g: &Registration) -> Vec<Arg> {
+pub(crate) fn values(g: &Registration) -> Vec<Arg> {
     vec![
         g.id.as_str().into(),
         g.tenant_id.into(),

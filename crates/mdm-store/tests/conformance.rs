@@ -15,6 +15,8 @@
 mod access;
 #[path = "conformance/admin.rs"]
 mod admin;
+#[path = "conformance/android.rs"]
+mod android;
 #[path = "conformance/apple.rs"]
 mod apple;
 #[path = "conformance/audit.rs"]
@@ -116,6 +118,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::push_bookkeeping,
         apple::push_job_outcomes,
         apple::renewal_candidates,
+        android::android_registration_nonce_and_results,
         convert::copy_all_tables,
         convert::refuses_unready_target,
         convert::schema_matches_table_list,

@@ -9,8 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mdm_core::DeviceId;
+use mdm_core::android::AndroidCommand;
 use mdm_core::commands::{AppleCommand, CommandQuery, NewCommand};
-use mdm_core::devices::{Device, DeviceDetail, DeviceQuery, EraseOptions};
+use mdm_core::devices::{Device, DeviceDetail, DeviceQuery, EraseOptions, QueuedCommand};
 use mdm_core::users::Page;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,13 +19,47 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_devices))
-        .routes(routes!(get_device))
+        .routes(routes!(get_device, delete_device))
         .routes(routes!(queue_command, list_commands))
         .routes(routes!(retire_device))
         .routes(routes!(wipe_device))
         .routes(routes!(lock_device))
         .routes(routes!(reenroll_device))
         .routes(routes!(resend_profile))
+        .routes(routes!(list_agent_commands))
+}
+
+/// Delete (Android): the entry is gone, its key stops working, and the
+/// device may register again without anything to clear (R18).
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/devices/{id}", tag = "devices",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+async fn delete_device(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
+) -> ApiResult<StatusCode> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    s.core.delete_device(&actor, &tenant, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An Android device's agent commands and their results, newest first.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/devices/{id}/agent-commands", tag = "devices",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path), CommandQuery),
+    responses((status = 200, body = Page<AndroidCommand>), (status = 404, body = ErrorEnvelope)))]
+async fn list_agent_commands(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
+    ApiQuery(q): ApiQuery<CommandQuery>,
+) -> ApiResult<Json<Page<AndroidCommand>>> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    Ok(Json(
+        s.core
+            .android_device_commands(&actor, &tenant, id, &q)
+            .await?,
+    ))
 }
 
 /// Devices of the tenant, newest first.
@@ -88,12 +123,12 @@ async fn list_commands(
 /// enrollment profile); the record becomes `retired` at once.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/devices/{id}/retire", tag = "devices",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path)),
-    responses((status = 202, body = AppleCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 202, body = QueuedCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn retire_device(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
-) -> ApiResult<(StatusCode, Json<AppleCommand>)> {
+) -> ApiResult<(StatusCode, Json<QueuedCommand>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     let cmd = s.core.retire_device(&actor, &tenant, id).await?;
     Ok((StatusCode::ACCEPTED, Json(cmd)))
@@ -119,13 +154,13 @@ async fn resend_profile(
 /// Wipe: queues EraseDevice; the record becomes `wiped` when the device acknowledges it.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/devices/{id}/wipe", tag = "devices", request_body = EraseOptions,
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path)),
-    responses((status = 202, body = AppleCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 202, body = QueuedCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn wipe_device(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
     ApiJson(options): ApiJson<EraseOptions>,
-) -> ApiResult<(StatusCode, Json<AppleCommand>)> {
+) -> ApiResult<(StatusCode, Json<QueuedCommand>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     let cmd = s.core.wipe_device(&actor, &tenant, id, &options).await?;
     Ok((StatusCode::ACCEPTED, Json(cmd)))
@@ -134,13 +169,13 @@ async fn wipe_device(
 /// Lock: queues DeviceLock.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/devices/{id}/lock", tag = "devices", request_body = EraseOptions,
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = String, Path)),
-    responses((status = 202, body = AppleCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 202, body = QueuedCommand), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn lock_device(
     State(s): State<AppState>,
     Caller(actor): Caller,
     ApiPath((tenant, id)): ApiPath<(String, DeviceId)>,
     ApiJson(options): ApiJson<EraseOptions>,
-) -> ApiResult<(StatusCode, Json<AppleCommand>)> {
+) -> ApiResult<(StatusCode, Json<QueuedCommand>)> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     let cmd = s.core.lock_device(&actor, &tenant, id, &options).await?;
     Ok((StatusCode::ACCEPTED, Json(cmd)))

@@ -1,6 +1,7 @@
 //! The REST admin API under `/api/v1`. Each handler decodes, calls one use
 //! case, and encodes; errors become JSON at the edge (`crate::error`).
 
+pub mod android;
 pub mod audit;
 pub mod devices;
 pub mod directory;
@@ -28,4 +29,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(directory::router())
         .merge(registrations::router())
         .merge(devices::router())
+        .merge(android::router())
 }

@@ -67,6 +67,9 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         }
         ("post", "/api/v1/tenants/{tenant}/devices/{id}/wipe")
         | ("post", "/api/v1/tenants/{tenant}/devices/{id}/lock") => j(json!({})),
+        ("post", "/api/v1/tenants/{tenant}/android/provisioning") => j(json!({
+            "user_id": "00000000-0000-0000-0000-000000000000", "management_mode": "fully_managed"
+        })),
         _ => None,
     }
 }

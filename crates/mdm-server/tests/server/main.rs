@@ -4,6 +4,8 @@
 
 mod admin_forms;
 mod admin_portal;
+mod android;
+mod android_edges;
 mod api;
 mod apns;
 mod apple;
@@ -50,6 +52,9 @@ pub struct InviteEnv {
 }
 
 pub static INVITE_ENV: std::sync::OnceLock<InviteEnv> = std::sync::OnceLock::new();
+
+/// The local FCM every shared server pushes Android wake-ups to.
+pub static FCM: std::sync::OnceLock<Arc<fake_fcm::FakeFcm>> = std::sync::OnceLock::new();
 
 type ServerTest = fn(Arc<Server>) -> std::pin::Pin<Box<dyn Future<Output = TestResult> + Send>>;
 
@@ -164,6 +169,36 @@ fn main() {
     };
     let mut push_env = apns.config_env();
     push_env.extend(smtp_env);
+    let fcm_dir = tmp.path().join("fcm");
+    let fcm = std::fs::create_dir_all(&fcm_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| rt.block_on(fake_fcm::FakeFcm::start(&fcm_dir)));
+    match fcm {
+        Ok(f) => {
+            match f.config_env(&fcm_dir) {
+                Ok(env) => push_env.extend(env),
+                Err(e) => eprintln!("notice: {e}: the FCM wake test will fail"),
+            }
+            let _ = FCM.set(Arc::new(f));
+        }
+        Err(e) => eprintln!("notice: cannot start the fake FCM ({e}): the FCM wake test will fail"),
+    }
+    for (k, v) in [
+        (
+            "MDM_ANDROID_AGENT_COMPONENT",
+            "org.example.mdm.agent/.AdminReceiver",
+        ),
+        (
+            "MDM_ANDROID_AGENT_DOWNLOAD_URL",
+            "https://downloads.example.org/agent.apk",
+        ),
+        (
+            "MDM_ANDROID_AGENT_SIGNATURE_CHECKSUM",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+    ] {
+        push_env.push((k.to_string(), v.to_string()));
+    }
     let with_apns = |mut s: Server| {
         s.apns = Some(apns.clone());
         Arc::new(s)
@@ -241,6 +276,12 @@ fn main() {
         apple_transport::apple_tls_and_forwarded_certificates,
         sim_lifecycle::late_profile_fails_at_scep,
         sim_lifecycle::iphone_and_mac_enrol_then_retire_and_wipe,
+        android::android_reregistration_matrix,
+        android::android_concurrent_reregistrations,
+        android_edges::android_r16_removes_cas_on_company_owned_only,
+        android_edges::android_qr_provisioning_and_app_token,
+        android_edges::android_bad_agent_input_changes_nothing,
+        android_edges::android_fcm_wakes_the_agent,
         sim_channel::not_now_duplicates_and_silence,
         funnel::funnel_stalled_and_remind_now,
         my_devices::portal_lists_my_devices,

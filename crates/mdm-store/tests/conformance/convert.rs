@@ -217,6 +217,7 @@ async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow
         s.record_certificate(&c, &pki::certificate_audit(&c))
             .await?;
     }
+    crate::android::register_one(s, second, "350000000000002").await?;
     Ok(())
 }
 

@@ -43,6 +43,7 @@ pub fn device(tenant: TenantId, udid: &str) -> Device {
         user_id: None,
         platform: DevicePlatform::Ios,
         status: DeviceStatus::Pending,
+        shown_status: DeviceStatus::Pending,
         udid: Some(udid.to_string()),
         serial_number: None,
         model: None,

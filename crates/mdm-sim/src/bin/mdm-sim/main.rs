@@ -7,7 +7,11 @@
 //!                [-n N] [--polls M] [--roundtrips R] [-c C] [--pid PID] [--key-cache DIR]
 //!       registrations, idle polls and command round trips against any
 //!       server, with its CPU per operation from /proc and p50/p99 latency.
+//!   mdm-sim android-load --url URL --token T --modes register,checkin [--enrolled 10000]
+//!                [-n N] [--polls M] [-c C] [--pid PID]
+//!       Android agent registrations and signed check-ins (see scripts/bench-android).
 
+mod android_load;
 mod channel;
 mod load;
 
@@ -31,6 +35,9 @@ enum Cmd {
     Enroll(EnrollArgs),
     /// Measure registrations, idle polls and command round trips.
     Load(load::LoadArgs),
+    /// Measure Android agent registrations and signed check-ins
+    /// (`--modes register,checkin`; `--enrolled` devices, `--polls` check-ins).
+    AndroidLoad(load::LoadArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,6 +140,7 @@ async fn main() {
     let result = match Cli::parse().cmd {
         Cmd::Enroll(a) => enroll(a).await,
         Cmd::Load(a) => load::run(a).await,
+        Cmd::AndroidLoad(a) => android_load::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("mdm-sim: {e:#}");
