@@ -5,8 +5,8 @@
 use crate::paging;
 use crate::registrations::{OPEN, REG_COLS, registration_from_row};
 use crate::rows::Row;
-use crate::sql::Sql;
-use crate::store::SqlStore;
+use crate::sql::{Arg, Sql, rows_per_insert};
+use crate::store::{Backend, SqlStore};
 use async_trait::async_trait;
 use mdm_core::audit::AuditEntry;
 use mdm_core::funnel::{FUNNEL_MAX_ROWS, FunnelStage, StalledFilter, StalledRegistration};
@@ -91,6 +91,60 @@ pub(crate) async fn stamp_user_stage(
     .execute(&mut *conn)
     .await
     .map(|_| ())
+}
+
+/// Stamps "invited" for many users of one tenant at one time, as
+/// [`stamp_user_stage`] does for one, in two statements per chunk: one
+/// update of their open registrations, one insert of a registration for each
+/// user without one.
+pub(crate) async fn stamp_invited(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    tenant: TenantId,
+    users: &[UserId],
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    for chunk in users.chunks(rows_per_insert(backend, 2)) {
+        let mut update = Sql::new(
+            "UPDATE registrations SET invited_at = COALESCE(invited_at, $1), updated_at = $1 \
+             WHERE tenant_id = $2 AND id IN (SELECT r.id FROM registrations r WHERE r.tenant_id = $2 \
+               AND r.purpose = 'enroll' AND r.status IN ('pending', 'profile_downloaded') \
+               AND NOT EXISTS (SELECT 1 FROM registrations n WHERE n.tenant_id = r.tenant_id \
+                   AND n.user_id = r.user_id AND n.purpose = 'enroll' \
+                   AND n.status IN ('pending', 'profile_downloaded') \
+                   AND (n.created_at > r.created_at OR (n.created_at = r.created_at AND n.id > r.id))) \
+               AND r.user_id IN (",
+        )
+        .arg(at)
+        .arg(tenant);
+        for (i, u) in chunk.iter().enumerate() {
+            if i > 0 {
+                update.push(", ");
+            }
+            update.bind(*u);
+        }
+        update.push("))");
+        update.one_off().execute(&mut *conn).await?;
+        let mut insert = Sql::new(
+            "INSERT INTO registrations (id, tenant_id, user_id, platform, purpose, status, created_at, updated_at, \
+             reminders_sent, invited_at) \
+             SELECT v.column1, $1, v.column2, NULL, 'enroll', 'pending', $2, $2, 0, $2 FROM (VALUES ",
+        )
+        .arg(tenant)
+        .arg(at);
+        for (i, u) in chunk.iter().enumerate() {
+            if i > 0 {
+                insert.push(", ");
+            }
+            insert.tuple([Arg::from(new_registration_id()), Arg::from(*u)]);
+        }
+        insert.push(&format!(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.tenant_id = $1 \
+             AND r.user_id = v.column2 AND r.purpose = 'enroll' AND r.status IN {ATTACHABLE})"
+        ));
+        insert.one_off().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// `REG_COLS` with a table alias.

@@ -3,7 +3,7 @@
 //! challenge.
 
 use crate::audit::insert_audit;
-use crate::funnel::stamp_user_stage;
+use crate::funnel::{stamp_invited, stamp_user_stage};
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, page_size, rows_per_insert};
 use crate::store::{SqlStore, WriteTx, commit};
@@ -157,15 +157,41 @@ impl InviteStore for SqlStore {
                 inv.created_at,
             )
             .await?;
-            stamp_user_stage(
-                &mut tx,
-                inv.tenant_id,
-                inv.user_id,
-                Stage::Invited,
-                inv.created_at,
-                true,
-            )
-            .await?;
+        }
+        // One request invites users of one tenant at one time: stamp them in
+        // batches; anything else one by one.
+        let same = invitations.first().is_some_and(|first| {
+            invitations
+                .iter()
+                .all(|i| i.tenant_id == first.tenant_id && i.created_at == first.created_at)
+        });
+        match invitations.first() {
+            Some(first) if same => {
+                let mut users: Vec<UserId> = invitations.iter().map(|i| i.user_id).collect();
+                users.sort();
+                users.dedup();
+                stamp_invited(
+                    &mut tx,
+                    self.backend,
+                    first.tenant_id,
+                    &users,
+                    first.created_at,
+                )
+                .await?;
+            }
+            _ => {
+                for inv in invitations {
+                    stamp_user_stage(
+                        &mut tx,
+                        inv.tenant_id,
+                        inv.user_id,
+                        Stage::Invited,
+                        inv.created_at,
+                        true,
+                    )
+                    .await?;
+                }
+            }
         }
         insert_jobs(&mut tx, jobs, rows_per_insert(self.backend, 9)).await?;
         insert_audit(&mut tx, self.backend, audit).await?;

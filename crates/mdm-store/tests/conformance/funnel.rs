@@ -138,6 +138,39 @@ pub async fn stages_attach_to_one_registration(ctx: Ctx) -> anyhow::Result<()> {
         .expect("app sign-in opens");
     check_eq!(b_reg.invited_at, None);
     check_eq!(b_reg.signed_in_at.is_some(), true);
+    // A bulk invitation stamps the open ones and opens one for each other user.
+    let (c, d) = (
+        user(tenant.id, "cat@example.com"),
+        user(tenant.id, "dot@example.com"),
+    );
+    s.create_users(&[c.clone(), d.clone()], &[]).await?;
+    let bulk: Vec<_> = [&a, &b, &c, &d]
+        .iter()
+        .map(|u| {
+            let mut i = invitation(u);
+            i.created_at = inv.created_at + Duration::seconds(5);
+            i
+        })
+        .collect();
+    s.create_invitations(&bulk, &[], &[]).await?;
+    let b_after = s.open_registration(tenant.id, b.id).await?.expect("kept");
+    check_eq!(b_after.id, b_reg.id);
+    check_eq!(b_after.invited_at, Some(bulk[1].created_at));
+    check_eq!(
+        s.open_registration(tenant.id, a.id)
+            .await?
+            .map(|r| r.invited_at),
+        Some(Some(inv.created_at))
+    );
+    for u in [&c, &d] {
+        let q = RegistrationQuery {
+            user_id: Some(u.id),
+            ..RegistrationQuery::default()
+        };
+        let regs = s.registrations(tenant.id, &q).await?.items;
+        check_eq!(regs.len(), 1);
+        check_eq!(regs[0].invited_at, Some(bulk[0].created_at));
+    }
     // Another tenant sees none of it.
     let other = new_tenant(s).await?;
     check_eq!(s.open_registration(other.id, a.id).await?, None);

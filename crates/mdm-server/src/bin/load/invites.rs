@@ -58,6 +58,10 @@ pub async fn run(url: &str, token: &str, count: usize, pid: Option<u32>) -> anyh
         bail!("invite: {}", res.text().await?);
     }
     let accepted = start.elapsed();
+    println!(
+        "invite request for {count} users accepted in {:.2} s",
+        accepted.as_secs_f64()
+    );
     let pending = |delivery: &'static str| {
         let (http, base, slug, token) = (
             http.clone(),
