@@ -21,7 +21,7 @@ async fn registration(f: &crate::api::Fixture, id: &str) -> Result<Json, String>
     )
 }
 
-async fn commands(f: &crate::api::Fixture, device: &str) -> Result<Vec<Json>, String> {
+pub(crate) async fn commands(f: &crate::api::Fixture, device: &str) -> Result<Vec<Json>, String> {
     let page = expect(
         f.api
             .get(&format!(

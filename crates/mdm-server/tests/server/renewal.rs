@@ -50,20 +50,6 @@ async fn device_certificates(f: &Fixture, device: &str) -> Result<Vec<Value>, St
     Ok(page["items"].as_array().cloned().unwrap_or_default())
 }
 
-async fn device_commands(f: &Fixture, device: &str) -> Result<Vec<Value>, String> {
-    let page = expect(
-        f.api
-            .get(&format!(
-                "/api/v1/tenants/{}/devices/{device}/commands",
-                f.slug
-            ))
-            .await?,
-        200,
-        "commands",
-    )?;
-    Ok(page["items"].as_array().cloned().unwrap_or_default())
-}
-
 /// Sends a request prepared (and signed) earlier, as a device would.
 async fn send_prepared(req: &Prepared) -> Result<u16, String> {
     let mut r = reqwest::Client::new()
@@ -106,7 +92,7 @@ async fn check_renewed(
         audit.iter().any(|a| a == "device.identity_renewed"),
         "renewal audited: {audit:?}"
     );
-    let commands = device_commands(f, id).await?;
+    let commands = crate::apple::commands(f, id).await?;
     ensure!(
         commands
             .iter()
@@ -254,7 +240,7 @@ async fn scan_renews(s: &Arc<Server>) -> TestResult {
     let old_cert = phone.identity_cert_der().ok_or("identity")?.to_vec();
     let certs_before = device_certificates(&f, &id).await?.len();
     ensure!(
-        device_commands(&f, &id)
+        crate::apple::commands(&f, &id)
             .await?
             .iter()
             .all(|c| c["request_type"] != "InstallProfile"),
@@ -268,7 +254,7 @@ async fn scan_renews(s: &Arc<Server>) -> TestResult {
     };
     let mut queued = false;
     for _ in 0..100 {
-        if installs(&device_commands(&f, &id).await?) == 1 {
+        if installs(&crate::apple::commands(&f, &id).await?) == 1 {
             queued = true;
             break;
         }
@@ -292,7 +278,7 @@ async fn scan_renews(s: &Arc<Server>) -> TestResult {
     );
     // Several more scans: the renewed certificate is not due, nothing new is queued.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let cmds = device_commands(&f, &id).await?;
+    let cmds = crate::apple::commands(&f, &id).await?;
     ensure!(installs(&cmds) == 1, "renewed once: {cmds:?}");
     Ok(())
 }
