@@ -150,6 +150,8 @@ pub struct DeviceDetail {
 #[serde(deny_unknown_fields)]
 pub struct DeviceQuery {
     pub platform: Option<DevicePlatform>,
+    /// The status as shown: `active` includes `reset` entries (shown Active
+    /// until their next registration, R18); `reset` lists only those.
     pub status: Option<DeviceStatus>,
     pub user_id: Option<UserId>,
     /// Only devices seen at or after this time (RFC 3339).

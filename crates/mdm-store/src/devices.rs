@@ -140,8 +140,18 @@ impl DeviceStore for SqlStore {
         if let Some(p) = q.platform {
             sql.push(" AND platform = ").bind(p.as_str());
         }
-        if let Some(s) = q.status {
-            sql.push(" AND status = ").bind(s.as_str());
+        match q.status {
+            // Reset entries are shown Active until their next registration (R18).
+            Some(DeviceStatus::Active) => {
+                sql.push(" AND status IN ").tuple([
+                    Arg::from(DeviceStatus::Active.as_str()),
+                    Arg::from(DeviceStatus::Reset.as_str()),
+                ]);
+            }
+            Some(s) => {
+                sql.push(" AND status = ").bind(s.as_str());
+            }
+            None => {}
         }
         if let Some(u) = q.user_id {
             sql.push(" AND user_id = ").bind(u);

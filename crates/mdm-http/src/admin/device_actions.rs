@@ -2,7 +2,7 @@
 //! enrollment profile — each behind a confirmation page that says what will
 //! happen, and each written to the audit trail by its use case.
 
-use super::{FormData, Nav, Signed, check_csrf, fail, tenant_page};
+use super::{FormData, Nav, Signed, fail, form_page, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -149,11 +149,8 @@ async fn run(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "devices").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "devices", &headers, &body).await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -1,7 +1,7 @@
 //! The LDAP / Active Directory connector on the settings page: configure,
 //! "test connection" (each step up to the first failure) and "sync now".
 
-use super::settings::{SettingsPage, form_page, last_run};
+use super::settings::{SettingsPage, last_run, settings_form};
 use super::{FormData, Signed, fail};
 use crate::AppState;
 use crate::error::FORM_INVALID;
@@ -167,7 +167,7 @@ async fn configure(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -207,7 +207,7 @@ async fn test(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (_, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -245,7 +245,7 @@ async fn sync(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (_, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -119,6 +119,22 @@ pub async fn tenant_page(
     Ok((tenant, nav))
 }
 
+/// A posted form of a tenant page: its fields, once its CSRF token is this
+/// session's, with the tenant and the layout ([`check_csrf`], [`tenant_page`]).
+pub async fn form_page(
+    s: &AppState,
+    signed: &Signed,
+    slug: &str,
+    section: &'static str,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<(FormData, Tenant, Nav), Response> {
+    let form = FormData::parse(headers, body);
+    check_csrf(signed, &form)?;
+    let (tenant, nav) = tenant_page(s, signed, slug, section).await?;
+    Ok((form, tenant, nav))
+}
+
 /// Refuses a form whose token is not this session's: nothing changes.
 // The refusal is a whole page, made at most once per request.
 #[allow(clippy::result_large_err)]

@@ -4,7 +4,7 @@
 //! with "remind now"; and the recent attempts with their stage times.
 
 use super::charts::{day_columns, stage_bars};
-use super::{FormData, Nav, Signed, check_csrf, enc, fail, tenant_page, when, when_opt};
+use super::{Nav, Signed, enc, fail, form_page, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -254,14 +254,11 @@ async fn remind(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "registrations").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (_, tenant, nav) =
+        match form_page(&s, &signed, &slug, "registrations", &headers, &body).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     match s
         .core
         .remind_registration(&signed.actor(), &tenant, &id)

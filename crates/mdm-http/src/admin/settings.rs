@@ -3,7 +3,7 @@
 //! the APNs and FCM credentials with their expiry, and the LDAP connector
 //! with "test connection" and "sync now" (its forms are in `directory.rs`).
 
-use super::{FormData, Nav, Signed, check_csrf, fail, tenant_page, when, when_opt};
+use super::{FormData, Nav, Signed, fail, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -168,17 +168,15 @@ async fn page(
     }
 }
 
-/// The form, its tenant and the page to show its errors on.
-pub async fn form_page(
+/// The form, its tenant and the settings page to show its errors on.
+pub async fn settings_form(
     s: &AppState,
     signed: &Signed,
     slug: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(FormData, Tenant, SettingsPage), Response> {
-    let form = FormData::parse(headers, body);
-    check_csrf(signed, &form)?;
-    let (tenant, nav) = tenant_page(s, signed, slug, "settings").await?;
+    let (form, tenant, nav) = super::form_page(s, signed, slug, "settings", headers, body).await?;
     let page = settings_page(s, signed, &tenant, nav).await.map_err(fail)?;
     Ok((form, tenant, page))
 }
@@ -194,7 +192,7 @@ async fn user_settings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -260,7 +258,7 @@ async fn regenerate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -288,7 +286,7 @@ async fn test_mail(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (form, tenant, mut page) = match form_page(&s, &signed, &slug, &headers, &body).await {
+    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -4,7 +4,7 @@
 //! marks the tenant set up, after which its home page is the user list.
 
 use super::user_forms::csv_of;
-use super::{FormData, Nav, Signed, check_csrf, fail, tenant_page};
+use super::{Nav, Signed, fail, form_page, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -184,11 +184,7 @@ async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "setup").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "setup", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

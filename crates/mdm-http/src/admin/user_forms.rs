@@ -1,7 +1,7 @@
 //! Adding and editing a user, and importing users from CSV — each a plain
 //! form whose errors are shown next to the field they concern.
 
-use super::{FormData, Nav, Signed, check_csrf, fail, tenant_page};
+use super::{FormData, Nav, Signed, fail, form_page, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -102,11 +102,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "users").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -184,11 +180,7 @@ async fn edit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "users").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -273,11 +265,7 @@ async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "users").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

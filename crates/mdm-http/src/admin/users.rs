@@ -2,7 +2,7 @@
 //! selection, and each user's page with devices, registrations and
 //! invitations. Adding, editing and importing are in `user_forms.rs`.
 
-use super::{FormData, Nav, Signed, check_csrf, enc, fail, tenant_page, when, when_opt};
+use super::{Nav, Signed, enc, fail, form_page, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
@@ -149,11 +149,7 @@ async fn invite(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, nav) = match tenant_page(&s, &signed, &slug, "users").await {
+    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -332,11 +328,7 @@ async fn set_enabled(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&headers, &body);
-    if let Err(r) = check_csrf(&signed, &form) {
-        return r;
-    }
-    let (tenant, _) = match tenant_page(&s, &signed, &slug, "users").await {
+    let (form, tenant, _) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -392,6 +392,35 @@ pub async fn devices_listing_and_last_seen(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(s.devices(a.id, &q).await?.items.len(), 2);
     q.platform = Some(DevicePlatform::Macos);
     check_eq!(s.devices(a.id, &q).await?.items.len(), 0);
+    // A reset entry is listed under `active` (shown Active, R18) and under `reset`.
+    let (mut reset, _) = enrolled(s, a.id, &hex(64)).await?;
+    reset.status = DeviceStatus::Reset;
+    s.apply_enrollment_change(
+        &EnrollmentChange {
+            device: Some((reset.clone(), false)),
+            ..EnrollmentChange::default()
+        },
+        &[],
+    )
+    .await?;
+    q.platform = Some(DevicePlatform::Ios);
+    let shown: Vec<_> = s
+        .devices(a.id, &q)
+        .await?
+        .items
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    check_eq!((shown.len(), shown.contains(&reset.id)), (3, true));
+    q.status = Some(DeviceStatus::Reset);
+    let only: Vec<_> = s
+        .devices(a.id, &q)
+        .await?
+        .items
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    check_eq!(only, vec![reset.id]);
     let mut all = Vec::new();
     let mut q = DeviceQuery {
         limit: Some(2),
@@ -405,7 +434,7 @@ pub async fn devices_listing_and_last_seen(ctx: Ctx) -> anyhow::Result<()> {
             None => break,
         }
     }
-    check_eq!(all.len(), 5);
+    check_eq!(all.len(), 6);
     check_eq!(
         s.devices(b.id, &DeviceQuery::default()).await?.items.len(),
         0
