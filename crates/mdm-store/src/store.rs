@@ -132,6 +132,22 @@ fn sqlite_after_connect<'c>(
     })
 }
 
+/// Plans every statement with its parameters. Statements stay prepared per
+/// connection, but PostgreSQL's generic plan for the Idle poll (one tenant,
+/// one channel, its next command) was a scan that grew with the store:
+/// measured with 3,000 devices, 6 ms per poll instead of 0.3 ms, and a
+/// command round trip cost 8.2 ms of database CPU instead of 1.2 ms.
+fn postgres_after_connect<'c>(
+    conn: &'c mut AnyConnection,
+    _meta: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>> {
+    Box::pin(async move {
+        conn.execute("SET plan_cache_mode = force_custom_plan")
+            .await?;
+        Ok(())
+    })
+}
+
 impl SqlStore {
     /// Connects to `sqlite:<path>` (the file is created when missing) or
     /// `postgres://…`, with a pool of at most `max_connections` (an in-memory
@@ -164,7 +180,8 @@ impl SqlStore {
                 url.to_string(),
                 AnyPoolOptions::new()
                     .max_connections(max_connections)
-                    .test_before_acquire(false),
+                    .test_before_acquire(false)
+                    .after_connect(postgres_after_connect),
             ),
         };
         let pool = options.connect(&url).await.map_err(|e| {
