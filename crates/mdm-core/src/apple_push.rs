@@ -133,8 +133,17 @@ impl Core {
         if batch.is_empty() {
             return Ok(0);
         }
-        for chunk in batch.chunks(500) {
-            self.store.touch_enrollments(chunk).await?;
+        for (i, chunk) in batch.chunks(500).enumerate() {
+            if let Err(e) = self.store.touch_enrollments(chunk).await {
+                // Keep what was not written for the next flush (unless the
+                // channel has been seen again since).
+                if let Ok(mut seen) = self.seen.lock() {
+                    for (t, en, at) in batch.iter().skip(i * 500) {
+                        seen.entry((*t, en.clone())).or_insert(*at);
+                    }
+                }
+                return Err(e.into());
+            }
         }
         Ok(batch.len())
     }

@@ -4,7 +4,7 @@
 use crate::paging;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
-use crate::store::{SqlStore, WriteTx, commit};
+use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::devices::{Device, DeviceQuery, DeviceStatus};
@@ -182,6 +182,15 @@ impl DeviceStore for SqlStore {
         seen: &[(TenantId, String, OffsetDateTime)],
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // Last-seen times are best effort: rather than wait (and deadlock
+            // with a check-in that writes the same device and enrollment in
+            // the other order, seen under load), give up and let the next
+            // flush write them.
+            Sql::new("SET LOCAL lock_timeout = '200ms'")
+                .execute(&mut *tx)
+                .await?;
+        }
         for (tenant, enrollment, at) in seen {
             Sql::new(
                 "UPDATE apple_enrollments SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3",
