@@ -310,6 +310,11 @@ impl Core {
         cmd: &AppleCommand,
         report: &CommandReport,
     ) -> CoreResult<()> {
+        // Most acknowledgements (ProfileList, InstallProfile …) change nothing
+        // on the device record: no read for them.
+        if cmd.request_type != "DeviceInformation" && cmd.ack_device_status.is_none() {
+            return Ok(());
+        }
         let Some(mut device) = self.store.device(cmd.tenant_id, cmd.device_id).await? else {
             return Ok(());
         };

@@ -171,16 +171,20 @@ async fn insert_command(tx: &mut WriteTx, c: &AppleCommand) -> StoreResult<()> {
     Ok(())
 }
 
-/// The identity-and-next-command read of a poll, on any executor.
+/// The identity-and-next-command read of a poll, on any executor. The next
+/// command is a scalar subquery answered from an index in queue order
+/// (`apple_commands_waiting`, or `apple_commands_queue` for `queued` alone),
+/// so neither database materialises or sorts anything per poll.
 fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &str) -> Sql {
     Sql::new(format!(
         "SELECT e.enabled, d.cert_fingerprint, c.revoked_at, c.serial, q.command_uuid, q.payload \
          FROM apple_enrollments e \
          JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $3 \
          LEFT JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
-         LEFT JOIN (SELECT command_uuid, payload FROM apple_commands \
-             WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
-             ORDER BY created_at, command_uuid LIMIT 1) q ON 1 = 1 \
+         LEFT JOIN apple_commands q ON q.tenant_id = e.tenant_id AND q.command_uuid = \
+             (SELECT command_uuid FROM apple_commands \
+              WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
+              ORDER BY created_at, command_uuid LIMIT 1) \
          WHERE e.tenant_id = $1 AND e.id = $2"
     ))
     .arg(tenant)
@@ -377,10 +381,22 @@ impl AppleStore for SqlStore {
         .await?
         .map(Box::new);
         // NotNow: not re-sent on this poll chain, so only `queued` comes next.
-        let next = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
-            .fetch_optional_map(&mut *tx, poll_from_row)
-            .await?
-            .and_then(|p| p.next);
+        // The binding was checked above, in this transaction: only the queue now.
+        let next = Sql::new(format!(
+            "SELECT command_uuid, payload FROM apple_commands \
+             WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {QUEUED} \
+             ORDER BY created_at, command_uuid LIMIT 1"
+        ))
+        .arg(r.tenant_id)
+        .arg(r.enrollment_id.as_str())
+        .fetch_optional_map(&mut *tx, |row| {
+            let r = Row(row);
+            Ok(Queued {
+                command_uuid: r.text("command_uuid")?,
+                payload: r.blob("payload")?,
+            })
+        })
+        .await?;
         commit(tx).await?;
         Ok(ResultOutcome::Recorded { updated, next })
     }

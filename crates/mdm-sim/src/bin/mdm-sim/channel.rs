@@ -1,6 +1,7 @@
 //! The command-channel modes of `mdm-sim load`: idle polls (signed before
 //! the clock starts and replayed) and command round trips (one command per
-//! device queued untimed, then Idle -> command -> Acknowledged -> empty).
+//! device queued untimed, its Acknowledged signed untimed, then Idle ->
+//! command -> Acknowledged -> empty).
 
 use anyhow::{Context, bail};
 use mdm_apple::{Command, CommandStatus};
@@ -107,8 +108,10 @@ pub(crate) async fn roundtrips(
     }
     let t = Instant::now();
     let body = serde_json::json!({ "type": a.command });
+    // The command UUID of each device's queued command, as the API answered.
+    let uuids = Arc::new(std::sync::Mutex::new(vec![None::<String>; chosen.len()]));
     let queued = {
-        let (api, http, list) = (
+        let (api, http, list, uuids) = (
             api.clone(),
             http.clone(),
             Arc::new(
@@ -117,16 +120,29 @@ pub(crate) async fn roundtrips(
                     .map(|(_, id, _)| id.clone())
                     .collect::<Vec<_>>(),
             ),
+            uuids.clone(),
         );
         let body = Arc::new(body);
         run_timed(list.len(), a.seed_concurrency, move |k| {
-            let (api, http, list, body) = (api.clone(), http.clone(), list.clone(), body.clone());
+            let (api, http, list, body, uuids) = (
+                api.clone(),
+                http.clone(),
+                list.clone(),
+                body.clone(),
+                uuids.clone(),
+            );
             async move {
                 let id = list.get(k).ok_or("device")?;
-                api.post_json(&http, &format!("/devices/{id}/commands"), &body)
+                let cmd = api
+                    .post_json(&http, &format!("/devices/{id}/commands"), &body)
                     .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                let uuid = cmd["command_uuid"]
+                    .as_str()
+                    .ok_or("the queued command has no command_uuid")?;
+                let mut slots = uuids.lock().map_err(|_| "poisoned")?;
+                *slots.get_mut(k).ok_or("slot")? = Some(uuid.to_owned());
+                Ok(())
             }
         })
         .await
@@ -141,19 +157,26 @@ pub(crate) async fn roundtrips(
         a.command,
         t.elapsed().as_secs_f64()
     );
-    let work = Arc::new(
-        chosen
-            .into_iter()
-            .map(|(i, _, idle)| (i, idle))
-            .collect::<Vec<_>>(),
-    );
-    let (http2, fleet2, work2) = (http.clone(), fleet.clone(), work.clone());
+    // Each device's Acknowledged is signed before the clock, like its Idle
+    // (a load generator that signs in the timed window bills its own RSA
+    // signatures to the shared cores; the server's work is the same).
+    let uuids = std::mem::take(&mut *uuids.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let mut prepared = Vec::with_capacity(chosen.len());
+    for ((i, _, idle), uuid) in chosen.into_iter().zip(uuids) {
+        let uuid = uuid.context("a queued command without its UUID")?;
+        let guard = fleet.get(i).context("slot")?.lock().await;
+        let d = guard.as_ref().context("device")?;
+        let ack = d.result_request(&uuid, CommandStatus::Acknowledged)?;
+        prepared.push((uuid, idle, ack));
+    }
+    let work = Arc::new(prepared);
+    let (http2, work2) = (http.clone(), work.clone());
     settle(a.pid).await;
     let meter = Meter::start(a);
     let out = run_timed(work.len(), c, move |k| {
-        let (http, fleet, work) = (http2.clone(), fleet2.clone(), work2.clone());
+        let (http, work) = (http2.clone(), work2.clone());
         async move {
-            let (i, idle) = work.get(k).ok_or("work")?;
+            let (uuid, idle, ack) = work.get(k).ok_or("work")?;
             let ans = idle.send(&http).await.map_err(|e| e.to_string())?;
             if ans.status != 200 || ans.body.is_empty() {
                 return Err(format!(
@@ -163,13 +186,13 @@ pub(crate) async fn roundtrips(
                 ));
             }
             let cmd = Command::parse(&ans.body).map_err(|e| e.to_string())?;
-            let result = {
-                let guard = fleet.get(*i).ok_or("slot")?.lock().await;
-                let d = guard.as_ref().ok_or("device")?;
-                d.result_request(&cmd.command_uuid, CommandStatus::Acknowledged)
-                    .map_err(|e| e.to_string())?
-            };
-            let ans = result.send(&http).await.map_err(|e| e.to_string())?;
+            if cmd.command_uuid != *uuid {
+                return Err(format!(
+                    "Idle answered {} instead of the queued {uuid}",
+                    cmd.command_uuid
+                ));
+            }
+            let ans = ack.send(&http).await.map_err(|e| e.to_string())?;
             match (ans.status, ans.body.is_empty()) {
                 (200, true) => Ok(()),
                 (s, _) => Err(format!("Acknowledged: HTTP {s}, {} bytes", ans.body.len())),
