@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mdm_pki::x509_cert::Certificate;
-use mdm_pki::{PkiError, cert_to_der, verify_signed_data};
+use mdm_pki::{PkiError, cert_to_der, verify_detached};
 use time::{Duration, OffsetDateTime};
 
 /// The header devices send when the profile sets `SignMessage`.
@@ -72,7 +72,7 @@ pub fn verify_mdm_signature(header: &str, body: &[u8]) -> Result<VerifiedDevice,
         return Err(SignatureError::BadLength(header.len()));
     }
     let der = decode_base64(header).map_err(SignatureError::BadBase64)?;
-    let signed = verify_signed_data(&der, Some(body), &[])?;
+    let signed = verify_detached(&der, body)?;
     let cert_der = cert_to_der(&signed.signer)?;
     Ok(VerifiedDevice {
         cert: signed.signer,

@@ -123,14 +123,18 @@ pub struct LenientSignedData {
 impl LenientSignedData {
     /// The X.509 certificates in the `certificates` field, in message order.
     pub fn x509_certificates(&self) -> Vec<Certificate> {
+        self.x509_iter().cloned().collect()
+    }
+
+    /// The X.509 certificates carried, borrowed.
+    pub fn x509_iter(&self) -> impl Iterator<Item = &Certificate> {
         self.certificates
             .iter()
             .flat_map(|set| set.0.iter())
             .filter_map(|choice| match choice {
-                CertificateChoices::Certificate(cert) => Some(cert.clone()),
+                CertificateChoices::Certificate(cert) => Some(cert),
                 _ => None,
             })
-            .collect()
     }
 }
 

@@ -35,9 +35,10 @@ pub use error::{PkiError, check_len};
 pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
 pub use random::random_bytes;
 pub use signed_data::{
-    SignedContent, VerifiedSigner, attribute_octets, build_certs_only, certs_from_signed_data,
-    find_signer_cert, octets_attribute, printable_attribute, sign_attached, sign_with_attributes,
-    signing_time_attribute, single_value, verify_signed_data, verify_signer_info,
+    DetachedSigner, SignedContent, VerifiedSigner, attribute_octets, build_certs_only,
+    certs_from_signed_data, find_signer_cert, octets_attribute, printable_attribute, sign_attached,
+    sign_with_attributes, signing_time_attribute, single_value, verify_detached,
+    verify_signed_data, verify_signer_info,
 };
 pub use signer::{RsaSignature, RsaSigner, RsaVerifyingKey};
 pub use vault::Vault;

@@ -147,42 +147,68 @@ pub fn verify_signed_data(
 ) -> Result<SignedContent, PkiError> {
     let sd = parse_signed_data(input)?;
     let content = match (&sd.encap_content_info.econtent, detached) {
-        (Some(attached), None) => attached.0.clone(),
-        (None, Some(body)) => body.to_vec(),
+        (Some(attached), None) => attached.0.as_slice(),
+        (None, Some(body)) => body,
         (None, None) => {
             return Err(PkiError::malformed(
                 "CMS SignedData",
                 "no content to verify",
             ));
         }
-        (Some(_), Some(_)) => {
-            return Err(PkiError::malformed(
-                "CMS SignedData",
-                "detached content given for an attached signature",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(attached_given()),
     };
-    let (signer, verified) = verify_first_signer(&sd, &content, extra_certs)?;
+    let (signer, verified) = verify_first_signer(&sd, content, extra_certs)?;
     Ok(SignedContent {
-        signer,
+        signer: signer.clone(),
         signing_time: verified.signing_time,
-        content,
+        content: content.to_vec(),
         digest: verified.digest,
         certificates: sd.x509_certificates(),
     })
 }
 
-fn verify_first_signer(
-    sd: &LenientSignedData,
+/// A verified detached signature: who signed, and when they say they did.
+#[derive(Clone, Debug)]
+pub struct DetachedSigner {
+    /// Certificate of the (first) signer, as carried in the message.
+    pub signer: Certificate,
+    /// The signingTime attribute, if present.
+    pub signing_time: Option<OffsetDateTime>,
+}
+
+/// Verifies a detached SignedData (BER or DER) over `body`, the signer
+/// certificate taken from the message — [`verify_signed_data`] with
+/// `Some(body)` and no extra certificates, without copying the body or the
+/// message's other certificates (`Mdm-Signature` is checked on every device
+/// request).
+pub fn verify_detached(input: &[u8], body: &[u8]) -> Result<DetachedSigner, PkiError> {
+    let sd = parse_signed_data(input)?;
+    if sd.encap_content_info.econtent.is_some() {
+        return Err(attached_given());
+    }
+    let (signer, verified) = verify_first_signer(&sd, body, &[])?;
+    Ok(DetachedSigner {
+        signer: signer.clone(),
+        signing_time: verified.signing_time,
+    })
+}
+
+fn attached_given() -> PkiError {
+    PkiError::malformed(
+        "CMS SignedData",
+        "detached content given for an attached signature",
+    )
+}
+
+fn verify_first_signer<'a>(
+    sd: &'a LenientSignedData,
     content: &[u8],
-    extra_certs: &[Certificate],
-) -> Result<(Certificate, VerifiedSigner), PkiError> {
+    extra_certs: &'a [Certificate],
+) -> Result<(&'a Certificate, VerifiedSigner), PkiError> {
     let si = sd.signer_infos.0.get(0).ok_or(PkiError::SignerNotFound)?;
-    let certs = sd.x509_certificates();
-    let signer = find_signer_cert(certs.iter().chain(extra_certs), &si.sid)
-        .ok_or(PkiError::SignerNotFound)?
-        .clone();
-    let verified = verify_signer_info(si, &signer, sd.encap_content_info.econtent_type, content)?;
+    let signer = find_signer_cert(sd.x509_iter().chain(extra_certs), &si.sid)
+        .ok_or(PkiError::SignerNotFound)?;
+    let verified = verify_signer_info(si, signer, sd.encap_content_info.econtent_type, content)?;
     Ok((signer, verified))
 }
 

@@ -191,25 +191,36 @@ impl DeviceStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (tenant, enrollment, at) in seen {
-            Sql::new(
-                "UPDATE apple_enrollments SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3",
-            )
-            .arg(*at)
-            .arg(*tenant)
-            .arg(enrollment.as_str())
-            .execute(&mut *tx)
-            .await?;
-            Sql::new(
-                "UPDATE devices SET last_seen_at = $1 WHERE tenant_id = $2 AND id = \
-                 (SELECT device_id FROM apple_enrollments WHERE tenant_id = $2 AND id = $3)",
-            )
-            .arg(*at)
-            .arg(*tenant)
-            .arg(enrollment.as_str())
-            .execute(&mut *tx)
-            .await?;
+        if seen.is_empty() {
+            return commit(tx).await;
         }
+        // Two statements for the whole batch, whatever its size: the seen
+        // channels are a VALUES list (columns column1..3 on both databases)
+        // joined to the rows they update.
+        let values = |sql: &mut Sql| {
+            for (i, (tenant, enrollment, at)) in seen.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.tuple([Arg::from(*tenant), enrollment.as_str().into(), (*at).into()]);
+            }
+        };
+        let mut enrollments =
+            Sql::new("UPDATE apple_enrollments SET last_seen_at = v.column3 FROM (VALUES ");
+        values(&mut enrollments);
+        enrollments.push(
+            ") AS v WHERE apple_enrollments.tenant_id = v.column1 AND apple_enrollments.id = v.column2",
+        );
+        enrollments.one_off().execute(&mut *tx).await?;
+        // A Mac's device and user channels may both be in the batch: its
+        // device row takes either time (they are seconds apart at most).
+        let mut devices = Sql::new("UPDATE devices SET last_seen_at = v.column3 FROM (VALUES ");
+        values(&mut devices);
+        devices.push(
+            ") AS v, apple_enrollments e WHERE e.tenant_id = v.column1 AND e.id = v.column2 \
+             AND devices.tenant_id = e.tenant_id AND devices.id = e.device_id",
+        );
+        devices.one_off().execute(&mut *tx).await?;
         commit(tx).await
     }
 }

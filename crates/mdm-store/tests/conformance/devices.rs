@@ -441,11 +441,19 @@ pub async fn devices_listing_and_last_seen(ctx: Ctx) -> anyhow::Result<()> {
     );
 
     let at = now() + Duration::seconds(3);
+    let (other, other_enrollment) = enrolled(s, a.id, &hex(64)).await?;
+    let other_at = at + Duration::seconds(2);
     s.touch_enrollments(&[
         (a.id, made[0].1.id.clone(), at),
         (b.id, made[1].1.id.clone(), at),
+        (a.id, other_enrollment.id.clone(), other_at),
     ])
     .await?;
+    // Each channel of one batch gets its own time.
+    check_eq!(
+        s.device(a.id, other.id).await?.and_then(|d| d.last_seen_at),
+        Some(other_at)
+    );
     check_eq!(
         s.device(a.id, first.id).await?.and_then(|d| d.last_seen_at),
         Some(at)
