@@ -182,23 +182,35 @@ fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &s
          JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $3 \
          LEFT JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
          LEFT JOIN apple_commands q ON q.tenant_id = e.tenant_id AND q.command_uuid = \
-             (SELECT command_uuid FROM apple_commands \
-              WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
-              ORDER BY created_at, command_uuid LIMIT 1) \
-         WHERE e.tenant_id = $1 AND e.id = $2"
+             (SELECT command_uuid {}) \
+         WHERE e.tenant_id = $1 AND e.id = $2",
+        queue_head(states)
     ))
     .arg(tenant)
     .arg(enrollment)
     .arg(device_channel)
 }
 
+/// The first command of enrollment `$2` (tenant `$1`) in one of `states`, in
+/// queue order: the FROM … LIMIT 1 of a SELECT.
+fn queue_head(states: &str) -> String {
+    format!(
+        "FROM apple_commands WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
+         ORDER BY created_at, command_uuid LIMIT 1"
+    )
+}
+
+fn queued_from_row(r: &Row, uuid: String) -> Result<Queued, StoreError> {
+    Ok(Queued {
+        command_uuid: uuid,
+        payload: r.blob("payload")?,
+    })
+}
+
 fn poll_from_row(row: &AnyRow) -> Result<Poll, StoreError> {
     let r = Row(row);
     let next = match r.opt_text("command_uuid")? {
-        Some(uuid) => Some(Queued {
-            command_uuid: uuid,
-            payload: r.blob("payload")?,
-        }),
+        Some(uuid) => Some(queued_from_row(&r, uuid)?),
         None => None,
     };
     Ok(Poll {
@@ -383,18 +395,14 @@ impl AppleStore for SqlStore {
         // NotNow: not re-sent on this poll chain, so only `queued` comes next.
         // The binding was checked above, in this transaction: only the queue now.
         let next = Sql::new(format!(
-            "SELECT command_uuid, payload FROM apple_commands \
-             WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {QUEUED} \
-             ORDER BY created_at, command_uuid LIMIT 1"
+            "SELECT command_uuid, payload {}",
+            queue_head(QUEUED)
         ))
         .arg(r.tenant_id)
         .arg(r.enrollment_id.as_str())
         .fetch_optional_map(&mut *tx, |row| {
             let r = Row(row);
-            Ok(Queued {
-                command_uuid: r.text("command_uuid")?,
-                payload: r.blob("payload")?,
-            })
+            queued_from_row(&r, r.text("command_uuid")?)
         })
         .await?;
         commit(tx).await?;

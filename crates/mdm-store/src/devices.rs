@@ -181,6 +181,9 @@ impl DeviceStore for SqlStore {
         &self,
         seen: &[(TenantId, String, OffsetDateTime)],
     ) -> StoreResult<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Last-seen times are best effort: rather than wait (and deadlock
@@ -190,9 +193,6 @@ impl DeviceStore for SqlStore {
             Sql::new("SET LOCAL lock_timeout = '200ms'")
                 .execute(&mut *tx)
                 .await?;
-        }
-        if seen.is_empty() {
-            return commit(tx).await;
         }
         // Two statements for the whole batch, whatever its size: the seen
         // channels are a VALUES list (columns column1..3 on both databases)
