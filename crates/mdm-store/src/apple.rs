@@ -1,6 +1,8 @@
 //! Apple MDM enrollments and their command queues. An Idle poll is one
 //! SELECT (binding, certificate state and next command joined); a result is
-//! one transaction that checks the binding before it writes anything.
+//! one UPDATE that writes only when the binding checks out, then the queue
+//! read (the poll read instead when nothing was written, to tell a duplicate
+//! from a refusal).
 
 use crate::audit::insert_audit;
 use crate::devices::{insert_device, update_device};
@@ -359,26 +361,23 @@ impl AppleStore for SqlStore {
     }
 
     async fn record_apple_result(&self, r: &ResultRecord) -> StoreResult<ResultOutcome> {
-        let mut tx = self.begin_write().await?;
-        let poll = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
-            .fetch_optional_map(&mut *tx, poll_from_row)
-            .await?;
-        let bound = poll.as_ref().is_some_and(|p| {
-            p.enabled && !p.cert_unusable && p.bound_fingerprint.as_deref() == Some(&r.fingerprint)
-        });
-        if !bound {
-            return Ok(ResultOutcome::Refused(poll)); // rolled back: nothing written
-        }
-        // Every right-hand side sees the row as it was before this update. A
-        // command given up after too many NotNow still takes a late final
-        // result (the device may have run it after all).
-        let updated = Sql::new(format!(
+        // One statement checks the binding and records the result, so the
+        // common case is two statements (this and the queue read), not a
+        // five-statement transaction. Every right-hand side sees the row as it
+        // was before this update. A command given up after too many NotNow
+        // still takes a late final result (the device may have run it after all).
+        let update = Sql::new(format!(
             "UPDATE apple_commands SET \
              state = CASE WHEN $1 = 'not_now' AND not_now_count + 1 >= $2 THEN 'expired' ELSE $1 END, \
              not_now_count = CASE WHEN $1 = 'not_now' THEN not_now_count + 1 ELSE not_now_count END, \
              result_at = $3, error_chain = $4, result = $5 \
              WHERE tenant_id = $6 AND enrollment_id = $7 AND command_uuid = $8 \
              AND (state IN {WAITING} OR (state = 'expired' AND $1 <> 'not_now')) \
+             AND EXISTS (SELECT 1 FROM apple_enrollments e \
+                 JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $9 \
+                 JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
+                 WHERE e.tenant_id = $6 AND e.id = $7 AND e.enabled = 1 \
+                 AND d.cert_fingerprint = $10 AND c.revoked_at IS NULL) \
              RETURNING {COMMAND_COLS}"
         ))
         .arg(r.state.as_str())
@@ -389,23 +388,46 @@ impl AppleStore for SqlStore {
         .arg(r.tenant_id)
         .arg(r.enrollment_id.as_str())
         .arg(r.command_uuid.as_str())
-        .fetch_optional_map(&mut *tx, command_from_row)
-        .await?
-        .map(Box::new);
+        .arg(r.device_channel.as_str())
+        .arg(r.fingerprint.as_str());
+        let updated = {
+            let _turn = self.write_turn().await;
+            update
+                .fetch_optional_map(&self.pool, command_from_row)
+                .await?
+                .map(Box::new)
+        };
+        if updated.is_none() {
+            // Nothing changed: a duplicate, late or unknown result, or an
+            // identity that does not check out — the poll read tells which.
+            let poll = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
+                .fetch_optional_map(&self.pool, poll_from_row)
+                .await?;
+            let bound = poll.as_ref().is_some_and(|p| {
+                p.enabled
+                    && !p.cert_unusable
+                    && p.bound_fingerprint.as_deref() == Some(&r.fingerprint)
+            });
+            return Ok(match poll {
+                Some(p) if bound => ResultOutcome::Recorded {
+                    updated: None,
+                    next: p.next,
+                },
+                poll => ResultOutcome::Refused(poll),
+            });
+        }
         // NotNow: not re-sent on this poll chain, so only `queued` comes next.
-        // The binding was checked above, in this transaction: only the queue now.
         let next = Sql::new(format!(
             "SELECT command_uuid, payload {}",
             queue_head(QUEUED)
         ))
         .arg(r.tenant_id)
         .arg(r.enrollment_id.as_str())
-        .fetch_optional_map(&mut *tx, |row| {
+        .fetch_optional_map(&self.pool, |row| {
             let r = Row(row);
             queued_from_row(&r, r.text("command_uuid")?)
         })
         .await?;
-        commit(tx).await?;
         Ok(ResultOutcome::Recorded { updated, next })
     }
 

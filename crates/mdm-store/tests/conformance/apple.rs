@@ -187,7 +187,7 @@ pub async fn binding_and_poll(ctx: Ctx) -> anyhow::Result<()> {
 pub async fn results_are_recorded_once(ctx: Ctx) -> anyhow::Result<()> {
     let s = &*ctx.store;
     let t = new_tenant(s).await?;
-    let (d, e, _) = live(s, t.id).await?;
+    let (d, e, serial) = live(s, t.id).await?;
     let cmds = [
         command(&d, &e.id, 0),
         command(&d, &e.id, 1),
@@ -286,6 +286,25 @@ pub async fn results_are_recorded_once(ctx: Ctx) -> anyhow::Result<()> {
     nobody.enrollment_id = "UDID-nobody".into();
     let out = s.record_apple_result(&nobody).await?;
     anyhow::ensure!(matches!(out, ResultOutcome::Refused(None)), "{out:?}");
+    // The bound certificate, once revoked, cannot report results.
+    s.revoke_certificate(
+        t.id,
+        &serial,
+        now(),
+        &entry(
+            Some(t.id),
+            AuditAction::CertificateRevoked,
+            ("certificate", serial.clone()),
+        ),
+    )
+    .await?;
+    let out = s
+        .record_apple_result(&result(&e, &uuid(2), CommandState::Acknowledged))
+        .await?;
+    anyhow::ensure!(
+        matches!(&out, ResultOutcome::Refused(Some(p)) if p.cert_unusable),
+        "revoked certificate: {out:?}"
+    );
     let page = s
         .apple_commands(
             t.id,
