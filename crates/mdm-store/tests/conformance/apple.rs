@@ -44,6 +44,17 @@ async fn queue(s: &SqlStore, cmds: &[AppleCommand]) -> anyhow::Result<()> {
 }
 
 /// A device whose channel is bound to a recorded certificate.
+/// Revokes certificate `serial` of tenant `t`, with its audit entry.
+async fn revoke(s: &SqlStore, t: TenantId, serial: &str) -> anyhow::Result<()> {
+    let audit = entry(
+        Some(t),
+        AuditAction::CertificateRevoked,
+        ("certificate", serial.to_string()),
+    );
+    s.revoke_certificate(t, serial, now(), &audit).await?;
+    Ok(())
+}
+
 async fn live(s: &SqlStore, t: TenantId) -> anyhow::Result<(Device, AppleEnrollment, String)> {
     let ca = new_ca(s, t).await?;
     let cert = certificate(&ca, &hex(32), now());
@@ -147,17 +158,7 @@ pub async fn binding_and_poll(ctx: Ctx) -> anyhow::Result<()> {
     anyhow::ensure!(dup.is_err(), "a CommandUUID is queued once");
 
     // A revoked certificate shows in the poll.
-    s.revoke_certificate(
-        t.id,
-        &serial,
-        now(),
-        &entry(
-            Some(t.id),
-            AuditAction::CertificateRevoked,
-            ("certificate", serial.clone()),
-        ),
-    )
-    .await?;
+    revoke(s, t.id, &serial).await?;
     let poll = s
         .apple_poll(t.id, &e.id, &e.id, true)
         .await?
@@ -287,17 +288,7 @@ pub async fn results_are_recorded_once(ctx: Ctx) -> anyhow::Result<()> {
     let out = s.record_apple_result(&nobody).await?;
     anyhow::ensure!(matches!(out, ResultOutcome::Refused(None)), "{out:?}");
     // The bound certificate, once revoked, cannot report results.
-    s.revoke_certificate(
-        t.id,
-        &serial,
-        now(),
-        &entry(
-            Some(t.id),
-            AuditAction::CertificateRevoked,
-            ("certificate", serial.clone()),
-        ),
-    )
-    .await?;
+    revoke(s, t.id, &serial).await?;
     let out = s
         .record_apple_result(&result(&e, &uuid(2), CommandState::Acknowledged))
         .await?;
@@ -626,17 +617,7 @@ pub async fn renewal_candidates(ctx: Ctx) -> anyhow::Result<()> {
 
     // A revoked certificate is not renewed; an open renewal registration
     // holds its device back until it ends.
-    s.revoke_certificate(
-        t.id,
-        &b_serial,
-        now(),
-        &entry(
-            Some(t.id),
-            AuditAction::CertificateRevoked,
-            ("certificate", b_serial.clone()),
-        ),
-    )
-    .await?;
+    revoke(s, t.id, &b_serial).await?;
     let mut r = mdm_core::registrations::Registration::new(
         t.id,
         mdm_core::registrations::DevicePlatform::Ios,
