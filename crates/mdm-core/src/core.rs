@@ -173,6 +173,12 @@ impl Core {
         Ok(self.store.ping().await?)
     }
 
+    /// Refreshes stale planner statistics (see `HealthStore::refresh_statistics`);
+    /// the tables refreshed.
+    pub async fn refresh_statistics(&self) -> CoreResult<Vec<String>> {
+        Ok(self.store.refresh_statistics().await?)
+    }
+
     pub(crate) fn token(&self, bytes: usize) -> String {
         random_token(self.entropy.as_ref(), bytes)
     }

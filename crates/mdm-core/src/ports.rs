@@ -746,6 +746,10 @@ pub trait AdminStore: Send + Sync {
 pub trait HealthStore: Send + Sync {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Refreshes the planner statistics of tables that changed much since
+    /// they were last analysed (PostgreSQL: `ANALYZE`, which also replaces
+    /// the generic plans built on the old statistics); the tables refreshed.
+    async fn refresh_statistics(&self) -> StoreResult<Vec<String>>;
 }
 
 /// Android agent devices, their command queue and signed-request nonces.

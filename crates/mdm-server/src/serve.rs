@@ -40,6 +40,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(config.apple_renewal_scan_secs.unsigned_abs());
     let worker = tokio::spawn(work_jobs(core.clone(), renewal_scan));
     let seen = tokio::spawn(flush_last_seen(core.clone()));
+    let statistics = tokio::spawn(refresh_statistics(core.clone()));
     let core_flush = core.clone();
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
@@ -61,6 +62,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     worker.abort();
     seen.abort();
+    statistics.abort();
     if let Err(e) = core_flush.flush_last_seen().await {
         tracing::warn!(error = %e, "last-seen times: final flush failed");
     }
@@ -123,6 +125,21 @@ async fn flush_last_seen(core: mdm_core::Core) {
         every.tick().await;
         if let Err(e) = core.flush_last_seen().await {
             tracing::warn!(error = %e, "last-seen times: flush failed");
+        }
+    }
+}
+
+/// Keeps the database's planner statistics current as the tables grow, so
+/// the cached query plans stay the right ones (ADR 0002).
+async fn refresh_statistics(core: mdm_core::Core) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match core.refresh_statistics().await {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::debug!(?tables, "planner statistics refreshed"),
+            Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
         }
     }
 }

@@ -279,20 +279,14 @@ impl AppleStore for SqlStore {
         tenant: TenantId,
         fingerprint: &str,
     ) -> StoreResult<Option<CertificateRecord>> {
-        let serial = Sql::new(
-            "SELECT serial FROM certificates WHERE tenant_id = $1 AND fingerprint_sha256 = $2",
-        )
+        Sql::new(format!(
+            "SELECT {} FROM certificates WHERE tenant_id = $1 AND fingerprint_sha256 = $2",
+            crate::pki::CERT_COLS
+        ))
         .arg(tenant)
         .arg(fingerprint)
-        .fetch_optional(&self.pool)
-        .await?;
-        match serial {
-            Some(row) => {
-                let serial = Row(&row).text("serial")?;
-                mdm_core::ports::PkiStore::certificate(self, tenant, &serial).await
-            }
-            None => Ok(None),
-        }
+        .fetch_optional_map(&self.pool, crate::pki::cert_from_row)
+        .await
     }
 
     async fn apply_enrollment_change(

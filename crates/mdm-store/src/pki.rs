@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";
 const CHALLENGE_COLS: &str =
     "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
-const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
+pub(crate) const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
                          registration, device_id, renewal_of, revoked_at, cert_der";
 
 fn ca_from_row(row: &AnyRow) -> Result<CaRecord, StoreError> {
@@ -48,7 +48,7 @@ fn challenge_from_row(row: &AnyRow) -> Result<ScepChallenge, StoreError> {
     })
 }
 
-fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
+pub(crate) fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let r = Row(row);
     Ok(CertificateRecord {
         serial: r.text("serial")?,

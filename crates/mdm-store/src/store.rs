@@ -132,22 +132,6 @@ fn sqlite_after_connect<'c>(
     })
 }
 
-/// Plans every statement with its parameters. Statements stay prepared per
-/// connection, but PostgreSQL's generic plan for the Idle poll (one tenant,
-/// one channel, its next command) was a scan that grew with the store:
-/// measured with 3,000 devices, 6 ms per poll instead of 0.3 ms, and a
-/// command round trip cost 8.2 ms of database CPU instead of 1.2 ms.
-fn postgres_after_connect<'c>(
-    conn: &'c mut AnyConnection,
-    _meta: PoolConnectionMetadata,
-) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>> {
-    Box::pin(async move {
-        conn.execute("SET plan_cache_mode = force_custom_plan")
-            .await?;
-        Ok(())
-    })
-}
-
 impl SqlStore {
     /// Connects to `sqlite:<path>` (the file is created when missing) or
     /// `postgres://…`, with a pool of at most `max_connections` (an in-memory
@@ -180,8 +164,7 @@ impl SqlStore {
                 url.to_string(),
                 AnyPoolOptions::new()
                     .max_connections(max_connections)
-                    .test_before_acquire(false)
-                    .after_connect(postgres_after_connect),
+                    .test_before_acquire(false),
             ),
         };
         let pool = options.connect(&url).await.map_err(|e| {
@@ -265,7 +248,50 @@ impl HealthStore for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         Sql::new("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
+
+    /// PostgreSQL keeps a prepared statement's generic plan once it is no
+    /// dearer than planning each execution, and builds it from the
+    /// statistics of that moment. Built while the tables were nearly empty,
+    /// every index that starts with `tenant_id` costs the same and the plan
+    /// may read a whole tenant per lookup; `ANALYZE` replaces such plans
+    /// (ADR 0002). Autovacuum analyses too, but on its own schedule (a
+    /// minute or more, and counting updates); this runs on the server's and
+    /// looks at growth only: a table is stale when its row count moved by a
+    /// fifth, and at least [`STALE_MIN_ROWS`], since it was analysed.
+    /// SQLite plans without statistics: nothing to do.
+    async fn refresh_statistics(&self) -> StoreResult<Vec<String>> {
+        if self.backend != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        // reltuples: the row count the statistics were made with (-1: never
+        // analysed); n_live_tup: the row count now.
+        let rows = Sql::new(
+            "SELECT s.relname::text AS relname FROM pg_stat_user_tables s \
+             JOIN pg_class c ON c.oid = s.relid WHERE s.schemaname = current_schema() \
+             AND abs(s.n_live_tup - c.reltuples) >= greatest($1, c.reltuples / 5) \
+             ORDER BY s.relname",
+        )
+        .arg(STALE_MIN_ROWS)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut refreshed = Vec::new();
+        for row in &rows {
+            let name = crate::rows::Row(row).text("relname")?;
+            // Only this schema's own tables, by their known names.
+            let Some(table) = crate::TABLES.iter().find(|t| t.name == name) else {
+                continue;
+            };
+            Sql::new(format!("ANALYZE {}", table.name))
+                .execute(&self.pool)
+                .await?;
+            refreshed.push(name);
+        }
+        Ok(refreshed)
+    }
 }
+
+/// Rows added or removed below which a table's statistics are not refreshed.
+const STALE_MIN_ROWS: i64 = 200;
 
 #[cfg(test)]
 mod tests {

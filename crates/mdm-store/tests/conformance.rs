@@ -39,6 +39,8 @@ mod invitations;
 mod jobs;
 #[path = "conformance/pki.rs"]
 mod pki;
+#[path = "conformance/statistics.rs"]
+mod statistics;
 #[path = "conformance/support.rs"]
 mod support;
 #[path = "conformance/tenants.rs"]
@@ -129,6 +131,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         admin::sessions_and_throttle,
         admin::setup_rename_and_user_lookup,
         admin::device_delete_and_filters,
+        statistics::refreshed_after_growth,
     ]
 }
 
