@@ -278,13 +278,14 @@ impl HealthStore for SqlStore {
         for row in &rows {
             let name = crate::rows::Row(row).text("relname")?;
             // Only this schema's own tables, by their known names.
-            let Some(table) = crate::TABLES.iter().find(|t| t.name == name) else {
-                continue;
-            };
-            Sql::new(format!("ANALYZE {}", table.name))
+            if crate::TABLES.iter().any(|t| t.name == name) {
+                refreshed.push(name);
+            }
+        }
+        if !refreshed.is_empty() {
+            Sql::new(format!("ANALYZE {}", refreshed.join(", ")))
                 .execute(&self.pool)
                 .await?;
-            refreshed.push(name);
         }
         Ok(refreshed)
     }

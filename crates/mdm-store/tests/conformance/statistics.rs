@@ -16,14 +16,7 @@ pub async fn refreshed_after_growth(ctx: Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     let tenant = new_tenant(&s).await?;
-    for i in 0..300 {
-        let e = entry(
-            Some(tenant.id),
-            AuditAction::UserCreated,
-            ("user", format!("u{i}")),
-        );
-        s.append_audit(&e).await?;
-    }
+    append_entries(&s, &tenant, AuditAction::UserCreated, 300).await?;
     // PostgreSQL publishes a backend's row counts within seconds, not at
     // commit: wait for them (this waits for a state, it times nothing).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -40,19 +33,26 @@ pub async fn refreshed_after_growth(ctx: Ctx) -> anyhow::Result<()> {
     );
     // Analysed with its 300 rows: not stale any more, and a few rows more do
     // not make it so.
-    for i in 0..10 {
-        let e = entry(
-            Some(tenant.id),
-            AuditAction::UserUpdated,
-            ("user", format!("u{i}")),
-        );
-        s.append_audit(&e).await?;
-    }
+    append_entries(&s, &tenant, AuditAction::UserUpdated, 10).await?;
     let again = s.refresh_statistics().await?;
     anyhow::ensure!(
         !again.iter().any(|t| t == "audit"),
         "the audit statistics were refreshed twice: {again:?}"
     );
     s.close().await;
+    Ok(())
+}
+
+/// `n` audit entries of `action` for `tenant`, one transaction each.
+async fn append_entries(
+    s: &mdm_store::SqlStore,
+    tenant: &mdm_core::tenants::Tenant,
+    action: AuditAction,
+    n: usize,
+) -> anyhow::Result<()> {
+    for i in 0..n {
+        s.append_audit(&entry(Some(tenant.id), action, ("user", format!("u{i}"))))
+            .await?;
+    }
     Ok(())
 }
