@@ -14,12 +14,12 @@ use mdm_core::ids::{DeviceId, TenantId, UserId};
 use mdm_core::ports::{AdminStore, StoreResult};
 use mdm_core::tokens::Admin;
 use mdm_core::users::User;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const SESSION_COLS: &str = "id_hash, admin_id, csrf, created_at, last_seen_at, expires_at";
 
-fn session_from_row(row: &AnyRow) -> Result<AdminSession, StoreError> {
+fn session_from_row(row: &DbRow) -> Result<AdminSession, StoreError> {
     let r = Row(row);
     Ok(AdminSession {
         id_hash: r.text("id_hash")?,

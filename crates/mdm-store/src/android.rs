@@ -26,7 +26,7 @@ use mdm_core::devices::DeviceStatus;
 use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::ports::{AndroidStore, StoreResult};
 use mdm_core::users::Page;
-use sqlx::AnyConnection;
+use crate::db::DbConn;
 
 const OPEN_STATES: &str = "('queued', 'sent', 'not_now')";
 
@@ -42,7 +42,7 @@ fn column(kind: AndroidKeyKind) -> &'static str {
 }
 
 async fn correlate(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     keys: &[AndroidKey],
 ) -> StoreResult<Option<Correlation>> {
@@ -209,11 +209,7 @@ impl AndroidStore for SqlStore {
         tenant: TenantId,
         keys: &[AndroidKey],
     ) -> StoreResult<Option<Correlation>> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut conn = self.pool.acquire().await?;
         correlate(&mut conn, tenant, keys).await
     }
 

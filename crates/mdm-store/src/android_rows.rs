@@ -7,8 +7,7 @@ use mdm_core::StoreError;
 use mdm_core::android::{AndroidCommand, AndroidCommandState, AndroidDevice, AndroidKeyKind};
 use mdm_core::devices::DeviceStatus;
 use mdm_core::ports::StoreResult;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
+use crate::db::{DbConn, DbRow};
 
 pub(crate) const ANDROID_COLS: &str = "tenant_id, device_id, registration_id, management_mode, \
      api_level, manufacturer, public_key, cert_serial, cert_fingerprint, identity_key, matched_key, \
@@ -32,7 +31,7 @@ fn opt_json(r: &Row<'_>, col: &str) -> Result<serde_json::Value, StoreError> {
     }
 }
 
-pub(crate) fn android_from_row(row: &AnyRow) -> Result<AndroidDevice, StoreError> {
+pub(crate) fn android_from_row(row: &DbRow) -> Result<AndroidDevice, StoreError> {
     let r = Row(row);
     let mode = r.text("management_mode")?;
     let management_mode = serde_json::from_value(serde_json::Value::String(mode.clone()))
@@ -73,7 +72,7 @@ pub(crate) fn android_from_row(row: &AnyRow) -> Result<AndroidDevice, StoreError
 
 /// Inserts the entry (`Conflict("android_current_entry")` when its identity
 /// already has a current entry).
-pub(crate) async fn insert_android(conn: &mut AnyConnection, a: &AndroidDevice) -> StoreResult<()> {
+pub(crate) async fn insert_android(conn: &mut DbConn, a: &AndroidDevice) -> StoreResult<()> {
     let checkin = (!a.checkin.is_null()).then(|| a.checkin.to_string());
     let mut sql = Sql::new(format!(
         "INSERT INTO android_devices ({ANDROID_COLS}) VALUES "
@@ -112,7 +111,7 @@ pub(crate) async fn insert_android(conn: &mut AnyConnection, a: &AndroidDevice) 
     Ok(())
 }
 
-pub(crate) fn command_from_row(row: &AnyRow) -> Result<AndroidCommand, StoreError> {
+pub(crate) fn command_from_row(row: &DbRow) -> Result<AndroidCommand, StoreError> {
     let r = Row(row);
     let state = r.text("state")?;
     let ack = match r.opt_text("ack_device_status")? {
@@ -136,7 +135,7 @@ pub(crate) fn command_from_row(row: &AnyRow) -> Result<AndroidCommand, StoreErro
 }
 
 pub(crate) async fn insert_command(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     c: &AndroidCommand,
 ) -> StoreResult<()> {
     let result = (!c.result.is_null()).then(|| c.result.to_string());

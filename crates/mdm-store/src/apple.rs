@@ -22,7 +22,7 @@ use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::pki::CertificateRecord;
 use mdm_core::ports::{AppleStore, EnrollmentChange, StoreResult};
 use mdm_core::users::Page;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const ENROLLMENT_COLS: &str = "tenant_id, id, device_id, channel, registration_id, topic, token, push_magic, \
@@ -36,13 +36,7 @@ fn unknown(col: &str, v: &str) -> StoreError {
     StoreError::Backend(format!("column {col}: unknown value {v:?}"))
 }
 
-fn opt_blob(r: &Row, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    use sqlx::Row as _;
-    r.0.try_get::<Option<Vec<u8>>, _>(col)
-        .map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
-}
-
-fn enrollment_from_row(row: &AnyRow) -> Result<AppleEnrollment, StoreError> {
+fn enrollment_from_row(row: &DbRow) -> Result<AppleEnrollment, StoreError> {
     let r = Row(row);
     let channel = r.text("channel")?;
     Ok(AppleEnrollment {
@@ -52,9 +46,9 @@ fn enrollment_from_row(row: &AnyRow) -> Result<AppleEnrollment, StoreError> {
         channel: AppleChannel::parse(&channel).ok_or_else(|| unknown("channel", &channel))?,
         registration_id: r.opt_text("registration_id")?,
         topic: r.text("topic")?,
-        token: opt_blob(&r, "token")?,
+        token: r.opt_blob("token")?,
         push_magic: r.opt_text("push_magic")?,
-        unlock_token: opt_blob(&r, "unlock_token")?,
+        unlock_token: r.opt_blob("unlock_token")?,
         token_dead_at: r.opt_time("token_dead_at")?,
         cert_fingerprint: r.opt_text("cert_fingerprint")?,
         cert_serial: r.opt_text("cert_serial")?,
@@ -69,7 +63,7 @@ fn enrollment_from_row(row: &AnyRow) -> Result<AppleEnrollment, StoreError> {
     })
 }
 
-fn command_from_row(row: &AnyRow) -> Result<AppleCommand, StoreError> {
+fn command_from_row(row: &DbRow) -> Result<AppleCommand, StoreError> {
     let r = Row(row);
     let state = r.text("state")?;
     let ack = r
@@ -209,7 +203,7 @@ fn queued_from_row(r: &Row, uuid: String) -> Result<Queued, StoreError> {
     })
 }
 
-fn poll_from_row(row: &AnyRow) -> Result<Poll, StoreError> {
+fn poll_from_row(row: &DbRow) -> Result<Poll, StoreError> {
     let r = Row(row);
     let next = match r.opt_text("command_uuid")? {
         Some(uuid) => Some(queued_from_row(&r, uuid)?),

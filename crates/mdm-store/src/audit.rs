@@ -9,7 +9,7 @@ use mdm_core::StoreError;
 use mdm_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use mdm_core::ids::TenantId;
 use mdm_core::ports::{AuditStore, StoreResult};
-use sqlx::AnyConnection;
+use crate::db::DbConn;
 
 fn audit_values(e: &AuditEntry) -> [Arg; 10] {
     [
@@ -29,7 +29,7 @@ fn audit_values(e: &AuditEntry) -> [Arg; 10] {
 /// Appends `entries` on `conn` (normally inside the transaction of the change
 /// they describe).
 pub(crate) async fn insert_audit(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     backend: Backend,
     entries: &[AuditEntry],
 ) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use crate::sql::{Sql, rows_per_insert};
 use crate::store::{Backend, SqlStore, commit};
 use crate::tables::{ColumnValue, TABLES, Table, to_arg};
 use mdm_core::StoreError;
-use sqlx::AnyConnection;
+use crate::db::DbConn;
 use std::fmt;
 
 /// Rows read from the source per query.
@@ -42,11 +42,7 @@ fn refuse(message: String) -> StoreError {
 /// may be missed.
 pub async fn copy_all(from: &SqlStore, to: &SqlStore) -> Result<CopyReport, StoreError> {
     check_ready(from, to).await?;
-    let mut source = from
-        .pool
-        .begin()
-        .await
-        .map_err(|e| crate::sql::db_error(e, None))?;
+    let mut source = from.begin_read().await?;
     if from.backend == Backend::Postgres {
         // One snapshot for every table of the source.
         Sql::new("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -65,11 +61,9 @@ pub async fn copy_all(from: &SqlStore, to: &SqlStore) -> Result<CopyReport, Stor
         report.tables.push((table.name, rows));
     }
     commit(target).await?;
-    // The source transaction only read; ending it is all that is left.
-    source
-        .rollback()
-        .await
-        .map_err(|e| crate::sql::db_error(e, None))?;
+    // The source transaction only read; ending it (a rollback) is all that
+    // is left.
+    drop(source);
     Ok(report)
 }
 
@@ -121,8 +115,8 @@ async fn check_ready(from: &SqlStore, to: &SqlStore) -> Result<(), StoreError> {
 /// Copies one table in key order, `READ_BATCH` rows at a time.
 async fn copy_table(
     table: &Table,
-    source: &mut AnyConnection,
-    target: &mut AnyConnection,
+    source: &mut DbConn,
+    target: &mut DbConn,
     target_backend: Backend,
 ) -> Result<u64, StoreError> {
     let key = table.key_positions();
@@ -163,7 +157,7 @@ async fn copy_table(
 async fn insert_rows(
     table: &Table,
     rows: &[Vec<ColumnValue>],
-    target: &mut AnyConnection,
+    target: &mut DbConn,
     backend: Backend,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(rows_per_insert(backend, table.columns.len())) {
@@ -192,7 +186,7 @@ async fn insert_rows(
 /// Moves a PostgreSQL identity sequence past the copied ids, so the next
 /// insert does not collide with a copied row.
 async fn reset_identity(
-    target: &mut AnyConnection,
+    target: &mut DbConn,
     table: &Table,
     column: &str,
 ) -> Result<(), StoreError> {

@@ -12,14 +12,14 @@ use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::ports::{DeviceStore, StoreResult};
 use mdm_core::registrations::DevicePlatform;
 use mdm_core::users::Page;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 pub(crate) const DEVICE_COLS: &str = "id, tenant_id, user_id, platform, status, udid, serial_number, model, \
      model_name, product_name, os_version, build_version, device_name, enrolled_at, last_seen_at, \
      created_at, updated_at";
 
-pub(crate) fn device_from_row(row: &AnyRow) -> Result<Device, StoreError> {
+pub(crate) fn device_from_row(row: &DbRow) -> Result<Device, StoreError> {
     let r = Row(row);
     let platform = r.text("platform")?;
     let status = r.text("status")?;

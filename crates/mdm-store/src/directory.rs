@@ -17,8 +17,8 @@ use mdm_core::directory::{
 use mdm_core::ids::{SyncRunId, TenantId};
 use mdm_core::ports::{DirectoryStore, StoreResult};
 use mdm_core::users::User;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const CONNECTOR_COLS: &str = "tenant_id, url, security, bind_dn, bind_password_sealed, base_dn, user_filter, \
@@ -32,7 +32,7 @@ fn unreadable(col: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("column {col}: unexpected value {value:?}"))
 }
 
-fn connector_from_row(row: &AnyRow) -> Result<DirectoryConnector, StoreError> {
+fn connector_from_row(row: &DbRow) -> Result<DirectoryConnector, StoreError> {
     let r = Row(row);
     let security = r.text("security")?;
     Ok(DirectoryConnector {
@@ -87,7 +87,7 @@ fn connector_values(c: &DirectoryConnector) -> Vec<Arg> {
     ]
 }
 
-fn run_from_row(row: &AnyRow) -> Result<SyncRun, StoreError> {
+fn run_from_row(row: &DbRow) -> Result<SyncRun, StoreError> {
     let r = Row(row);
     let (trigger, status) = (r.text("triggered_by")?, r.text("status")?);
     let errors: Vec<SyncEntryError> = serde_json::from_value(r.json("errors")?)
@@ -114,7 +114,7 @@ fn run_from_row(row: &AnyRow) -> Result<SyncRun, StoreError> {
     })
 }
 
-async fn insert_run(conn: &mut AnyConnection, run: &SyncRun) -> Result<(), StoreError> {
+async fn insert_run(conn: &mut DbConn, run: &SyncRun) -> Result<(), StoreError> {
     let errors = serde_json::to_value(&run.errors)
         .map_err(|e| StoreError::Backend(format!("encoding run errors: {e}")))?;
     let mut sql = Sql::new(format!(
@@ -143,7 +143,7 @@ async fn insert_run(conn: &mut AnyConnection, run: &SyncRun) -> Result<(), Store
 }
 
 /// Updates one user if it is unchanged since `before` was read.
-async fn update_if_unchanged(conn: &mut AnyConnection, ch: &UserChange) -> Result<(), StoreError> {
+async fn update_if_unchanged(conn: &mut DbConn, ch: &UserChange) -> Result<(), StoreError> {
     let (a, b) = (&ch.after, &ch.before);
     let changed = Sql::new(
         "UPDATE users SET email = $1, display_name = $2, login_name = $3, enabled = $4, updated_at = $5 \

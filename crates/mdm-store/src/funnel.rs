@@ -18,7 +18,7 @@ use mdm_core::registrations::{DevicePlatform, Registration, new_registration_id}
 use mdm_core::reminder_send::ReminderTarget;
 use mdm_core::reminders::{AppPushToken, DecideReminder};
 use mdm_core::users::Page;
-use sqlx::AnyConnection;
+use crate::db::DbConn;
 use time::OffsetDateTime;
 
 /// The statuses a new profile or an early stage attaches to.
@@ -59,7 +59,7 @@ fn funnel_column(stage: FunnelStage) -> &'static str {
 /// invitation, a registration sign-in); otherwise nothing changes (a portal
 /// sign-in to look at one's devices is not a registration).
 pub(crate) async fn stamp_user_stage(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     user: UserId,
     stage: Stage,
@@ -98,7 +98,7 @@ pub(crate) async fn stamp_user_stage(
 /// update of their open registrations, one insert of a registration for each
 /// user without one.
 pub(crate) async fn stamp_invited(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     backend: Backend,
     tenant: TenantId,
     users: &[UserId],

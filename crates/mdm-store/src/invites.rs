@@ -18,15 +18,15 @@ use mdm_core::ports::{InviteStore, StoreResult};
 use mdm_core::registration::{Progress, Stage};
 use mdm_core::regtokens::Spend;
 use mdm_core::users::Page;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const INV_COLS: &str = "i.id, i.tenant_id, i.user_id, u.email, i.temporary_password, i.delivery, i.attempts, \
                         i.last_error, i.pin_hash, i.pin_expires_at, i.pin_used_at, i.revoked_at, i.created_at, i.sent_at";
 const INV_FROM: &str = "FROM invitations i JOIN users u ON u.id = i.user_id";
 
-fn invitation_from_row(row: &AnyRow) -> Result<Invitation, StoreError> {
+fn invitation_from_row(row: &DbRow) -> Result<Invitation, StoreError> {
     let r = Row(row);
     let delivery = r.text("delivery")?;
     Ok(Invitation {
@@ -59,7 +59,7 @@ fn stage_column(stage: Stage) -> &'static str {
 
 /// Records the first time `user` reached `stage` (later times keep the first).
 pub(crate) async fn upsert_stage(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     user: UserId,
     stage: Stage,

@@ -1,6 +1,7 @@
 //! SQLite and PostgreSQL implementations of [`mdm_core::ports::Store`].
 //!
-//! One code path on `sqlx::AnyPool` with runtime queries; the backend is
+//! One code path with runtime queries (PostgreSQL on `sqlx::AnyPool`, SQLite
+//! on the crate's own `rusqlite` pool, ADR 0013); the backend is
 //! chosen once from the database URL ([`SqlStore::connect`]) and SQL differs
 //! only where it must (`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED`
 //! on PostgreSQL, catalog queries). Migrations for both backends are embedded
@@ -18,11 +19,14 @@ mod android_rows;
 mod apple;
 mod audit;
 mod convert;
+mod db;
 mod devices;
 mod directory;
 mod funnel;
 mod invites;
 mod jobs;
+mod lite;
+mod migrate;
 mod paging;
 mod pki;
 mod registrations;

@@ -2,7 +2,7 @@
 
 use crate::audit::insert_audit;
 use crate::rows::Row;
-use crate::sql::{Arg, Sql, db_error, to_millis};
+use crate::sql::{Arg, Sql, to_millis};
 use crate::store::{SqlStore, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -11,8 +11,8 @@ use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
 use mdm_core::users::Page;
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";
@@ -21,7 +21,7 @@ const CHALLENGE_COLS: &str =
 pub(crate) const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
                          registration, device_id, renewal_of, revoked_at, cert_der";
 
-fn ca_from_row(row: &AnyRow) -> Result<CaRecord, StoreError> {
+fn ca_from_row(row: &DbRow) -> Result<CaRecord, StoreError> {
     let r = Row(row);
     Ok(CaRecord {
         id: r.parse("id")?,
@@ -35,7 +35,7 @@ fn ca_from_row(row: &AnyRow) -> Result<CaRecord, StoreError> {
     })
 }
 
-fn challenge_from_row(row: &AnyRow) -> Result<ScepChallenge, StoreError> {
+fn challenge_from_row(row: &DbRow) -> Result<ScepChallenge, StoreError> {
     let r = Row(row);
     Ok(ScepChallenge {
         id: r.parse("id")?,
@@ -48,7 +48,7 @@ fn challenge_from_row(row: &AnyRow) -> Result<ScepChallenge, StoreError> {
     })
 }
 
-pub(crate) fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
+pub(crate) fn cert_from_row(row: &DbRow) -> Result<CertificateRecord, StoreError> {
     let r = Row(row);
     Ok(CertificateRecord {
         serial: r.text("serial")?,
@@ -82,7 +82,7 @@ fn parse_cursor(s: &str) -> Option<(i64, &str)> {
 /// NULL` (PostgreSQL re-checks the row after the first commits; SQLite runs
 /// writers one at a time). Otherwise reports why not.
 async fn redeem(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     hash: &str,
     now: OffsetDateTime,
@@ -115,7 +115,7 @@ async fn redeem(
 }
 
 pub(crate) async fn insert_certificate(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     c: &CertificateRecord,
 ) -> StoreResult<()> {
     let mut sql = Sql::new(format!("INSERT INTO certificates ({CERT_COLS}) VALUES "));
@@ -196,7 +196,7 @@ impl PkiStore for SqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Redeem> {
         let _turn = self.write_turn().await;
-        let mut conn = self.pool.acquire().await.map_err(|e| db_error(e, None))?;
+        let mut conn = self.pool.acquire().await?;
         redeem(&mut conn, tenant, hash, now).await
     }
 

@@ -17,7 +17,7 @@ use mdm_core::registrations::{
     RegistrationStatus,
 };
 use mdm_core::users::Page;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 
 pub(crate) const REG_COLS: &str = "id, tenant_id, user_id, platform, purpose, device_id, status, reason, \
      created_at, updated_at, expires_at, invited_at, pin_used_at, signed_in_at, profile_downloaded_at, \
@@ -31,7 +31,7 @@ fn bad(col: &str, v: &str) -> StoreError {
     StoreError::Backend(format!("column {col}: unknown value {v:?}"))
 }
 
-pub(crate) fn registration_from_row(row: &AnyRow) -> Result<Registration, StoreError> {
+pub(crate) fn registration_from_row(row: &DbRow) -> Result<Registration, StoreError> {
     let r = Row(row);
     let platform = r.opt_text("platform")?;
     let purpose = r.text("purpose")?;

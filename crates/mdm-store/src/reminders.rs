@@ -2,6 +2,7 @@
 //! with row leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single
 //! writer), "remind now", and the client app's push address.
 
+use crate::db::DbConn;
 use crate::audit::insert_audit;
 use crate::funnel::open_of;
 use crate::invites::insert_jobs;
@@ -50,7 +51,7 @@ fn due_sql(backend: Backend) -> String {
 }
 
 async fn count_reminder(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     id: &str,
     at: OffsetDateTime,

@@ -13,13 +13,12 @@ use mdm_core::settings::UserSettings;
 use mdm_core::tenants::Tenant;
 use mdm_core::tokens::{Admin, ApiToken, Scope};
 use mdm_core::users::{User, UserSource};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
 /// A borrowed row with typed column getters.
-pub(crate) struct Row<'r>(pub(crate) &'r AnyRow);
+pub(crate) struct Row<'r>(pub(crate) &'r DbRow);
 
 fn unreadable(col: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("column {col}: {e}"))
@@ -27,9 +26,7 @@ fn unreadable(col: &str, e: impl std::fmt::Display) -> StoreError {
 
 impl Row<'_> {
     pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        self.0
-            .try_get::<Option<i64>, _>(col)
-            .map_err(|e| unreadable(col, e))
+        self.0.opt_int(col).map_err(|e| unreadable(col, e))
     }
 
     pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
@@ -46,9 +43,7 @@ impl Row<'_> {
     }
 
     pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.0
-            .try_get::<Option<String>, _>(col)
-            .map_err(|e| unreadable(col, e))
+        self.0.opt_text(col).map_err(|e| unreadable(col, e))
     }
 
     pub(crate) fn text(&self, col: &str) -> Result<String, StoreError> {
@@ -56,10 +51,12 @@ impl Row<'_> {
             .ok_or_else(|| unreadable(col, "unexpected NULL"))
     }
 
+    pub(crate) fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.opt_blob(col).map_err(|e| unreadable(col, e))
+    }
+
     pub(crate) fn blob(&self, col: &str) -> Result<Vec<u8>, StoreError> {
-        self.0
-            .try_get::<Option<Vec<u8>>, _>(col)
-            .map_err(|e| unreadable(col, e))?
+        self.opt_blob(col)?
             .ok_or_else(|| unreadable(col, "unexpected NULL"))
     }
 
@@ -103,7 +100,7 @@ impl Row<'_> {
 
 pub(crate) const TENANT_COLS: &str = "id, slug, name, created_at";
 
-pub(crate) fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+pub(crate) fn tenant_from_row(row: &DbRow) -> Result<Tenant, StoreError> {
     let r = Row(row);
     Ok(Tenant {
         id: r.parse("id")?,
@@ -116,7 +113,7 @@ pub(crate) fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
 pub(crate) const SETTINGS_COLS: &str = "pin_required, pin_lifetime_secs, temporary_password, profile_validity_secs, qr_registration, \
      reminder_interval_secs, reminder_max, reminder_email, reminder_push";
 
-pub(crate) fn settings_from_row(row: &AnyRow) -> Result<UserSettings, StoreError> {
+pub(crate) fn settings_from_row(row: &DbRow) -> Result<UserSettings, StoreError> {
     let r = Row(row);
     Ok(UserSettings {
         pin_required: r.flag("pin_required")?,
@@ -133,7 +130,7 @@ pub(crate) fn settings_from_row(row: &AnyRow) -> Result<UserSettings, StoreError
 
 pub(crate) const URL_COLS: &str = "version, secret_hash, secret, created_at, retired_at";
 
-pub(crate) fn url_from_row(row: &AnyRow) -> Result<EnrollmentUrlVersion, StoreError> {
+pub(crate) fn url_from_row(row: &DbRow) -> Result<EnrollmentUrlVersion, StoreError> {
     let r = Row(row);
     Ok(EnrollmentUrlVersion {
         version: r.int("version")?,
@@ -147,7 +144,7 @@ pub(crate) fn url_from_row(row: &AnyRow) -> Result<EnrollmentUrlVersion, StoreEr
 pub(crate) const USER_COLS: &str = "id, tenant_id, email, display_name, password_hash, temporary_password, \
      source, external_id, login_name, enabled, created_at, updated_at";
 
-pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &DbRow) -> Result<User, StoreError> {
     let r = Row(row);
     let source = r.text("source")?;
     Ok(User {
@@ -169,7 +166,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
 pub(crate) const TOKEN_COLS: &str =
     "id, tenant_id, name, token_hash, created_at, expires_at, revoked_at";
 
-pub(crate) fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
+pub(crate) fn token_from_row(row: &DbRow) -> Result<ApiToken, StoreError> {
     let r = Row(row);
     Ok(ApiToken {
         id: r.parse("id")?,
@@ -184,7 +181,7 @@ pub(crate) fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
 
 pub(crate) const ADMIN_COLS: &str = "id, tenant_id, email, password_hash, created_at";
 
-pub(crate) fn admin_from_row(row: &AnyRow) -> Result<Admin, StoreError> {
+pub(crate) fn admin_from_row(row: &DbRow) -> Result<Admin, StoreError> {
     let r = Row(row);
     Ok(Admin {
         id: r.parse("id")?,
@@ -197,7 +194,7 @@ pub(crate) fn admin_from_row(row: &AnyRow) -> Result<Admin, StoreError> {
 
 pub(crate) const AUDIT_COLS: &str = "id, tenant_id, at, actor, actor_label, action, subject_type, subject_id, user_id, device_id, details";
 
-pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(crate) fn audit_from_row(row: &DbRow) -> Result<AuditRecord, StoreError> {
     let r = Row(row);
     Ok(AuditRecord {
         id: r.int("id")?,
@@ -217,7 +214,7 @@ pub(crate) fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
 pub(crate) const JOB_COLS: &str =
     "id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, lease_owner, last_error";
 
-pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
+pub(crate) fn job_from_row(row: &DbRow) -> Result<Job, StoreError> {
     let r = Row(row);
     let state = r.text("state")?;
     Ok(Job {

@@ -13,7 +13,7 @@ use mdm_core::ports::{SignInStore, StoreResult};
 use mdm_core::registration::Stage;
 use mdm_core::regtokens::{RegToken, Spend, TokenPurpose};
 use mdm_core::websession::{SessionKind, WebSession};
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const SESSION_COLS: &str =
@@ -21,7 +21,7 @@ const SESSION_COLS: &str =
 const TOKEN_COLS: &str =
     "token_hash, tenant_id, user_id, purpose, platform, created_at, expires_at, used_at";
 
-fn session_from_row(row: &AnyRow) -> Result<WebSession, StoreError> {
+fn session_from_row(row: &DbRow) -> Result<WebSession, StoreError> {
     let r = Row(row);
     let kind = r.text("kind")?;
     Ok(WebSession {
@@ -37,7 +37,7 @@ fn session_from_row(row: &AnyRow) -> Result<WebSession, StoreError> {
     })
 }
 
-fn token_from_row(row: &AnyRow) -> Result<RegToken, StoreError> {
+fn token_from_row(row: &DbRow) -> Result<RegToken, StoreError> {
     let r = Row(row);
     let purpose = r.text("purpose")?;
     Ok(RegToken {

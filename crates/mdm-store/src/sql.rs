@@ -9,6 +9,8 @@ use mdm_core::StoreError;
 use mdm_core::ids::{
     AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId,
 };
+use crate::db::{DbConn, DbPool, DbRow, Target, lite_error};
+use crate::lite::LiteError;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -227,57 +229,91 @@ impl Sql {
     }
 
     fn build(
-        self,
-    ) -> Result<
-        (
-            sqlx::query::Query<'static, Any, AnyArguments>,
-            Option<&'static str>,
-        ),
-        StoreError,
-    > {
+        &self,
+    ) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, StoreError> {
         let mut args = AnyArguments::default();
-        for arg in self.args {
-            let added = match arg {
+        for arg in &self.args {
+            let added = match arg.clone() {
                 Arg::Int(v) => args.add(v),
                 Arg::Text(v) => args.add(v),
                 Arg::Blob(v) => args.add(v),
             };
             added.map_err(|e| StoreError::Backend(format!("binding a value: {e}")))?;
         }
-        let query = sqlx::query_with(AssertSqlSafe(self.text), args).persistent(self.persistent);
-        Ok((query, self.unique_rule))
+        let query =
+            sqlx::query_with(AssertSqlSafe(self.text.clone()), args).persistent(self.persistent);
+        Ok(query)
+    }
+
+    /// The SQLite error `e` of this statement as the store reports it.
+    fn lite_error(&self, e: LiteError) -> StoreError {
+        match self.unique_rule {
+            Some(rule) if e.unique_violation => StoreError::Conflict(rule),
+            _ => StoreError::Backend(e.message),
+        }
     }
 
     /// Runs the statement; returns the number of rows it changed.
-    pub(crate) async fn execute<'c, E: Executor<'c, Database = Any>>(
+    pub(crate) async fn execute<'e>(self, ex: impl Into<Target<'e>>) -> Result<u64, StoreError> {
+        let rule = self.unique_rule;
+        let pg = match ex.into() {
+            Target::Pool(DbPool::Sqlite(pool)) => {
+                let mut conn = pool.acquire().await.map_err(lite_error)?;
+                return conn
+                    .execute(&self.text, &self.args, self.persistent)
+                    .map_err(|e| self.lite_error(e));
+            }
+            Target::Conn(DbConn::Sqlite(conn)) => {
+                return conn
+                    .execute(&self.text, &self.args, self.persistent)
+                    .map_err(|e| self.lite_error(e));
+            }
+            Target::Pool(DbPool::Postgres(pool)) => self.build()?.execute(pool).await,
+            Target::Conn(DbConn::Postgres(c)) => self.build()?.execute(&mut **c).await,
+            Target::Conn(DbConn::PostgresTx(t)) => self.build()?.execute(&mut **t).await,
+        };
+        pg.map(|r| r.rows_affected()).map_err(|e| db_error(e, rule))
+    }
+
+    /// Runs the statement and reads at most `limit` of its rows.
+    async fn rows<'e>(
         self,
-        ex: E,
-    ) -> Result<u64, StoreError> {
-        let (query, rule) = self.build()?;
-        query
-            .execute(ex)
-            .await
-            .map(|r| r.rows_affected())
+        ex: impl Into<Target<'e>>,
+        limit: Option<usize>,
+    ) -> Result<Vec<DbRow>, StoreError> {
+        let rule = self.unique_rule;
+        let lite = |conn: &mut crate::lite::LiteConn| {
+            conn.query(&self.text, &self.args, self.persistent, limit)
+                .map(|rows| rows.into_iter().map(DbRow::Sqlite).collect())
+                .map_err(|e| self.lite_error(e))
+        };
+        let pg = match ex.into() {
+            Target::Pool(DbPool::Sqlite(pool)) => {
+                let mut conn = pool.acquire().await.map_err(lite_error)?;
+                return lite(&mut conn);
+            }
+            Target::Conn(DbConn::Sqlite(conn)) => return lite(conn),
+            Target::Pool(DbPool::Postgres(pool)) => fetch(self.build()?, pool, limit).await,
+            Target::Conn(DbConn::Postgres(c)) => fetch(self.build()?, &mut **c, limit).await,
+            Target::Conn(DbConn::PostgresTx(t)) => fetch(self.build()?, &mut **t, limit).await,
+        };
+        pg.map(|rows| rows.into_iter().map(DbRow::Postgres).collect())
             .map_err(|e| db_error(e, rule))
     }
 
-    pub(crate) async fn fetch_all<'c, E: Executor<'c, Database = Any>>(
+    pub(crate) async fn fetch_all<'e>(
         self,
-        ex: E,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let (query, rule) = self.build()?;
-        query.fetch_all(ex).await.map_err(|e| db_error(e, rule))
+        ex: impl Into<Target<'e>>,
+    ) -> Result<Vec<DbRow>, StoreError> {
+        self.rows(ex, None).await
     }
 
     /// Fetches at most one row and reads it with `read`.
-    pub(crate) async fn fetch_optional_map<'c, E, T>(
+    pub(crate) async fn fetch_optional_map<'e, T>(
         self,
-        ex: E,
-        read: fn(&AnyRow) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError>
-    where
-        E: Executor<'c, Database = Any>,
-    {
+        ex: impl Into<Target<'e>>,
+        read: fn(&DbRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         self.fetch_optional(ex)
             .await?
             .as_ref()
@@ -285,23 +321,31 @@ impl Sql {
             .transpose()
     }
 
-    pub(crate) async fn fetch_optional<'c, E: Executor<'c, Database = Any>>(
+    pub(crate) async fn fetch_optional<'e>(
         self,
-        ex: E,
-    ) -> Result<Option<AnyRow>, StoreError> {
-        let (query, rule) = self.build()?;
-        query
-            .fetch_optional(ex)
-            .await
-            .map_err(|e| db_error(e, rule))
+        ex: impl Into<Target<'e>>,
+    ) -> Result<Option<DbRow>, StoreError> {
+        Ok(self.rows(ex, Some(1)).await?.into_iter().next())
     }
 
     /// The one row the statement returns; `NotFound` when it returns none.
-    pub(crate) async fn fetch_one<'c, E: Executor<'c, Database = Any>>(
+    pub(crate) async fn fetch_one<'e>(
         self,
-        ex: E,
-    ) -> Result<AnyRow, StoreError> {
+        ex: impl Into<Target<'e>>,
+    ) -> Result<DbRow, StoreError> {
         self.fetch_optional(ex).await?.ok_or(StoreError::NotFound)
+    }
+}
+
+/// A PostgreSQL query's rows: all, or at most one.
+async fn fetch<'c, E: Executor<'c, Database = Any>>(
+    query: sqlx::query::Query<'static, Any, AnyArguments>,
+    ex: E,
+    limit: Option<usize>,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    match limit {
+        Some(1) => Ok(query.fetch_optional(ex).await?.into_iter().collect()),
+        _ => query.fetch_all(ex).await,
     }
 }
 

@@ -1,17 +1,16 @@
-//! The store handle: one `AnyPool`, the backend chosen once from the URL,
-//! embedded migrations, and the write transaction each backend needs.
+//! The store handle: one pool (our own SQLite pool, or sqlx's for
+//! PostgreSQL), the backend chosen once from the URL, embedded migrations,
+//! and the write transaction each backend needs.
 
+use crate::db::{DbConn, DbPool, lite_error};
+use crate::lite::LitePool;
 use crate::sql::{Sql, db_error};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::ports::{HealthStore, StoreResult};
-use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -63,19 +62,10 @@ impl fmt::Display for Backend {
     }
 }
 
-/// PRAGMAs run on every new SQLite connection: `busy_timeout` first so the
-/// others wait for a busy database instead of failing.
-const SQLITE_PRAGMAS: [&str; 4] = [
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA synchronous = NORMAL",
-];
-
 /// The SQLite and PostgreSQL implementation of [`mdm_core::ports::Store`].
 #[derive(Clone, Debug)]
 pub struct SqlStore {
-    pub(crate) pool: AnyPool,
+    pub(crate) pool: DbPool,
     pub(crate) backend: Backend,
     /// SQLite has one writer at a time; write transactions of this process
     /// queue here instead of sleeping in SQLite's busy handler (which backs
@@ -83,25 +73,26 @@ pub struct SqlStore {
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// A write transaction; on SQLite it also holds this process's writer turn.
-/// Dereferences to the connection, like a `Transaction`.
+/// A transaction; a write transaction on SQLite also holds this process's
+/// writer turn. Dereferences to the connection. Dropped without
+/// [`commit`], it rolls back.
 pub(crate) struct WriteTx {
     // Field order: the transaction ends (rolls back if not committed) before
     // the writer turn is released.
-    tx: Transaction<'static, Any>,
+    conn: DbConn,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.tx
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
     }
 }
 
@@ -120,18 +111,6 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
-fn sqlite_after_connect<'c>(
-    conn: &'c mut AnyConnection,
-    _meta: PoolConnectionMetadata,
-) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>> {
-    Box::pin(async move {
-        for pragma in SQLITE_PRAGMAS {
-            conn.execute(pragma).await?;
-        }
-        Ok(())
-    })
-}
-
 impl SqlStore {
     /// Connects to `sqlite:<path>` (the file is created when missing) or
     /// `postgres://…`, with a pool of at most `max_connections` (an in-memory
@@ -140,36 +119,23 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let max_connections = max_connections.max(1);
-        let (url, options) = match backend {
-            Backend::Sqlite if is_sqlite_memory(url) => (
-                url.to_string(),
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .after_connect(sqlite_after_connect),
-            ),
+        let pool = match backend {
+            // An in-memory database is one connection, kept open.
+            Backend::Sqlite => LitePool::open(&sqlite_url(url), max_connections)
+                .map(DbPool::Sqlite)
+                .map_err(lite_error),
             // No ping before every checkout: a broken connection fails its
             // statement and is replaced, and the ping costs a round trip on
             // every request (measured: 5 of 18 round trips per SCEP enrollment).
-            Backend::Sqlite => (
-                sqlite_url(url),
-                AnyPoolOptions::new()
-                    .max_connections(max_connections)
-                    .test_before_acquire(false)
-                    .after_connect(sqlite_after_connect),
-            ),
-            Backend::Postgres => (
-                url.to_string(),
-                AnyPoolOptions::new()
-                    .max_connections(max_connections)
-                    .test_before_acquire(false),
-            ),
-        };
-        let pool = options.connect(&url).await.map_err(|e| {
-            StoreError::Backend(format!("connecting to the {backend} database: {e}"))
-        })?;
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .connect(url)
+                .await
+                .map(DbPool::Postgres)
+                .map_err(|e| StoreError::Backend(e.to_string())),
+        }
+        .map_err(|e| StoreError::Backend(format!("connecting to the {backend} database: {e}")))?;
         Ok(SqlStore {
             pool,
             backend,
@@ -179,7 +145,16 @@ impl SqlStore {
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.backend.migrator().run(&self.pool).await.map_err(|e| {
+        let applied = match &self.pool {
+            DbPool::Sqlite(_) => crate::migrate::run_sqlite(self, self.backend.migrator()).await,
+            DbPool::Postgres(pool) => self
+                .backend
+                .migrator()
+                .run(pool)
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string())),
+        };
+        applied.map_err(|e| {
             StoreError::Backend(format!("migrating the {} database: {e}", self.backend))
         })?;
         tracing::debug!(backend = %self.backend, "database schema is up to date");
@@ -224,23 +199,41 @@ impl SqlStore {
     /// first queue for their turn, then take the write lock up front (`BEGIN
     /// IMMEDIATE`), so a read lock never has to be upgraded under contention.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let (tx, turn) = match self.backend {
-            Backend::Sqlite => {
-                let turn = self.write_turn().await;
-                (self.pool.begin_with("BEGIN IMMEDIATE").await, turn)
+        let turn = self.write_turn().await;
+        let conn = self.begin("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { conn, _turn: turn })
+    }
+
+    /// Starts a transaction that only reads: one snapshot of the database
+    /// on SQLite from its first read; PostgreSQL's default isolation, which
+    /// the caller may raise.
+    pub(crate) async fn begin_read(&self) -> Result<WriteTx, StoreError> {
+        let conn = self.begin("BEGIN").await?;
+        Ok(WriteTx { conn, _turn: None })
+    }
+
+    async fn begin(&self, sqlite_begin: &str) -> Result<DbConn, StoreError> {
+        match &self.pool {
+            DbPool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(lite_error)?;
+                conn.batch(sqlite_begin).map_err(lite_error)?;
+                Ok(DbConn::Sqlite(conn))
             }
-            Backend::Postgres => (self.pool.begin().await, None),
-        };
-        Ok(WriteTx {
-            tx: tx.map_err(|e| db_error(e, None))?,
-            _turn: turn,
-        })
+            DbPool::Postgres(pool) => Ok(DbConn::PostgresTx(
+                pool.begin().await.map_err(|e| db_error(e, None))?,
+            )),
+        }
     }
 }
 
 /// Commits `tx` (and gives up the writer turn).
 pub(crate) async fn commit(tx: WriteTx) -> Result<(), StoreError> {
-    tx.tx.commit().await.map_err(|e| db_error(e, None))
+    let WriteTx { conn, _turn } = tx;
+    match conn {
+        DbConn::Sqlite(mut c) => c.batch("COMMIT").map_err(lite_error),
+        DbConn::PostgresTx(t) => t.commit().await.map_err(|e| db_error(e, None)),
+        DbConn::Postgres(_) => Ok(()),
+    }
 }
 
 #[async_trait]

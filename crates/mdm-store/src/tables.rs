@@ -7,8 +7,7 @@ use crate::rows::Row;
 use crate::sql::{Arg, Sql};
 use crate::store::{Backend, SqlStore};
 use mdm_core::StoreError;
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
+use crate::db::DbRow;
 use std::collections::BTreeSet;
 
 /// The stored type of a column, as the Any driver reads it.
@@ -605,18 +604,18 @@ impl Table {
     }
 
     /// Reads one row in column order.
-    pub(crate) fn decode(&self, row: &AnyRow) -> Result<Vec<ColumnValue>, StoreError> {
+    pub(crate) fn decode(&self, row: &DbRow) -> Result<Vec<ColumnValue>, StoreError> {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (name, ty)) in self.columns.iter().enumerate() {
             let value = match ty {
                 ColumnType::Int => row
-                    .try_get::<Option<i64>, _>(i)
+                    .opt_int(i)
                     .map(|v| v.map(ColumnValue::Int)),
                 ColumnType::Text => row
-                    .try_get::<Option<String>, _>(i)
+                    .opt_text(i)
                     .map(|v| v.map(ColumnValue::Text)),
                 ColumnType::Blob => row
-                    .try_get::<Option<Vec<u8>>, _>(i)
+                    .opt_blob(i)
                     .map(|v| v.map(ColumnValue::Blob)),
             };
             let value = value

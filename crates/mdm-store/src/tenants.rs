@@ -14,10 +14,10 @@ use mdm_core::ids::TenantId;
 use mdm_core::ports::{StoreResult, TenantStore};
 use mdm_core::settings::UserSettings;
 use mdm_core::tenants::Tenant;
-use sqlx::AnyConnection;
+use crate::db::DbConn;
 
 async fn insert_url(
-    conn: &mut AnyConnection,
+    conn: &mut DbConn,
     tenant: TenantId,
     url: &EnrollmentUrlVersion,
 ) -> Result<(), StoreError> {
