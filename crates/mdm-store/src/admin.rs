@@ -3,6 +3,7 @@
 //! lookups and device deletion.
 
 use crate::audit::insert_audit;
+use crate::db::DbRow;
 use crate::rows::{ADMIN_COLS, Row, USER_COLS, admin_from_row, user_from_row};
 use crate::sql::Sql;
 use crate::store::{SqlStore, commit};
@@ -14,7 +15,6 @@ use mdm_core::ids::{DeviceId, TenantId, UserId};
 use mdm_core::ports::{AdminStore, StoreResult};
 use mdm_core::tokens::Admin;
 use mdm_core::users::User;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const SESSION_COLS: &str = "id_hash, admin_id, csrf, created_at, last_seen_at, expires_at";

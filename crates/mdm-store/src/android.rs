@@ -7,6 +7,7 @@ use crate::android_rows::{
     ANDROID_COLS, COMMAND_COLS, android_from_row, command_from_row, insert_android, insert_command,
 };
 use crate::audit::insert_audit;
+use crate::db::DbConn;
 use crate::devices::insert_device;
 use crate::paging;
 use crate::pki::insert_certificate;
@@ -26,7 +27,6 @@ use mdm_core::devices::DeviceStatus;
 use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::ports::{AndroidStore, StoreResult};
 use mdm_core::users::Page;
-use crate::db::DbConn;
 
 const OPEN_STATES: &str = "('queued', 'sent', 'not_now')";
 

@@ -1,13 +1,13 @@
 //! Rows of the Android tables: `android_devices` and `android_commands`,
 //! their columns, readers and inserts.
 
+use crate::db::{DbConn, DbRow};
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
 use mdm_core::StoreError;
 use mdm_core::android::{AndroidCommand, AndroidCommandState, AndroidDevice, AndroidKeyKind};
 use mdm_core::devices::DeviceStatus;
 use mdm_core::ports::StoreResult;
-use crate::db::{DbConn, DbRow};
 
 pub(crate) const ANDROID_COLS: &str = "tenant_id, device_id, registration_id, management_mode, \
      api_level, manufacturer, public_key, cert_serial, cert_fingerprint, identity_key, matched_key, \
@@ -134,10 +134,7 @@ pub(crate) fn command_from_row(row: &DbRow) -> Result<AndroidCommand, StoreError
     })
 }
 
-pub(crate) async fn insert_command(
-    conn: &mut DbConn,
-    c: &AndroidCommand,
-) -> StoreResult<()> {
+pub(crate) async fn insert_command(conn: &mut DbConn, c: &AndroidCommand) -> StoreResult<()> {
     let result = (!c.result.is_null()).then(|| c.result.to_string());
     let mut sql = Sql::new(format!(
         "INSERT INTO android_commands ({COMMAND_COLS}) VALUES "

@@ -5,6 +5,7 @@
 //! from a refusal).
 
 use crate::audit::insert_audit;
+use crate::db::DbRow;
 use crate::devices::{insert_device, update_device};
 use crate::paging;
 use crate::registrations::advance;
@@ -22,7 +23,6 @@ use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::pki::CertificateRecord;
 use mdm_core::ports::{AppleStore, EnrollmentChange, StoreResult};
 use mdm_core::users::Page;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const ENROLLMENT_COLS: &str = "tenant_id, id, device_id, channel, registration_id, topic, token, push_magic, \

@@ -1,6 +1,7 @@
 //! The audit trail: an append-only table with an autoincrement id, written
 //! inside the transaction of every change, read newest first.
 
+use crate::db::DbConn;
 use crate::rows::{AUDIT_COLS, audit_from_row};
 use crate::sql::{Arg, Sql, audit_rows, like_escape, rows_per_insert};
 use crate::store::{Backend, SqlStore, commit};
@@ -9,7 +10,6 @@ use mdm_core::StoreError;
 use mdm_core::audit::{AuditEntry, AuditQuery, AuditRecord};
 use mdm_core::ids::TenantId;
 use mdm_core::ports::{AuditStore, StoreResult};
-use crate::db::DbConn;
 
 fn audit_values(e: &AuditEntry) -> [Arg; 10] {
     [

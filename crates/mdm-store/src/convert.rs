@@ -1,11 +1,11 @@
 //! `convert-db`: copies every table from one store into a freshly migrated,
 //! empty store of either backend, in one transaction on the target.
 
+use crate::db::DbConn;
 use crate::sql::{Sql, rows_per_insert};
 use crate::store::{Backend, SqlStore, commit};
 use crate::tables::{ColumnValue, TABLES, Table, to_arg};
 use mdm_core::StoreError;
-use crate::db::DbConn;
 use std::fmt;
 
 /// Rows read from the source per query.

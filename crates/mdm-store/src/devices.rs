@@ -1,9 +1,10 @@
 //! Devices of every platform: listing with filters and keyset paging, and
 //! the batched last-seen writes.
 
+use crate::db::DbRow;
 use crate::paging;
 use crate::rows::Row;
-use crate::sql::{Arg, Sql};
+use crate::sql::{Arg, Sql, rows_per_insert};
 use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -12,7 +13,6 @@ use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::ports::{DeviceStore, StoreResult};
 use mdm_core::registrations::DevicePlatform;
 use mdm_core::users::Page;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 pub(crate) const DEVICE_COLS: &str = "id, tenant_id, user_id, platform, status, udid, serial_number, model, \
@@ -194,33 +194,36 @@ impl DeviceStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Two statements for the whole batch, whatever its size: the seen
-        // channels are a VALUES list (columns column1..3 on both databases)
-        // joined to the rows they update.
-        let values = |sql: &mut Sql| {
-            for (i, (tenant, enrollment, at)) in seen.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
+        // Two statements per chunk of the batch: the seen channels are a
+        // VALUES list (columns column1..3 on both databases) joined to the
+        // rows they update. Chunks are what a multi-row statement costs least
+        // at (SQLite's `$n` lookup grows with the square of the values).
+        for chunk in seen.chunks(rows_per_insert(self.backend, 3)) {
+            let values = |sql: &mut Sql| {
+                for (i, (tenant, enrollment, at)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.tuple([Arg::from(*tenant), enrollment.as_str().into(), (*at).into()]);
                 }
-                sql.tuple([Arg::from(*tenant), enrollment.as_str().into(), (*at).into()]);
-            }
-        };
-        let mut enrollments =
-            Sql::new("UPDATE apple_enrollments SET last_seen_at = v.column3 FROM (VALUES ");
-        values(&mut enrollments);
-        enrollments.push(
-            ") AS v WHERE apple_enrollments.tenant_id = v.column1 AND apple_enrollments.id = v.column2",
-        );
-        enrollments.one_off().execute(&mut *tx).await?;
-        // A Mac's device and user channels may both be in the batch: its
-        // device row takes either time (they are seconds apart at most).
-        let mut devices = Sql::new("UPDATE devices SET last_seen_at = v.column3 FROM (VALUES ");
-        values(&mut devices);
-        devices.push(
-            ") AS v, apple_enrollments e WHERE e.tenant_id = v.column1 AND e.id = v.column2 \
-             AND devices.tenant_id = e.tenant_id AND devices.id = e.device_id",
-        );
-        devices.one_off().execute(&mut *tx).await?;
+            };
+            let mut enrollments =
+                Sql::new("UPDATE apple_enrollments SET last_seen_at = v.column3 FROM (VALUES ");
+            values(&mut enrollments);
+            enrollments.push(
+                ") AS v WHERE apple_enrollments.tenant_id = v.column1 AND apple_enrollments.id = v.column2",
+            );
+            enrollments.one_off().execute(&mut *tx).await?;
+            // A Mac's device and user channels may both be in the batch: its
+            // device row takes either time (they are seconds apart at most).
+            let mut devices = Sql::new("UPDATE devices SET last_seen_at = v.column3 FROM (VALUES ");
+            values(&mut devices);
+            devices.push(
+                ") AS v, apple_enrollments e WHERE e.tenant_id = v.column1 AND e.id = v.column2 \
+                 AND devices.tenant_id = e.tenant_id AND devices.id = e.device_id",
+            );
+            devices.one_off().execute(&mut *tx).await?;
+        }
         commit(tx).await
     }
 }

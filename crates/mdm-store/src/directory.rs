@@ -2,6 +2,8 @@
 //! transaction, and the record of every sync run.
 
 use crate::audit::insert_audit;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use crate::rows::{Row, USER_COLS, user_from_row};
 use crate::sql::{Arg, Sql, rows_per_insert};
 use crate::store::{SqlStore, commit};
@@ -17,8 +19,6 @@ use mdm_core::directory::{
 use mdm_core::ids::{SyncRunId, TenantId};
 use mdm_core::ports::{DirectoryStore, StoreResult};
 use mdm_core::users::User;
-use crate::db::DbConn;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const CONNECTOR_COLS: &str = "tenant_id, url, security, bind_dn, bind_password_sealed, base_dn, user_filter, \

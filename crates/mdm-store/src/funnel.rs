@@ -2,6 +2,7 @@
 //! stamped on the user's open registration (or a new one), the rows the
 //! funnel counts, and the stalled list (ADR 0011).
 
+use crate::db::DbConn;
 use crate::paging;
 use crate::registrations::{OPEN, REG_COLS, registration_from_row};
 use crate::rows::Row;
@@ -18,7 +19,6 @@ use mdm_core::registrations::{DevicePlatform, Registration, new_registration_id}
 use mdm_core::reminder_send::ReminderTarget;
 use mdm_core::reminders::{AppPushToken, DecideReminder};
 use mdm_core::users::Page;
-use crate::db::DbConn;
 use time::OffsetDateTime;
 
 /// The statuses a new profile or an early stage attaches to.

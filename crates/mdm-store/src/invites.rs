@@ -3,6 +3,8 @@
 //! challenge.
 
 use crate::audit::insert_audit;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use crate::funnel::{stamp_invited, stamp_user_stage};
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, page_size, rows_per_insert};
@@ -18,8 +20,6 @@ use mdm_core::ports::{InviteStore, StoreResult};
 use mdm_core::registration::{Progress, Stage};
 use mdm_core::regtokens::Spend;
 use mdm_core::users::Page;
-use crate::db::DbConn;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const INV_COLS: &str = "i.id, i.tenant_id, i.user_id, u.email, i.temporary_password, i.delivery, i.attempts, \

@@ -238,6 +238,7 @@ impl LiteConn {
 
     /// Runs a statement without parameters (transaction control).
     pub(crate) fn batch(&mut self, sql: &str) -> Result<(), LiteError> {
+        log_statement(sql);
         Ok(self.conn()?.execute_batch(sql)?)
     }
 
@@ -248,6 +249,7 @@ impl LiteConn {
         args: &[Arg],
         cached: bool,
     ) -> Result<u64, LiteError> {
+        log_statement(sql);
         let conn = self.conn()?;
         let run = |stmt: &mut Statement<'_>| -> Result<u64, LiteError> {
             bind(stmt, args)?;
@@ -272,6 +274,7 @@ impl LiteConn {
         cached: bool,
         limit: Option<usize>,
     ) -> Result<Vec<LiteRow>, LiteError> {
+        log_statement(sql);
         let conn = self.conn()?;
         let run = |stmt: &mut Statement<'_>| -> Result<Vec<LiteRow>, LiteError> {
             bind(stmt, args)?;
@@ -303,6 +306,20 @@ impl LiteConn {
         } else {
             run(&mut conn.prepare(sql)?)
         }
+    }
+}
+
+/// The statement log (`MDM_LOG=mdm_store::sql=debug`): each statement's
+/// first words as `summary`, which is how the benchmarks count statements.
+fn log_statement(sql: &str) {
+    if tracing::enabled!(target: "mdm_store::sql", tracing::Level::DEBUG) {
+        let words: Vec<&str> = sql.split_whitespace().take(4).collect();
+        let more = if sql.split_whitespace().nth(4).is_some() {
+            " …"
+        } else {
+            ""
+        };
+        tracing::debug!(target: "mdm_store::sql", summary = ?format!("{}{more}", words.join(" ")), "statement");
     }
 }
 

@@ -57,9 +57,9 @@ pub(crate) async fn run_sqlite(store: &SqlStore, migrator: &Migrator) -> Result<
         let mut tx = store.begin_write().await?;
         // A migration may hold several statements; its text is our own.
         match &mut *tx {
-            crate::db::DbConn::Sqlite(c) => c
-                .batch(m.sql.as_str())
-                .map_err(|e| StoreError::Backend(format!("migration {}: {}", m.version, e.message)))?,
+            crate::db::DbConn::Sqlite(c) => c.batch(m.sql.as_str()).map_err(|e| {
+                StoreError::Backend(format!("migration {}: {}", m.version, e.message))
+            })?,
             _ => return Err(StoreError::Backend("not a SQLite store".into())),
         }
         let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);

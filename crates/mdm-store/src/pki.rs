@@ -1,6 +1,8 @@
 //! Certificate authorities, one-time SCEP challenges and issued certificates.
 
 use crate::audit::insert_audit;
+use crate::db::DbConn;
+use crate::db::DbRow;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, to_millis};
 use crate::store::{SqlStore, commit};
@@ -11,8 +13,6 @@ use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
 use mdm_core::users::Page;
-use crate::db::DbConn;
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";

@@ -3,6 +3,7 @@
 //! expiry or a SCEP refusal.
 
 use crate::audit::insert_audit;
+use crate::db::DbRow;
 use crate::paging;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
@@ -17,7 +18,6 @@ use mdm_core::registrations::{
     RegistrationStatus,
 };
 use mdm_core::users::Page;
-use crate::db::DbRow;
 
 pub(crate) const REG_COLS: &str = "id, tenant_id, user_id, platform, purpose, device_id, status, reason, \
      created_at, updated_at, expires_at, invited_at, pin_used_at, signed_in_at, profile_downloaded_at, \

@@ -2,8 +2,8 @@
 //! with row leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single
 //! writer), "remind now", and the client app's push address.
 
-use crate::db::DbConn;
 use crate::audit::insert_audit;
+use crate::db::DbConn;
 use crate::funnel::open_of;
 use crate::invites::insert_jobs;
 use crate::registrations::{REG_COLS, registration_from_row};

@@ -4,6 +4,7 @@
 //! text) and turns them into ids, times, flags and JSON; the `*_from_row`
 //! functions assemble whole domain values.
 
+use crate::db::DbRow;
 use crate::sql::from_millis;
 use mdm_core::StoreError;
 use mdm_core::audit::AuditRecord;
@@ -13,7 +14,6 @@ use mdm_core::settings::UserSettings;
 use mdm_core::tenants::Tenant;
 use mdm_core::tokens::{Admin, ApiToken, Scope};
 use mdm_core::users::{User, UserSource};
-use crate::db::DbRow;
 use std::str::FromStr;
 use time::OffsetDateTime;
 

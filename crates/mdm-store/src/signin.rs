@@ -1,6 +1,7 @@
 //! Sign-in throttling, browser sessions and one-time registration tokens.
 
 use crate::audit::insert_audit;
+use crate::db::DbRow;
 use crate::invites::upsert_stage;
 use crate::rows::Row;
 use crate::sql::Sql;
@@ -13,7 +14,6 @@ use mdm_core::ports::{SignInStore, StoreResult};
 use mdm_core::registration::Stage;
 use mdm_core::regtokens::{RegToken, Spend, TokenPurpose};
 use mdm_core::websession::{SessionKind, WebSession};
-use crate::db::DbRow;
 use time::OffsetDateTime;
 
 const SESSION_COLS: &str =

@@ -4,13 +4,13 @@
 //!
 //! Placeholders are `$1…$n` on both backends (SQLite accepts them).
 
+use crate::db::{DbConn, DbPool, DbRow, Target, lite_error};
+use crate::lite::LiteError;
 use crate::store::Backend;
 use mdm_core::StoreError;
 use mdm_core::ids::{
     AdminId, CaId, ChallengeId, DeviceId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId,
 };
-use crate::db::{DbConn, DbPool, DbRow, Target, lite_error};
-use crate::lite::LiteError;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Arguments, AssertSqlSafe, Executor};
 use time::OffsetDateTime;
@@ -228,9 +228,7 @@ impl Sql {
         &self.text
     }
 
-    fn build(
-        &self,
-    ) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, StoreError> {
+    fn build(&self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, StoreError> {
         let mut args = AnyArguments::default();
         for arg in &self.args {
             let added = match arg.clone() {

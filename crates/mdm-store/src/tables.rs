@@ -3,11 +3,11 @@
 //! table or column is added here and in both migration directories; the
 //! schema check refuses to copy when this list and the database disagree.
 
+use crate::db::DbRow;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
 use crate::store::{Backend, SqlStore};
 use mdm_core::StoreError;
-use crate::db::DbRow;
 use std::collections::BTreeSet;
 
 /// The stored type of a column, as the Any driver reads it.
@@ -608,15 +608,9 @@ impl Table {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (name, ty)) in self.columns.iter().enumerate() {
             let value = match ty {
-                ColumnType::Int => row
-                    .opt_int(i)
-                    .map(|v| v.map(ColumnValue::Int)),
-                ColumnType::Text => row
-                    .opt_text(i)
-                    .map(|v| v.map(ColumnValue::Text)),
-                ColumnType::Blob => row
-                    .opt_blob(i)
-                    .map(|v| v.map(ColumnValue::Blob)),
+                ColumnType::Int => row.opt_int(i).map(|v| v.map(ColumnValue::Int)),
+                ColumnType::Text => row.opt_text(i).map(|v| v.map(ColumnValue::Text)),
+                ColumnType::Blob => row.opt_blob(i).map(|v| v.map(ColumnValue::Blob)),
             };
             let value = value
                 .map_err(|e| StoreError::Backend(format!("reading {}.{name}: {e}", self.name)))?;

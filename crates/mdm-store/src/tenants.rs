@@ -1,6 +1,7 @@
 //! Tenants, their user settings and their versioned enrollment URL.
 
 use crate::audit::insert_audit;
+use crate::db::DbConn;
 use crate::rows::{
     SETTINGS_COLS, TENANT_COLS, URL_COLS, settings_from_row, tenant_from_row, url_from_row,
 };
@@ -14,7 +15,6 @@ use mdm_core::ids::TenantId;
 use mdm_core::ports::{StoreResult, TenantStore};
 use mdm_core::settings::UserSettings;
 use mdm_core::tenants::Tenant;
-use crate::db::DbConn;
 
 async fn insert_url(
     conn: &mut DbConn,
