@@ -228,19 +228,28 @@ impl Sql {
         &self.text
     }
 
-    fn build(&self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, StoreError> {
+    fn build(self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, StoreError> {
         let mut args = AnyArguments::default();
-        for arg in &self.args {
-            let added = match arg.clone() {
+        for arg in self.args {
+            let added = match arg {
                 Arg::Int(v) => args.add(v),
                 Arg::Text(v) => args.add(v),
                 Arg::Blob(v) => args.add(v),
             };
             added.map_err(|e| StoreError::Backend(format!("binding a value: {e}")))?;
         }
-        let query =
-            sqlx::query_with(AssertSqlSafe(self.text.clone()), args).persistent(self.persistent);
-        Ok(query)
+        Ok(sqlx::query_with(AssertSqlSafe(self.text), args).persistent(self.persistent))
+    }
+
+    /// Runs the statement on a SQLite connection and reads at most `limit` rows.
+    fn lite_rows(
+        &self,
+        conn: &mut crate::lite::LiteConn,
+        limit: Option<usize>,
+    ) -> Result<Vec<DbRow>, StoreError> {
+        conn.query(&self.text, &self.args, self.persistent, limit)
+            .map(|rows| rows.into_iter().map(DbRow::Sqlite).collect())
+            .map_err(|e| self.lite_error(e))
     }
 
     /// The SQLite error `e` of this statement as the store reports it.
@@ -280,17 +289,12 @@ impl Sql {
         limit: Option<usize>,
     ) -> Result<Vec<DbRow>, StoreError> {
         let rule = self.unique_rule;
-        let lite = |conn: &mut crate::lite::LiteConn| {
-            conn.query(&self.text, &self.args, self.persistent, limit)
-                .map(|rows| rows.into_iter().map(DbRow::Sqlite).collect())
-                .map_err(|e| self.lite_error(e))
-        };
         let pg = match ex.into() {
             Target::Pool(DbPool::Sqlite(pool)) => {
                 let mut conn = pool.acquire().await.map_err(lite_error)?;
-                return lite(&mut conn);
+                return self.lite_rows(&mut conn, limit);
             }
-            Target::Conn(DbConn::Sqlite(conn)) => return lite(conn),
+            Target::Conn(DbConn::Sqlite(conn)) => return self.lite_rows(conn, limit),
             Target::Pool(DbPool::Postgres(pool)) => fetch(self.build()?, pool, limit).await,
             Target::Conn(DbConn::Postgres(c)) => fetch(self.build()?, &mut **c, limit).await,
             Target::Conn(DbConn::PostgresTx(t)) => fetch(self.build()?, &mut **t, limit).await,
