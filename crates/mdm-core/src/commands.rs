@@ -96,6 +96,8 @@ pub struct Poll {
     pub bound_fingerprint: Option<String>,
     /// That certificate is revoked (or no longer recorded).
     pub cert_unusable: bool,
+    /// When the polled channel was last written as seen.
+    pub last_seen_at: Option<OffsetDateTime>,
     pub next: Option<Queued>,
 }
 
@@ -210,6 +212,16 @@ pub(crate) fn check_binding(poll: Option<&Poll>, cert: &ProvenCert) -> Result<()
     Ok(())
 }
 
+/// How old a channel's stored last-seen time may be before an Idle poll
+/// writes it again: last seen is shown to the minute, and a fleet polling
+/// every few seconds would otherwise rewrite every row on every flush.
+pub(crate) const LAST_SEEN_RESOLUTION: time::Duration = time::Duration::seconds(60);
+
+/// Whether a poll at `now` should be noted as seen, given the stored time.
+pub(crate) fn seen_long_ago(stored: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    stored.is_none_or(|at| now - at >= LAST_SEEN_RESOLUTION || at > now)
+}
+
 fn parse_refusal(kind: &ParseErrorKind) -> Refusal {
     match kind {
         ParseErrorKind::TooLarge { .. } => Refusal::TooLarge,
@@ -233,14 +245,20 @@ impl Core {
                     .apple_poll(tenant.id, &enrollment, &device_channel, true)
                     .await?;
                 check_binding(poll.as_ref(), &cert)?;
-                poll.and_then(|p| p.next)
+                let poll = poll.ok_or_else(|| Refusal::NotEnrolled("no enrollment".into()))?;
+                if seen_long_ago(poll.last_seen_at, now) {
+                    self.saw(tenant.id, enrollment, now);
+                }
+                poll.next
             }
             (status, Some(uuid)) => {
-                self.record_result(&tenant, &report, status, uuid, &cert, &device_channel)
-                    .await?
+                let next = self
+                    .record_result(&tenant, &report, status, uuid, &cert, &device_channel)
+                    .await?;
+                self.saw(tenant.id, enrollment, now);
+                next
             }
         };
-        self.saw(tenant.id, enrollment, now);
         Ok(match next {
             Some(q) => ConnectReply::Command(q.payload),
             None => ConnectReply::Empty,

@@ -173,7 +173,7 @@ async fn insert_command(tx: &mut WriteTx, c: &AppleCommand) -> StoreResult<()> {
 /// so neither database materialises or sorts anything per poll.
 fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &str) -> Sql {
     Sql::new(format!(
-        "SELECT e.enabled, d.cert_fingerprint, c.revoked_at, c.serial, q.command_uuid, q.payload \
+        "SELECT e.enabled, e.last_seen_at, d.cert_fingerprint, c.revoked_at, c.serial, q.command_uuid, q.payload \
          FROM apple_enrollments e \
          JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $3 \
          LEFT JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
@@ -213,6 +213,7 @@ fn poll_from_row(row: &DbRow) -> Result<Poll, StoreError> {
         enabled: r.flag("enabled")?,
         bound_fingerprint: r.opt_text("cert_fingerprint")?,
         cert_unusable: r.opt_text("serial")?.is_none() || r.opt_int("revoked_at")?.is_some(),
+        last_seen_at: r.opt_time("last_seen_at")?,
         next,
     })
 }

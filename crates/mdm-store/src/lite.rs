@@ -21,8 +21,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const STATEMENT_CACHE: usize = 256;
 
 /// Run on every new connection, after the busy timeout.
-const PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+///
+/// Reads go through a shared memory map of the database file (`mmap_size`,
+/// 256 MiB) instead of a `pread` and a copy per page: in WAL mode every
+/// commit of another connection empties a connection's own page cache, so
+/// without the map a device poll after a write re-reads its index pages
+/// through the kernel (≈ 10 % of the server's CPU on idle polls). Each
+/// connection keeps an 8 MiB page cache (`cache_size`, in KiB when negative).
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                       PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456; \
+                       PRAGMA cache_size = -8192;";
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
