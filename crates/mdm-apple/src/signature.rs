@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use mdm_pki::x509_cert::Certificate;
-use mdm_pki::{PkiError, cert_to_der, verify_detached};
+use mdm_pki::{KnownSigner, PkiError, SignerCache, verify_detached};
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// The header devices send when the profile sets `SignMessage`.
@@ -15,12 +15,11 @@ pub const MDM_SIGNATURE_HEADER: &str = "Mdm-Signature";
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 64 * 1024;
 
 /// The certificate that signed a body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct VerifiedDevice {
-    /// The signer (device identity) certificate.
-    pub cert: Certificate,
-    /// Its DER (hash it to bind the certificate to the enrollment).
-    pub cert_der: Vec<u8>,
+    /// The signer (device identity) certificate: its DER and SHA-256
+    /// fingerprint (what binds it to the enrollment).
+    pub signer: Arc<KnownSigner>,
     /// The signingTime attribute, when present.
     pub signing_time: Option<OffsetDateTime>,
 }
@@ -66,17 +65,19 @@ impl From<PkiError> for SignatureError {
 
 /// Verifies `header` (the `Mdm-Signature` value) as a detached signature over
 /// `body`. Whitespace inside the base64 is tolerated; BER and DER are accepted.
-/// Says nothing about whether the signer is trusted.
-pub fn verify_mdm_signature(header: &str, body: &[u8]) -> Result<VerifiedDevice, SignatureError> {
+/// `signers` keeps the certificates of devices seen recently parsed.
+pub fn verify_mdm_signature(
+    header: &str,
+    body: &[u8],
+    signers: &SignerCache,
+) -> Result<VerifiedDevice, SignatureError> {
     if header.is_empty() || header.len() > MAX_SIGNATURE_HEADER_LEN {
         return Err(SignatureError::BadLength(header.len()));
     }
     let der = decode_base64(header).map_err(SignatureError::BadBase64)?;
-    let signed = verify_detached(&der, body)?;
-    let cert_der = cert_to_der(&signed.signer)?;
+    let signed = verify_detached(&der, body, signers)?;
     Ok(VerifiedDevice {
-        cert: signed.signer,
-        cert_der,
+        signer: signed.signer,
         signing_time: signed.signing_time,
     })
 }

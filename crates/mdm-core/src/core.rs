@@ -36,6 +36,9 @@ pub struct Core {
     pub(crate) ca_cache: Arc<HotCache<TenantId, Arc<LoadedCa>>>,
     /// Tenants by slug for the device-facing hot paths (slugs never change).
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
+    /// Device identity certificates seen in `Mdm-Signature` headers, kept
+    /// parsed (a certificate is immutable; trust in it is checked per request).
+    pub(crate) signers: Arc<mdm_pki::SignerCache>,
     /// Wakes devices (APNs; later FCM). [`LogPusher`] until one is configured.
     pub(crate) pusher: Arc<dyn Pusher>,
     /// Delivers invitation mail. [`NoMailer`] (every send fails) until one is configured.
@@ -49,6 +52,9 @@ pub struct Core {
     /// Android agent and QR provisioning settings.
     pub(crate) android: crate::android::AndroidSettings,
 }
+
+/// How many device certificates [`Core::signers`] keeps (≈ 2.5 KiB each).
+pub(crate) const SIGNER_CACHE_CAPACITY: usize = 20_000;
 
 /// How long a cached tenant or CA is trusted before it is read again.
 pub(crate) const HOT_CACHE_TTL: time::Duration = time::Duration::seconds(10);
@@ -125,6 +131,7 @@ impl Core {
             apple: settings.apple,
             ca_cache: Arc::default(),
             slug_cache: Arc::default(),
+            signers: Arc::new(mdm_pki::SignerCache::new(SIGNER_CACHE_CAPACITY)),
             pusher: Arc::new(LogPusher),
             mailer: Arc::new(NoMailer),
             directory: Arc::new(NoDirectory),

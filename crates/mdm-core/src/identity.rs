@@ -120,7 +120,7 @@ impl Core {
                 }
             }
             PresentedIdentity::Signature(header) => {
-                let v = mdm_apple::verify_mdm_signature(header, body)
+                let v = mdm_apple::verify_mdm_signature(header, body, &self.signers)
                     .map_err(|e| refused(e.to_string()))?;
                 // A signature without a signing time cannot be dated; one with
                 // a time far from ours is refused (replay of an old capture).
@@ -128,7 +128,10 @@ impl Core {
                     mdm_apple::check_skew(v.signing_time, now, SIGNATURE_SKEW)
                         .map_err(|e| refused(e.to_string()))?;
                 }
-                v.cert_der
+                return Ok(ProvenCert {
+                    der: v.signer.der.clone(),
+                    fingerprint: hex::encode(v.signer.fingerprint),
+                });
             }
             PresentedIdentity::None => {
                 return Err(refused("no client certificate and no Mdm-Signature header"));

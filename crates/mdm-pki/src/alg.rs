@@ -6,6 +6,7 @@ use const_oid::db::rfc5912;
 use der::asn1::Null;
 use der::{Any, Decode};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use std::sync::OnceLock;
 
 use crate::PkiError;
 
@@ -146,27 +147,88 @@ pub fn verify_rsa(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), PkiError> {
+    lc_sig::UnparsedPublicKey::new(rsa_parameters(digest), rsa_key_bits(spki)?)
+        .verify(message, signature)
+        .map_err(|_| bad_rsa_signature())
+}
+
+/// An RSA public key kept for many verifications: parsed once per digest it
+/// is used with (the parse and its Montgomery set-up cost about a fifth of a
+/// 2048-bit verification). Same rules as [`verify_rsa`].
+pub struct RsaPublicKey {
+    key: Vec<u8>,
+    parsed: [OnceLock<Option<lc_sig::ParsedPublicKey>>; 4],
+}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaPublicKey")
+            .field("key_len", &self.key.len())
+            .finish()
+    }
+}
+
+impl RsaPublicKey {
+    /// The RSA key of `spki`; other key types are refused.
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, PkiError> {
+        Ok(Self {
+            key: rsa_key_bits(spki)?.to_vec(),
+            parsed: Default::default(),
+        })
+    }
+
+    /// Verifies an RSA PKCS#1 v1.5 signature made with `digest`.
+    pub fn verify(
+        &self,
+        digest: DigestAlg,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), PkiError> {
+        let slot = match digest {
+            DigestAlg::Sha1 => &self.parsed[0],
+            DigestAlg::Sha256 => &self.parsed[1],
+            DigestAlg::Sha384 => &self.parsed[2],
+            DigestAlg::Sha512 => &self.parsed[3],
+        };
+        let parsed = slot
+            .get_or_init(|| lc_sig::ParsedPublicKey::new(rsa_parameters(digest), &self.key).ok());
+        match parsed {
+            Some(key) => key
+                .verify_sig(message, signature)
+                .map_err(|_| bad_rsa_signature()),
+            // A key the parser refuses: the unparsed path says why, as before.
+            None => lc_sig::UnparsedPublicKey::new(rsa_parameters(digest), &self.key)
+                .verify(message, signature)
+                .map_err(|_| bad_rsa_signature()),
+        }
+    }
+}
+
+fn rsa_key_bits(spki: &SubjectPublicKeyInfoOwned) -> Result<&[u8], PkiError> {
     if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
         return Err(PkiError::UnsupportedAlgorithm(format!(
             "public key {}",
             oid_name(&spki.algorithm.oid)
         )));
     }
-    let key = spki
-        .subject_public_key
+    spki.subject_public_key
         .as_bytes()
         .ok_or(PkiError::KeyRejected(
             "public key bit string has unused bits".into(),
-        ))?;
-    let params: &'static lc_sig::RsaParameters = match digest {
+        ))
+}
+
+fn rsa_parameters(digest: DigestAlg) -> &'static lc_sig::RsaParameters {
+    match digest {
         DigestAlg::Sha1 => &lc_sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
         DigestAlg::Sha256 => &lc_sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         DigestAlg::Sha384 => &lc_sig::RSA_PKCS1_2048_8192_SHA384,
         DigestAlg::Sha512 => &lc_sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-    };
-    lc_sig::UnparsedPublicKey::new(params, key)
-        .verify(message, signature)
-        .map_err(|_| PkiError::BadSignature("RSA PKCS#1 v1.5 signature does not verify"))
+    }
+}
+
+fn bad_rsa_signature() -> PkiError {
+    PkiError::BadSignature("RSA PKCS#1 v1.5 signature does not verify")
 }
 
 /// Parses a DER SubjectPublicKeyInfo.

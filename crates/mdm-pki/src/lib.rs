@@ -12,6 +12,7 @@ mod alg;
 mod ber;
 mod cert;
 mod csr;
+mod detached;
 mod error;
 mod key;
 mod profile;
@@ -21,7 +22,7 @@ mod signer;
 mod vault;
 mod x509time;
 
-pub use alg::{DigestAlg, oid_name, rsa_signature_digest, spki_from_der, verify_rsa};
+pub use alg::{DigestAlg, RsaPublicKey, oid_name, rsa_signature_digest, spki_from_der, verify_rsa};
 pub use ber::{
     BerOctets, EncapContent, LenientSignedData, decode_ber, parse_content_info, parse_signed_data,
 };
@@ -31,14 +32,14 @@ pub use cert::{
     self_signed_cert, verify_issued_by,
 };
 pub use csr::{build_csr, challenge_password, csr_from_der, directory_string, verify_csr};
+pub use detached::{DetachedSigner, KnownSigner, SignerCache, verify_detached};
 pub use error::{PkiError, check_len};
 pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
 pub use random::random_bytes;
 pub use signed_data::{
-    DetachedSigner, SignedContent, VerifiedSigner, attribute_octets, build_certs_only,
-    certs_from_signed_data, find_signer_cert, octets_attribute, printable_attribute, sign_attached,
-    sign_with_attributes, signing_time_attribute, single_value, verify_detached,
-    verify_signed_data, verify_signer_info,
+    SignedContent, VerifiedSigner, attribute_octets, build_certs_only, certs_from_signed_data,
+    find_signer_cert, octets_attribute, printable_attribute, sign_attached, sign_with_attributes,
+    signing_time_attribute, single_value, verify_signed_data, verify_signer_info,
 };
 pub use signer::{RsaSignature, RsaSigner, RsaVerifyingKey};
 pub use vault::Vault;

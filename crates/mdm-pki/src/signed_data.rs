@@ -167,32 +167,6 @@ pub fn verify_signed_data(
     })
 }
 
-/// A verified detached signature: who signed, and when they say they did.
-#[derive(Clone, Debug)]
-pub struct DetachedSigner {
-    /// Certificate of the (first) signer, as carried in the message.
-    pub signer: Certificate,
-    /// The signingTime attribute, if present.
-    pub signing_time: Option<OffsetDateTime>,
-}
-
-/// Verifies a detached SignedData (BER or DER) over `body`, the signer
-/// certificate taken from the message — [`verify_signed_data`] with
-/// `Some(body)` and no extra certificates, without copying the body or the
-/// message's other certificates (`Mdm-Signature` is checked on every device
-/// request).
-pub fn verify_detached(input: &[u8], body: &[u8]) -> Result<DetachedSigner, PkiError> {
-    let sd = parse_signed_data(input)?;
-    if sd.encap_content_info.econtent.is_some() {
-        return Err(attached_given());
-    }
-    let (signer, verified) = verify_first_signer(&sd, body, &[])?;
-    Ok(DetachedSigner {
-        signer: signer.clone(),
-        signing_time: verified.signing_time,
-    })
-}
-
 fn attached_given() -> PkiError {
     PkiError::malformed(
         "CMS SignedData",
@@ -255,13 +229,26 @@ pub fn verify_signer_info(
     econtent_type: ObjectIdentifier,
     content: &[u8],
 ) -> Result<VerifiedSigner, PkiError> {
+    let spki = signer.tbs_certificate().subject_public_key_info();
+    verify_signer_info_with(si, econtent_type, content, |digest, message, signature| {
+        verify_rsa(spki, digest, message, signature)
+    })
+}
+
+/// [`verify_signer_info`] with the signer's key as a function of
+/// (digest, message, signature).
+pub(crate) fn verify_signer_info_with(
+    si: &SignerInfo,
+    econtent_type: ObjectIdentifier,
+    content: &[u8],
+    verify: impl Fn(DigestAlg, &[u8], &[u8]) -> Result<(), PkiError>,
+) -> Result<VerifiedSigner, PkiError> {
     let digest = DigestAlg::from_oid(&si.digest_alg.oid)
         .ok_or_else(|| PkiError::UnsupportedAlgorithm(crate::oid_name(&si.digest_alg.oid)))?;
     let signature_digest = rsa_signature_digest(&si.signature_algorithm, Some(digest))?;
-    let spki = signer.tbs_certificate().subject_public_key_info();
     let sig = si.signature.as_bytes();
     let Some(attrs) = &si.signed_attrs else {
-        verify_rsa(spki, signature_digest, content, sig)?;
+        verify(signature_digest, content, sig)?;
         return Ok(VerifiedSigner {
             digest,
             signature_digest,
@@ -285,14 +272,14 @@ pub fn verify_signer_info(
     let sorted =
         SetOfVec::try_from(attrs.iter().cloned().collect::<Vec<_>>()).map_err(PkiError::encode)?;
     let der_sorted = sorted.to_der().map_err(PkiError::encode)?;
-    if verify_rsa(spki, signature_digest, &der_sorted, sig).is_err() {
+    if verify(signature_digest, &der_sorted, sig).is_err() {
         let der_received = attrs.to_der().map_err(PkiError::encode)?;
         if der_received == der_sorted {
             return Err(PkiError::BadSignature(
                 "signature over signed attributes does not verify",
             ));
         }
-        verify_rsa(spki, signature_digest, &der_received, sig)?;
+        verify(signature_digest, &der_received, sig)?;
     }
     // An unreadable signingTime is reported as absent: it is covered by the
     // signature, and refusing peers over its syntax would gain nothing.

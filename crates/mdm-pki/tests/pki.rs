@@ -407,3 +407,67 @@ fn openssl_reads_our_certificates_and_csr() {
     assert_eq!(ss.to_der().unwrap(), std::fs::read(&self_signed).unwrap());
     assert!(Certificate::from_der(&[0x30, 0x00]).is_err());
 }
+
+/// Rewrites DER with every constructed value in BER's indefinite-length form
+/// (`0x80` … `00 00`), as streaming encoders write it.
+fn indefinite(der: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = der;
+    while !rest.is_empty() {
+        let tag = rest[0];
+        let (len, header) = match rest[1] {
+            n if n < 0x80 => (n as usize, 2),
+            n => {
+                let k = (n & 0x7f) as usize;
+                let len = rest[2..2 + k]
+                    .iter()
+                    .fold(0usize, |a, b| a << 8 | *b as usize);
+                (len, 2 + k)
+            }
+        };
+        let value = &rest[header..header + len];
+        if tag & 0x20 != 0 {
+            out.extend_from_slice(&[tag, 0x80]);
+            out.extend_from_slice(&indefinite(value));
+            out.extend_from_slice(&[0, 0]);
+        } else {
+            out.extend_from_slice(&rest[..header + len]);
+        }
+        rest = &rest[header + len..];
+    }
+    out
+}
+
+#[test]
+fn detached_signatures_verify_from_ber_and_from_the_signer_cache() {
+    use mdm_pki::cms::content_info::ContentInfo;
+    use mdm_pki::cms::signed_data::SignedData;
+    use mdm_pki::der::Any;
+    let (ca_key, ca_cert) = ca();
+    let body = b"<plist><dict><key>Status</key><string>Idle</string></dict></plist>";
+    let attached = sign_attached(body, ca_key, ca_cert, &[], at(0)).unwrap();
+    let mut ci = ContentInfo::from_der(&attached).unwrap();
+    let mut sd: SignedData = ci.content.decode_as().unwrap();
+    sd.encap_content_info.econtent = None;
+    ci.content = Any::encode_from(&sd).unwrap();
+    let der = ci.to_der().unwrap();
+    let ber = indefinite(&der);
+    assert_ne!(ber, der);
+    assert_eq!(&ber[..2], &[0x30, 0x80]);
+
+    let cache = SignerCache::new(8);
+    let cert_der = cert_to_der(ca_cert).unwrap();
+    for (form, input) in [("DER", &der), ("BER", &ber), ("BER again", &ber)] {
+        let v = verify_detached(input, body, &cache).unwrap_or_else(|e| panic!("{form}: {e}"));
+        assert_eq!(v.signer.der, cert_der, "{form}");
+        assert_eq!(v.signing_time, Some(at(0)), "{form}");
+        assert!(
+            verify_detached(input, b"other body", &cache).is_err(),
+            "{form}"
+        );
+    }
+    // One entry per encoding of the certificate as sent.
+    assert_eq!(cache.len(), 2);
+    // Attached content is not a detached signature.
+    assert!(verify_detached(&attached, body, &cache).is_err());
+}

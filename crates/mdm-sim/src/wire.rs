@@ -156,12 +156,13 @@ mod tests {
         let body = b"<plist><dict><key>Status</key><string>Idle</string></dict></plist>";
         let now = OffsetDateTime::now_utc();
         let header = mdm_signature(body, id, now).unwrap();
-        let v = mdm_apple::verify_mdm_signature(&header, body).unwrap();
-        assert_eq!(v.cert_der, id.cert_der);
+        let cache = mdm_pki::SignerCache::new(4);
+        let v = mdm_apple::verify_mdm_signature(&header, body, &cache).unwrap();
+        assert_eq!(v.signer.der, id.cert_der);
         assert_eq!(
             v.signing_time.map(|t| t.unix_timestamp()),
             Some(now.unix_timestamp())
         );
-        assert!(mdm_apple::verify_mdm_signature(&header, b"another body").is_err());
+        assert!(mdm_apple::verify_mdm_signature(&header, b"another body", &cache).is_err());
     }
 }

@@ -11,7 +11,7 @@ use crate::paging;
 use crate::registrations::advance;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
-use crate::store::{SqlStore, WriteTx, commit};
+use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::audit::AuditEntry;
@@ -171,11 +171,18 @@ async fn insert_command(tx: &mut WriteTx, c: &AppleCommand) -> StoreResult<()> {
 /// command is a scalar subquery answered from an index in queue order
 /// (`apple_commands_waiting`, or `apple_commands_queue` for `queued` alone),
 /// so neither database materialises or sorts anything per poll.
-fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &str) -> Sql {
+fn poll_sql(
+    backend: Backend,
+    tenant: TenantId,
+    enrollment: &str,
+    device_channel: &str,
+    states: &str,
+) -> Sql {
+    let by = poll_index(backend);
     Sql::new(format!(
         "SELECT e.enabled, e.last_seen_at, d.cert_fingerprint, c.revoked_at, c.serial, q.command_uuid, q.payload \
-         FROM apple_enrollments e \
-         JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $3 \
+         FROM apple_enrollments e {by} \
+         JOIN apple_enrollments d {by} ON d.tenant_id = e.tenant_id AND d.id = $3 \
          LEFT JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
          LEFT JOIN apple_commands q ON q.tenant_id = e.tenant_id AND q.command_uuid = \
              (SELECT command_uuid {}) \
@@ -185,6 +192,17 @@ fn poll_sql(tenant: TenantId, enrollment: &str, device_channel: &str, states: &s
     .arg(tenant)
     .arg(enrollment)
     .arg(device_channel)
+}
+
+/// How the poll reads name the enrollments' covering index. SQLite's
+/// planner sees two unique indexes on (tenant_id, id) as equally good and
+/// takes the primary key's, reading the wide row behind it (≈ 40 % of the
+/// poll read's time); PostgreSQL picks index-only scans by itself.
+fn poll_index(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "INDEXED BY apple_enrollments_poll",
+        Backend::Postgres => "",
+    }
 }
 
 /// The first command of enrollment `$2` (tenant `$1`) in one of `states`, in
@@ -344,7 +362,7 @@ impl AppleStore for SqlStore {
         include_not_now: bool,
     ) -> StoreResult<Option<Poll>> {
         let states = if include_not_now { WAITING } else { QUEUED };
-        poll_sql(tenant, enrollment, device_channel, states)
+        poll_sql(self.backend, tenant, enrollment, device_channel, states)
             .fetch_optional_map(&self.pool, poll_from_row)
             .await
     }
@@ -355,6 +373,7 @@ impl AppleStore for SqlStore {
         // five-statement transaction. Every right-hand side sees the row as it
         // was before this update. A command given up after too many NotNow
         // still takes a late final result (the device may have run it after all).
+        let by = poll_index(self.backend);
         let update = Sql::new(format!(
             "UPDATE apple_commands SET \
              state = CASE WHEN $1 = 'not_now' AND not_now_count + 1 >= $2 THEN 'expired' ELSE $1 END, \
@@ -362,8 +381,8 @@ impl AppleStore for SqlStore {
              result_at = $3, error_chain = $4, result = $5 \
              WHERE tenant_id = $6 AND enrollment_id = $7 AND command_uuid = $8 \
              AND (state IN {WAITING} OR (state = 'expired' AND $1 <> 'not_now')) \
-             AND EXISTS (SELECT 1 FROM apple_enrollments e \
-                 JOIN apple_enrollments d ON d.tenant_id = e.tenant_id AND d.id = $9 \
+             AND EXISTS (SELECT 1 FROM apple_enrollments e {by} \
+                 JOIN apple_enrollments d {by} ON d.tenant_id = e.tenant_id AND d.id = $9 \
                  JOIN certificates c ON c.tenant_id = d.tenant_id AND c.fingerprint_sha256 = d.cert_fingerprint \
                  WHERE e.tenant_id = $6 AND e.id = $7 AND e.enabled = 1 \
                  AND d.cert_fingerprint = $10 AND c.revoked_at IS NULL) \
@@ -389,9 +408,15 @@ impl AppleStore for SqlStore {
         if updated.is_none() {
             // Nothing changed: a duplicate, late or unknown result, or an
             // identity that does not check out — the poll read tells which.
-            let poll = poll_sql(r.tenant_id, &r.enrollment_id, &r.device_channel, QUEUED)
-                .fetch_optional_map(&self.pool, poll_from_row)
-                .await?;
+            let poll = poll_sql(
+                self.backend,
+                r.tenant_id,
+                &r.enrollment_id,
+                &r.device_channel,
+                QUEUED,
+            )
+            .fetch_optional_map(&self.pool, poll_from_row)
+            .await?;
             let bound = poll.as_ref().is_some_and(|p| {
                 p.enabled
                     && !p.cert_unusable

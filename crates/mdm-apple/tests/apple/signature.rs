@@ -6,7 +6,7 @@ use mdm_apple::*;
 use mdm_pki::cms::content_info::ContentInfo;
 use mdm_pki::cms::signed_data::SignedData;
 use mdm_pki::der::{Any, Decode, Encode};
-use mdm_pki::{cert_to_der, cert_to_pem, sign_attached};
+use mdm_pki::{SignerCache, cert_to_der, cert_to_pem, fingerprint_sha256, sign_attached};
 use time::Duration;
 
 use crate::common::{NOW, at, pki};
@@ -24,6 +24,11 @@ fn detached_signature(body: &[u8]) -> String {
     STANDARD.encode(ci.to_der().unwrap())
 }
 
+/// Verifies with a cache of its own.
+fn verify(header: &str, body: &[u8]) -> Result<VerifiedDevice, SignatureError> {
+    verify_mdm_signature(header, body, &SignerCache::new(16))
+}
+
 const BODY: &[u8] =
     b"<?xml version=\"1.0\"?><plist><dict><key>Status</key><string>Idle</string></dict></plist>";
 
@@ -31,9 +36,10 @@ const BODY: &[u8] =
 fn detached_signature_verifies_over_the_exact_body() {
     let p = pki();
     let header = detached_signature(BODY);
-    let v = verify_mdm_signature(&header, BODY).unwrap();
-    assert_eq!(v.cert, p.device);
-    assert_eq!(v.cert_der, cert_to_der(&p.device).unwrap());
+    let v = verify(&header, BODY).unwrap();
+    let der = cert_to_der(&p.device).unwrap();
+    assert_eq!(v.signer.der, der);
+    assert_eq!(v.signer.fingerprint, fingerprint_sha256(&der));
     assert_eq!(v.signing_time, Some(at(NOW)));
     check_skew(v.signing_time, at(NOW + 60), Duration::minutes(5)).unwrap();
 
@@ -44,44 +50,44 @@ fn detached_signature_verifies_over_the_exact_body() {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join("\r\n ");
-    assert!(verify_mdm_signature(&folded, BODY).is_ok());
+    assert!(verify(&folded, BODY).is_ok());
     let unpadded = header.trim_end_matches('=');
-    assert!(verify_mdm_signature(unpadded, BODY).is_ok());
+    assert!(verify(unpadded, BODY).is_ok());
 }
 
 #[test]
 fn replay_over_another_body_fails() {
     let header = detached_signature(BODY);
     let other = b"<plist><dict><key>Status</key><string>Acknowledged</string></dict></plist>";
-    assert_eq!(
-        verify_mdm_signature(&header, other),
+    assert!(matches!(
+        verify(&header, other),
         Err(SignatureError::DigestMismatch)
-    );
+    ));
     let mut one_byte_off = BODY.to_vec();
     one_byte_off.push(b'\n');
-    assert_eq!(
-        verify_mdm_signature(&header, &one_byte_off),
+    assert!(matches!(
+        verify(&header, &one_byte_off),
         Err(SignatureError::DigestMismatch)
-    );
+    ));
 }
 
 #[test]
 fn broken_signatures_are_typed() {
     assert!(matches!(
-        verify_mdm_signature("", BODY),
+        verify("", BODY),
         Err(SignatureError::BadLength(0))
     ));
     let huge = "A".repeat(MAX_SIGNATURE_HEADER_LEN + 1);
     assert!(matches!(
-        verify_mdm_signature(&huge, BODY),
+        verify(&huge, BODY),
         Err(SignatureError::BadLength(_))
     ));
     assert!(matches!(
-        verify_mdm_signature("!!not base64!!", BODY),
+        verify("!!not base64!!", BODY),
         Err(SignatureError::BadBase64(_))
     ));
     assert!(matches!(
-        verify_mdm_signature(&STANDARD.encode(b"hello"), BODY),
+        verify(&STANDARD.encode(b"hello"), BODY),
         Err(SignatureError::BadCms(_))
     ));
 
@@ -89,7 +95,7 @@ fn broken_signatures_are_typed() {
     let p = pki();
     let attached = sign_attached(BODY, &p.device_key, &p.device, &[], at(NOW)).unwrap();
     assert!(matches!(
-        verify_mdm_signature(&STANDARD.encode(&attached), BODY),
+        verify(&STANDARD.encode(&attached), BODY),
         Err(SignatureError::BadCms(_))
     ));
 
@@ -98,9 +104,47 @@ fn broken_signatures_are_typed() {
     let n = der.len();
     der[n - 5] ^= 0x01;
     assert!(matches!(
-        verify_mdm_signature(&STANDARD.encode(&der), BODY),
+        verify(&STANDARD.encode(&der), BODY),
         Err(SignatureError::BadSignature(_))
     ));
+}
+
+#[test]
+fn a_known_certificate_still_needs_a_good_signature() {
+    let p = pki();
+    let cache = SignerCache::new(16);
+    let header = detached_signature(BODY);
+
+    // A bad signature adds nothing.
+    let mut der = STANDARD.decode(&header).unwrap();
+    let n = der.len();
+    der[n - 5] ^= 0x01;
+    let forged = STANDARD.encode(&der);
+    assert!(matches!(
+        verify_mdm_signature(&forged, BODY, &cache),
+        Err(SignatureError::BadSignature(_))
+    ));
+    assert!(cache.is_empty());
+
+    let first = verify_mdm_signature(&header, BODY, &cache).unwrap();
+    assert_eq!(cache.len(), 1);
+    let again = verify_mdm_signature(&header, BODY, &cache).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first.signer, &again.signer),
+        "served from the cache"
+    );
+    assert_eq!(again.signer.der, cert_to_der(&p.device).unwrap());
+
+    // With the certificate known, the body and the RSA signature are still checked.
+    assert!(matches!(
+        verify_mdm_signature(&header, b"<plist/>", &cache),
+        Err(SignatureError::DigestMismatch)
+    ));
+    assert!(matches!(
+        verify_mdm_signature(&forged, BODY, &cache),
+        Err(SignatureError::BadSignature(_))
+    ));
+    assert_eq!(cache.len(), 1);
 }
 
 #[test]
