@@ -16,6 +16,16 @@ pub fn cpu_ms(pid: Option<u32>) -> Option<f64> {
     Some(ticks * 10.0) // USER_HZ is 100 on Linux
 }
 
+/// The utime + stime of this process's children that have ended and were
+/// waited for (cutime + cstime), in milliseconds.
+pub fn children_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(13)?.parse::<f64>().ok()? + f.get(14)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
+}
+
 /// This process's own utime + stime, in milliseconds.
 pub fn self_cpu_ms() -> Option<f64> {
     cpu_ms(Some(std::process::id()))

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::load::{Fleet, LoadArgs, Meter, report, run_timed, settle};
 
 /// Signed Idle requests of every enrolled device, made before the clock.
-async fn enrolled_idles(fleet: &Fleet) -> anyhow::Result<Vec<Prepared>> {
+pub(crate) async fn enrolled_idles(fleet: &Fleet) -> anyhow::Result<Vec<Prepared>> {
     let mut out = Vec::new();
     for slot in fleet.iter() {
         if let Some(d) = slot.lock().await.as_ref() {

@@ -31,7 +31,10 @@ pub struct LoadArgs {
     pub(crate) token: String,
     #[arg(long, default_value = "default")]
     pub(crate) tenant: String,
-    /// Which measurements, in order: register, idle, roundtrip.
+    /// Which measurements, in order: register, idle, idle-wrk, roundtrip.
+    /// `idle-wrk` replays the same signed Idle requests from `wrk` (which
+    /// must be installed) for --wrk-seconds, as the peer's figures were
+    /// measured; its load-generator column is wrk's CPU.
     #[arg(long, value_delimiter = ',', default_value = "register,idle,roundtrip")]
     pub(crate) modes: Vec<String>,
     /// Devices enrolled in the store before idle polls and round trips
@@ -69,6 +72,9 @@ pub struct LoadArgs {
     /// Label of the RESULT lines.
     #[arg(long, default_value = "apple")]
     pub(crate) label: String,
+    /// How long `idle-wrk` runs wrk.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) wrk_seconds: u64,
     /// The command each round trip carries (admin API JSON `type`).
     #[arg(long, default_value = "ProfileList")]
     pub(crate) command: String,
@@ -76,15 +82,17 @@ pub struct LoadArgs {
 
 /// One timed window's outcome.
 pub(crate) struct Window {
-    ok: usize,
-    failed: usize,
-    first_error: Option<String>,
+    pub(crate) ok: usize,
+    pub(crate) failed: usize,
+    pub(crate) first_error: Option<String>,
     latencies: Vec<Duration>,
-    wall: Duration,
+    /// p50 and p99 in ms as another load generator measured them (wrk).
+    pub(crate) percentiles: Option<(f64, f64)>,
+    pub(crate) wall: Duration,
     server_ms: Option<f64>,
     db_ms: Option<f64>,
     db_procs: usize,
-    self_ms: Option<f64>,
+    pub(crate) self_ms: Option<f64>,
     machine_ms: Option<f64>,
 }
 
@@ -143,6 +151,7 @@ impl Meter {
             failed: 0,
             first_error: None,
             latencies: Vec::new(),
+            percentiles: None,
             wall,
             server_ms,
             db_ms: (!self.db_pids.is_empty()).then(|| cpu_delta_ms(&self.db0, &db1)),
@@ -171,10 +180,12 @@ pub(crate) fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
     let per = |ms: Option<f64>| ms.map(|m| m / w.ok.max(1) as f64);
     let fmt = |v: Option<f64>| v.map_or("NA".to_owned(), |v| format!("{v:.3}"));
     let rate = w.ok as f64 / w.wall.as_secs_f64();
-    let (p50, p99) = (
-        percentile(&w.latencies, 0.5),
-        percentile(&w.latencies, 0.99),
-    );
+    let (p50, p99) = w.percentiles.unwrap_or_else(|| {
+        (
+            percentile(&w.latencies, 0.5),
+            percentile(&w.latencies, 0.99),
+        )
+    });
     let label = &a.label;
     println!(
         "[{label}] {mode}: {} ok, {} failed in {:.2} s = {rate:.0}/s, c={c}; latency p50 {p50:.2} ms p99 {p99:.2} ms",
@@ -357,8 +368,9 @@ pub async fn run(a: LoadArgs) -> anyhow::Result<()> {
                 report(&a, "registration", c, &meter.stop(out));
             }
             "idle" => crate::channel::idle(&a, &http, &fleet, c).await?,
+            "idle-wrk" => crate::wrk::idle(&a, &fleet, c).await?,
             "roundtrip" => crate::channel::roundtrips(&a, &api, &http, &fleet, c).await?,
-            other => bail!("unknown mode {other} (register, idle, roundtrip)"),
+            other => bail!("unknown mode {other} (register, idle, idle-wrk, roundtrip)"),
         }
     }
     Ok(())

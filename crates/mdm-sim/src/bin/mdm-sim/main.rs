@@ -14,6 +14,7 @@
 mod android_load;
 mod channel;
 mod load;
+mod wrk;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
