@@ -186,7 +186,10 @@ pub enum NewCommand {
 }
 
 /// Verifies a proven certificate against what a poll read found.
-pub(crate) fn check_binding(poll: Option<&Poll>, cert: &ProvenCert) -> Result<(), Refusal> {
+pub(crate) fn check_binding<'p>(
+    poll: Option<&'p Poll>,
+    cert: &ProvenCert,
+) -> Result<&'p Poll, Refusal> {
     let Some(poll) = poll else {
         return Err(Refusal::NotEnrolled(
             "no enrollment for this channel".into(),
@@ -209,7 +212,7 @@ pub(crate) fn check_binding(poll: Option<&Poll>, cert: &ProvenCert) -> Result<()
             "the enrollment is disabled (checked out or not yet live)".into(),
         ));
     }
-    Ok(())
+    Ok(poll)
 }
 
 /// How old a channel's stored last-seen time may be before an Idle poll
@@ -244,12 +247,11 @@ impl Core {
                     .store
                     .apple_poll(tenant.id, &enrollment, &device_channel, true)
                     .await?;
-                check_binding(poll.as_ref(), &cert)?;
-                let poll = poll.ok_or_else(|| Refusal::NotEnrolled("no enrollment".into()))?;
-                if seen_long_ago(poll.last_seen_at, now) {
+                let checked = check_binding(poll.as_ref(), &cert)?;
+                if seen_long_ago(checked.last_seen_at, now) {
                     self.saw(tenant.id, enrollment, now);
                 }
-                poll.next
+                poll.and_then(|p| p.next)
             }
             (status, Some(uuid)) => {
                 let next = self

@@ -190,17 +190,12 @@ impl RsaPublicKey {
             DigestAlg::Sha384 => &self.parsed[2],
             DigestAlg::Sha512 => &self.parsed[3],
         };
-        let parsed = slot
-            .get_or_init(|| lc_sig::ParsedPublicKey::new(rsa_parameters(digest), &self.key).ok());
-        match parsed {
-            Some(key) => key
-                .verify_sig(message, signature)
-                .map_err(|_| bad_rsa_signature()),
-            // A key the parser refuses: the unparsed path says why, as before.
-            None => lc_sig::UnparsedPublicKey::new(rsa_parameters(digest), &self.key)
-                .verify(message, signature)
-                .map_err(|_| bad_rsa_signature()),
-        }
+        // A key the parser refuses verifies nothing (as with `verify_rsa`).
+        slot.get_or_init(|| lc_sig::ParsedPublicKey::new(rsa_parameters(digest), &self.key).ok())
+            .as_ref()
+            .ok_or_else(bad_rsa_signature)?
+            .verify_sig(message, signature)
+            .map_err(|_| bad_rsa_signature())
     }
 }
 

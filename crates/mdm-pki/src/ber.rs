@@ -150,6 +150,11 @@ pub fn parse_content_info(input: &[u8]) -> Result<(ObjectIdentifier, Vec<u8>), P
 
 /// Decodes a `ContentInfo` that must hold SignedData.
 pub fn parse_signed_data(input: &[u8]) -> Result<LenientSignedData, PkiError> {
+    decode_ber::<LenientSignedData>(&signed_data_bytes(input)?, "CMS SignedData")
+}
+
+/// The encoded SignedData of a `ContentInfo` that must hold one.
+pub(crate) fn signed_data_bytes(input: &[u8]) -> Result<Vec<u8>, PkiError> {
     let (content_type, inner) = parse_content_info(input)?;
     if content_type != const_oid::db::rfc5911::ID_SIGNED_DATA {
         return Err(PkiError::malformed(
@@ -157,7 +162,7 @@ pub fn parse_signed_data(input: &[u8]) -> Result<LenientSignedData, PkiError> {
             format!("content type {content_type} is not signedData"),
         ));
     }
-    decode_ber::<LenientSignedData>(&inner, "CMS SignedData")
+    Ok(inner)
 }
 
 /// Decodes `T` with BER rules (a superset of DER).

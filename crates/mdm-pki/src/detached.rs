@@ -24,8 +24,8 @@ use x509_cert::Certificate;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 
-use crate::ber::{EncapContent, decode_ber, parse_content_info};
-use crate::signed_data::{find_signer_cert, verify_signer_info_with};
+use crate::ber::{EncapContent, decode_ber, signed_data_bytes};
+use crate::signed_data::{attached_given, find_signer_cert, verify_signer_info_with};
 use crate::{CertificateExt, PkiError, RsaPublicKey, fingerprint_sha256, key_identifier};
 
 /// What verifying a signature needs of a signer certificate, kept between
@@ -158,19 +158,9 @@ pub fn verify_detached(
     body: &[u8],
     cache: &SignerCache,
 ) -> Result<DetachedSigner, PkiError> {
-    let (content_type, inner) = parse_content_info(input)?;
-    if content_type != const_oid::db::rfc5911::ID_SIGNED_DATA {
-        return Err(PkiError::malformed(
-            "CMS ContentInfo",
-            format!("content type {content_type} is not signedData"),
-        ));
-    }
-    let sd = decode_ber::<DetachedSignedData>(&inner, "CMS SignedData")?;
+    let sd = decode_ber::<DetachedSignedData>(&signed_data_bytes(input)?, "CMS SignedData")?;
     if sd.encap_content_info.econtent.is_some() {
-        return Err(PkiError::malformed(
-            "CMS SignedData",
-            "detached content given for an attached signature",
-        ));
+        return Err(attached_given());
     }
     let si = sd.signer_infos.0.get(0).ok_or(PkiError::SignerNotFound)?;
     let mut found = None;

@@ -167,7 +167,7 @@ pub fn verify_signed_data(
     })
 }
 
-fn attached_given() -> PkiError {
+pub(crate) fn attached_given() -> PkiError {
     PkiError::malformed(
         "CMS SignedData",
         "detached content given for an attached signature",
