@@ -200,7 +200,7 @@ impl SqlStore {
     /// IMMEDIATE`), so a read lock never has to be upgraded under contention.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let turn = self.write_turn().await;
-        let conn = self.begin("BEGIN IMMEDIATE").await?;
+        let conn = self.begin(Begin::Write).await?;
         Ok(WriteTx { conn, _turn: turn })
     }
 
@@ -208,15 +208,22 @@ impl SqlStore {
     /// on SQLite from its first read; PostgreSQL's default isolation, which
     /// the caller may raise.
     pub(crate) async fn begin_read(&self) -> Result<WriteTx, StoreError> {
-        let conn = self.begin("BEGIN").await?;
+        let conn = self.begin(Begin::Read).await?;
         Ok(WriteTx { conn, _turn: None })
     }
 
-    async fn begin(&self, sqlite_begin: &str) -> Result<DbConn, StoreError> {
+    /// On SQLite a write transaction runs on the pool's primary connection,
+    /// whose page cache no other connection's commit resets, and a read
+    /// transaction, which may be held across waits, on another one.
+    async fn begin(&self, kind: Begin) -> Result<DbConn, StoreError> {
         match &self.pool {
             DbPool::Sqlite(pool) => {
-                let mut conn = pool.acquire().await.map_err(lite_error)?;
-                conn.batch(sqlite_begin).map_err(lite_error)?;
+                let (conn, sql) = match kind {
+                    Begin::Write => (pool.acquire_primary().await, "BEGIN IMMEDIATE"),
+                    Begin::Read => (pool.acquire_secondary().await, "BEGIN"),
+                };
+                let mut conn = conn.map_err(lite_error)?;
+                conn.batch(sql).map_err(lite_error)?;
                 Ok(DbConn::Sqlite(conn))
             }
             DbPool::Postgres(pool) => Ok(DbConn::PostgresTx(
@@ -224,6 +231,12 @@ impl SqlStore {
             )),
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Begin {
+    Write,
+    Read,
 }
 
 /// Commits `tx` (and gives up the writer turn).
