@@ -16,7 +16,7 @@ use crate::sql::Arg;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Statement};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -151,6 +151,8 @@ struct Shared {
     /// Whether there are other connections at all.
     secondaries: bool,
     closed: AtomicBool,
+    /// Stops and joins the checkpointer (dropping the sender stops it too).
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 /// At most `max` connections: the primary, opened now, and `max - 1` others
@@ -177,6 +179,7 @@ impl LitePool {
                 permits: Arc::new(Semaphore::new(others)),
                 secondaries: others > 0,
                 closed: AtomicBool::new(false),
+                checkpointer: Mutex::new(None),
             }),
         };
         if !memory {
@@ -189,17 +192,15 @@ impl LitePool {
     /// every [`CHECKPOINT_EVERY`] until the pool is closed or dropped.
     fn start_checkpointer(&self) -> Result<(), LiteError> {
         let conn = self.shared.target.open()?;
-        let shared = Arc::downgrade(&self.shared);
-        std::thread::Builder::new()
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 let mut failing = false;
-                loop {
-                    std::thread::sleep(CHECKPOINT_EVERY);
-                    match shared.upgrade() {
-                        Some(s) if !s.closed.load(Ordering::Acquire) => {}
-                        _ => break,
-                    }
+                // Woken early (or its sender gone) when the pool closes.
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
                     let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                     });
@@ -226,8 +227,12 @@ impl LitePool {
                         Err(_) => {}
                     }
                 }
+                // Its connection closes here: the last one to close
+                // checkpoints the WAL and removes it.
+                drop(conn);
             })
             .map_err(|e| LiteError::new(format!("starting the WAL checkpointer: {e}")))?;
+        *lock(&self.shared.checkpointer)? = Some((stop, thread));
         Ok(())
     }
 
@@ -315,6 +320,17 @@ impl LitePool {
         }
         if let Ok(mut primary) = self.shared.primary.lock() {
             primary.take();
+        }
+        let checkpointer = self
+            .shared
+            .checkpointer
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take());
+        if let Some((stop, thread)) = checkpointer {
+            drop(stop);
+            // At most the end of a checkpoint in progress.
+            let _ = thread.join();
         }
     }
 }
@@ -651,6 +667,10 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // Closing stops the checkpointer; the last connection to go removes
+        // the WAL, as SQLite does on a clean shutdown.
+        pool.close();
+        assert!(!dir.path().join("c.db-wal").exists());
         Ok(())
     }
 }
