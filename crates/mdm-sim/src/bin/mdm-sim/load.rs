@@ -9,7 +9,7 @@
 //! within the server's clock-skew allowance), while a round trip signs its
 //! result when the command arrives, as a device does.
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use mdm_apple::CommandStatus;
 use mdm_pki::RsaKey;
 use mdm_sim::measure::{
@@ -352,16 +352,29 @@ pub async fn run(a: LoadArgs) -> anyhow::Result<()> {
     for mode in &a.modes {
         match mode.as_str() {
             "register" => {
-                let (api2, http2, pool2, fleet2) =
-                    (api.clone(), http.clone(), pool.clone(), fleet.clone());
+                // The timed devices' keys are parsed before the clock starts
+                // (aws-lc checks an RSA key's consistency when it reads one,
+                // which is not part of a registration).
+                let keys: Vec<std::sync::Mutex<Option<RsaKey>>> =
+                    mdm_sim::measure::parallel(timed_regs, |k| -> anyhow::Result<_> {
+                        let der = pool.get(seed_keys + k).ok_or_else(|| anyhow!("key {k}"))?;
+                        Ok(std::sync::Mutex::new(Some(
+                            key_from(der).map_err(|e| anyhow!(e))?,
+                        )))
+                    })?;
+                let keys = Arc::new(keys);
+                let (api2, http2, fleet2) = (api.clone(), http.clone(), fleet.clone());
                 let meter = Meter::start(&a);
                 let out = run_timed(timed_regs, c, move |k| {
-                    let (api, http, pool, fleet) =
-                        (api2.clone(), http2.clone(), pool2.clone(), fleet2.clone());
+                    let (api, http, keys, fleet) =
+                        (api2.clone(), http2.clone(), keys.clone(), fleet2.clone());
                     async move {
-                        let der = pool.get(seed_keys + k).ok_or("key")?;
+                        let key = keys
+                            .get(k)
+                            .and_then(|m| m.lock().ok()?.take())
+                            .ok_or("key")?;
                         let slot = fleet.get(seed_n + k).ok_or("slot")?;
-                        register(&api, &http, seed_n + k, key_from(der)?, slot).await
+                        register(&api, &http, seed_n + k, key, slot).await
                     }
                 })
                 .await;
