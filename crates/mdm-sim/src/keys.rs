@@ -29,6 +29,19 @@ pub fn cached_key(dir: &Path, i: usize) -> Result<RsaKey, SimError> {
     Ok(key)
 }
 
+/// Runs one private-key operation of each kind with `key` (a signature and
+/// a key-transport decryption): aws-lc sets up an RSA key's blinding on its
+/// first use, which costs about a fifth of a load generator's CPU per
+/// registration when it happens inside the timed window.
+pub fn warm_up(key: &RsaKey) -> Result<(), SimError> {
+    key.sign(mdm_pki::DigestAlg::Sha256, b"warm-up")
+        .map_err(SimError::local)?;
+    let sealed = mdm_pki::rsa_pkcs1v15_encrypt(key.public_key_spki_der(), &[0u8; 16])
+        .map_err(SimError::local)?;
+    key.decrypt_cek(&sealed, 16);
+    Ok(())
+}
+
 /// A pool of RSA-2048 device keys, handed out once each.
 pub struct KeyPool {
     keys: Mutex<Vec<RsaKey>>,

@@ -44,7 +44,7 @@ pub use commands::{Effect, InstalledProfile, ProfileStore, Reply, answer};
 pub use device::{Behaviour, Channel, Device, DeviceState, Handled};
 pub use error::{ProfileError, SimError};
 pub use facts::{DeviceFacts, MacUser, Platform};
-pub use keys::{KeyPool, cached_key};
+pub use keys::{KeyPool, cached_key, warm_up};
 pub use profile::{ManagementProfile, MdmConfig, ScepConfig};
 pub use scep::{Issued, enroll as scep_enroll, subject_name};
 pub use wire::{Answer, Identity, IdentityMode, Prepared, device_client, mdm_signature, xml};

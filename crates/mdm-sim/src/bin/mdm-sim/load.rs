@@ -352,15 +352,16 @@ pub async fn run(a: LoadArgs) -> anyhow::Result<()> {
     for mode in &a.modes {
         match mode.as_str() {
             "register" => {
-                // The timed devices' keys are parsed before the clock starts
-                // (aws-lc checks an RSA key's consistency when it reads one,
-                // which is not part of a registration).
+                // The timed devices' keys are read and warmed up before the
+                // clock starts: aws-lc checks an RSA key's consistency when
+                // it reads one and sets up its blinding on the first
+                // private-key operation, neither part of a registration.
                 let keys: Vec<std::sync::Mutex<Option<RsaKey>>> =
                     mdm_sim::measure::parallel(timed_regs, |k| -> anyhow::Result<_> {
                         let der = pool.get(seed_keys + k).ok_or_else(|| anyhow!("key {k}"))?;
-                        Ok(std::sync::Mutex::new(Some(
-                            key_from(der).map_err(|e| anyhow!(e))?,
-                        )))
+                        let key = key_from(der).map_err(|e| anyhow!(e))?;
+                        mdm_sim::warm_up(&key)?;
+                        Ok(std::sync::Mutex::new(Some(key)))
                     })?;
                 let keys = Arc::new(keys);
                 let (api2, http2, fleet2) = (api.clone(), http.clone(), fleet.clone());
