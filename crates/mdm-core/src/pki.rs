@@ -310,6 +310,23 @@ impl Core {
         registration: &str,
         lifetime: Option<time::Duration>,
     ) -> CoreResult<IssuedChallenge> {
+        let (ch, audit, issued) = self
+            .new_challenge(actor, tenant, registration, lifetime)
+            .await?;
+        self.store.create_challenge(&ch, &audit).await?;
+        Ok(issued)
+    }
+
+    /// A one-time challenge for `registration` and its audit entry, not yet
+    /// stored (the caller stores both, with whatever else it writes), and
+    /// what the caller hands out.
+    pub(crate) async fn new_challenge(
+        &self,
+        actor: &Actor,
+        tenant: &Tenant,
+        registration: &str,
+        lifetime: Option<time::Duration>,
+    ) -> CoreResult<(ScepChallenge, AuditEntry, IssuedChallenge)> {
         actor.require_tenant(tenant.id)?;
         if registration.is_empty()
             || registration.len() > 200
@@ -335,13 +352,13 @@ impl Core {
         };
         let audit = AuditEntry::new(Some(tenant.id), now, actor, AuditAction::ScepChallengeCreated, ("scep_challenge", ch.id.to_string()))
             .details(serde_json::json!({ "registration": ch.registration, "expires_at": ch.expires_at.unix_timestamp() }));
-        self.store.create_challenge(&ch, &audit).await?;
-        Ok(IssuedChallenge {
+        let issued = IssuedChallenge {
             id: ch.id,
-            registration: ch.registration,
+            registration: ch.registration.clone(),
             challenge: secret,
             expires_at: ch.expires_at,
-        })
+        };
+        Ok((ch, audit, issued))
     }
 
     /// Certificates issued in the tenant, newest first.

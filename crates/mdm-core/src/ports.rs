@@ -462,6 +462,17 @@ pub trait DirectoryStore: Send + Sync {
 pub trait RegistrationStore: Send + Sync {
     /// Inserts the registration or replaces the stored one, with its audit entry.
     async fn save_registration(&self, reg: &Registration, audit: &AuditEntry) -> StoreResult<()>;
+    /// What issuing a profile writes, in one transaction: its one-time
+    /// challenge, the registration (inserted or replaced), the audit
+    /// entries and the registration's expiry job (not inserted when one
+    /// with its dedupe key is queued). Nothing of it when any part fails.
+    async fn save_issued_profile(
+        &self,
+        challenge: &crate::pki::ScepChallenge,
+        reg: &Registration,
+        audit: &[AuditEntry],
+        expiry: Option<&crate::jobs::NewJob>,
+    ) -> StoreResult<()>;
     async fn registration(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Registration>>;
     /// Newest first, filtered, keyset-paged by (created_at, id).
     async fn registrations(

@@ -167,8 +167,9 @@ impl Core {
         }
         let mut reg = self.profile_registration(tenant, &req).await?;
         let registration = reg.id.clone();
-        let challenge = self
-            .mint_challenge_valid_for(actor, tenant, &registration, req.challenge_lifetime)
+        // Stored below with the registration, once the profile is signed.
+        let (new_challenge, challenge_audit, challenge) = self
+            .new_challenge(actor, tenant, &registration, req.challenge_lifetime)
             .await?;
         let ca = self.tenant_ca(tenant).await?;
         let (check_in, server) = self.mdm_urls(tenant);
@@ -221,8 +222,17 @@ impl Core {
         reg.profile_downloaded_at = Some(now);
         reg.expires_at = Some(challenge.expires_at);
         reg.updated_at = now;
-        self.store.save_registration(&reg, &audit).await?;
-        self.schedule_expiry(&reg).await?;
+        // One transaction: the challenge, the registration, both audit
+        // entries and the expiry job.
+        let expiry = crate::registrations::expiry_job(&reg);
+        self.store
+            .save_issued_profile(
+                &new_challenge,
+                &reg,
+                &[challenge_audit, audit],
+                expiry.as_ref(),
+            )
+            .await?;
         Ok(IssuedProfile {
             registration,
             expires_at: challenge.expires_at,

@@ -299,25 +299,6 @@ impl Core {
         Ok(self.store.end_registration(&end, &[], &audit).await?)
     }
 
-    /// Queues the job that ends `reg` if nobody completes it in time.
-    pub(crate) async fn schedule_expiry(&self, reg: &Registration) -> CoreResult<()> {
-        let Some(expires) = reg.expires_at else {
-            return Ok(());
-        };
-        let key = format!("{EXPIRE_JOB}:{}:{}", reg.id, expires.unix_timestamp());
-        let payload = serde_json::json!({ "registration": reg.id });
-        self.enqueue_job(
-            Some(reg.tenant_id),
-            EXPIRE_JOB,
-            payload,
-            expires + REGISTRATION_GRACE,
-            Some(key),
-            5,
-        )
-        .await?;
-        Ok(())
-    }
-
     /// The expiry job: a registration still open after its profile expired
     /// (and the grace) ends `expired`; a re-enrolment's device loses MDM.
     pub(crate) async fn run_registration_expiry(
@@ -351,4 +332,24 @@ impl Core {
             Err(e) => JobOutcome::retry(e.to_string()),
         }
     }
+}
+
+/// The job that ends `reg` if it is still open after its profile expired
+/// (and the grace); none for a registration without an expiry. One per
+/// registration and expiry time (its dedupe key).
+pub(crate) fn expiry_job(reg: &Registration) -> Option<crate::jobs::NewJob> {
+    let expires = reg.expires_at?;
+    Some(crate::jobs::NewJob {
+        id: crate::ids::JobId::new(),
+        tenant_id: Some(reg.tenant_id),
+        kind: EXPIRE_JOB.to_string(),
+        payload: serde_json::json!({ "registration": reg.id }),
+        run_at: expires + REGISTRATION_GRACE,
+        dedupe_key: Some(format!(
+            "{EXPIRE_JOB}:{}:{}",
+            reg.id,
+            expires.unix_timestamp()
+        )),
+        max_attempts: 5,
+    })
 }

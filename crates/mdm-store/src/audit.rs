@@ -44,7 +44,9 @@ pub(crate) async fn insert_audit(
             }
             sql.tuple(audit_values(entry));
         }
-        let sql = if chunk.len() > 1 { sql.one_off() } else { sql };
+        // A change's own few entries (up to four) keep their statement
+        // prepared: its text depends only on the number of rows.
+        let sql = if chunk.len() > 4 { sql.one_off() } else { sql };
         sql.execute(&mut *conn).await?;
     }
     Ok(())

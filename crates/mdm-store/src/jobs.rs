@@ -28,26 +28,32 @@ fn claim_sql(backend: Backend) -> String {
     )
 }
 
+/// The insert of a new job; a job whose `dedupe_key` is already queued is
+/// not inserted (the statement changes no row).
+pub(crate) fn insert_job(job: &NewJob) -> Sql {
+    let mut sql = Sql::new(
+        "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
+    );
+    sql.tuple([
+        Arg::from(job.id),
+        job.tenant_id.into(),
+        job.kind.as_str().into(),
+        (&job.payload).into(),
+        job.run_at.into(),
+        0i64.into(),
+        job.max_attempts.into(),
+        JobState::Queued.as_str().into(),
+        job.dedupe_key.as_deref().into(),
+    ]);
+    sql.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+    sql
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool> {
         let _turn = self.write_turn().await;
-        let mut sql = Sql::new(
-            "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
-        );
-        sql.tuple([
-            Arg::from(job.id),
-            job.tenant_id.into(),
-            job.kind.as_str().into(),
-            (&job.payload).into(),
-            job.run_at.into(),
-            0i64.into(),
-            job.max_attempts.into(),
-            JobState::Queued.as_str().into(),
-            job.dedupe_key.as_deref().into(),
-        ]);
-        sql.push(" ON CONFLICT (dedupe_key) DO NOTHING");
-        Ok(sql.execute(&self.pool).await? == 1)
+        Ok(insert_job(job).execute(&self.pool).await? == 1)
     }
 
     async fn claim_jobs(

@@ -140,6 +140,23 @@ pub(crate) async fn insert_certificate(
         .map(|_| ())
 }
 
+/// The insert of a new one-time challenge.
+pub(crate) fn insert_challenge(ch: &ScepChallenge) -> Sql {
+    let mut sql = Sql::new(format!(
+        "INSERT INTO scep_challenges ({CHALLENGE_COLS}) VALUES "
+    ));
+    sql.tuple([
+        Arg::from(ch.id),
+        ch.tenant_id.into(),
+        ch.registration.as_str().into(),
+        ch.challenge_hash.as_str().into(),
+        ch.created_at.into(),
+        ch.expires_at.into(),
+        ch.used_at.into(),
+    ]);
+    sql.unique("challenge")
+}
+
 #[async_trait]
 impl PkiStore for SqlStore {
     async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()> {
@@ -172,19 +189,7 @@ impl PkiStore for SqlStore {
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let mut sql = Sql::new(format!(
-            "INSERT INTO scep_challenges ({CHALLENGE_COLS}) VALUES "
-        ));
-        sql.tuple([
-            Arg::from(ch.id),
-            ch.tenant_id.into(),
-            ch.registration.as_str().into(),
-            ch.challenge_hash.as_str().into(),
-            ch.created_at.into(),
-            ch.expires_at.into(),
-            ch.used_at.into(),
-        ]);
-        sql.unique("challenge").execute(&mut *tx).await?;
+        insert_challenge(ch).execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await
     }

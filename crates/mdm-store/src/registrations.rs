@@ -4,7 +4,9 @@
 
 use crate::audit::insert_audit;
 use crate::db::DbRow;
+use crate::jobs::insert_job;
 use crate::paging;
+use crate::pki::insert_challenge;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql};
 use crate::store::{SqlStore, WriteTx, commit};
@@ -12,6 +14,8 @@ use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::audit::AuditEntry;
 use mdm_core::ids::TenantId;
+use mdm_core::jobs::NewJob;
+use mdm_core::pki::ScepChallenge;
 use mdm_core::ports::{RegistrationStep, RegistrationStore, StoreResult};
 use mdm_core::registrations::{
     DevicePlatform, EndRegistration, Registration, RegistrationPurpose, RegistrationQuery,
@@ -26,6 +30,26 @@ pub(crate) const REG_COLS: &str = "id, tenant_id, user_id, platform, purpose, de
 /// The statuses a registration can still advance from (SQL list).
 pub(crate) const OPEN: &str =
     "('pending', 'profile_downloaded', 'certificate_issued', 'checked_in')";
+
+/// Inserts the registration or replaces the stored one. An upsert: columns
+/// outside REG_COLS (the client app's push token) keep their value when a
+/// profile attaches to the registration. The text is the same every time,
+/// so the statement stays prepared.
+fn upsert_registration(g: &Registration) -> Sql {
+    let mut sql = Sql::new(format!("INSERT INTO registrations ({REG_COLS}) VALUES "));
+    sql.tuple(values(g));
+    let updates = REG_COLS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !matches!(*c, "id" | "tenant_id" | "created_at"))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql.push(&format!(
+        " ON CONFLICT (id) DO UPDATE SET {updates} WHERE registrations.tenant_id = excluded.tenant_id"
+    ));
+    sql.unique("registration")
+}
 
 fn bad(col: &str, v: &str) -> StoreError {
     StoreError::Backend(format!("column {col}: unknown value {v:?}"))
@@ -116,25 +140,25 @@ pub(crate) async fn advance(tx: &mut WriteTx, step: &RegistrationStep) -> StoreR
 impl RegistrationStore for SqlStore {
     async fn save_registration(&self, g: &Registration, audit: &AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        // An upsert: columns outside REG_COLS (the client app's push token)
-        // keep their value when a profile attaches to the registration.
-        let mut sql = Sql::new(format!("INSERT INTO registrations ({REG_COLS}) VALUES "));
-        sql.tuple(values(g));
-        let updates = REG_COLS
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !matches!(*c, "id" | "tenant_id" | "created_at"))
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        sql.push(&format!(
-            " ON CONFLICT (id) DO UPDATE SET {updates} WHERE registrations.tenant_id = excluded.tenant_id"
-        ));
-        sql.unique("registration")
-            .one_off()
-            .execute(&mut *tx)
-            .await?;
+        upsert_registration(g).execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+
+    async fn save_issued_profile(
+        &self,
+        challenge: &ScepChallenge,
+        g: &Registration,
+        audit: &[AuditEntry],
+        expiry: Option<&NewJob>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_challenge(challenge).execute(&mut *tx).await?;
+        upsert_registration(g).execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, audit).await?;
+        if let Some(job) = expiry {
+            insert_job(job).execute(&mut *tx).await?;
+        }
         commit(tx).await
     }
 

@@ -114,6 +114,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         devices::registrations_round_trip_and_paging,
         devices::ending_a_registration,
         devices::issuance_advances_the_registration,
+        devices::issued_profile_is_one_transaction,
         devices::devices_listing_and_last_seen,
         apple::binding_and_poll,
         apple::results_are_recorded_once,

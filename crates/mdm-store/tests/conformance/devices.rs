@@ -11,7 +11,7 @@ use mdm_core::devices::{AppleChannel, AppleEnrollment, Device, DeviceQuery, Devi
 use mdm_core::ids::{DeviceId, TenantId};
 use mdm_core::pki::{CertificateRecord, Redeem};
 use mdm_core::ports::{
-    AppleStore, DeviceStore, EnrollmentChange, PkiStore, RegistrationStore, UserStore,
+    AppleStore, DeviceStore, EnrollmentChange, JobStore, PkiStore, RegistrationStore, UserStore,
 };
 use mdm_core::registrations::{
     DevicePlatform, EndRegistration, Registration, RegistrationPurpose, RegistrationQuery,
@@ -470,6 +470,100 @@ pub async fn devices_listing_and_last_seen(ctx: Ctx) -> anyhow::Result<()> {
             .await?
             .and_then(|d| d.last_seen_at),
         None
+    );
+    Ok(())
+}
+
+/// Issuing a profile writes its challenge, the registration, the audit
+/// entries and the expiry job together, or none of them.
+pub async fn issued_profile_is_one_transaction(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let mut r = registration(t.id, DevicePlatform::Ios);
+    r.status = RegistrationStatus::ProfileDownloaded;
+    r.expires_at = Some(now() + Duration::hours(1));
+    let secret = hex(32);
+    let ch = mdm_core::pki::ScepChallenge {
+        registration: r.id.clone(),
+        ..challenge(t.id, &secret)
+    };
+    let job = mdm_core::jobs::NewJob {
+        id: mdm_core::ids::JobId::new(),
+        tenant_id: Some(t.id),
+        kind: "registration.expire".into(),
+        payload: serde_json::json!({ "registration": r.id }),
+        run_at: now() + Duration::hours(2),
+        dedupe_key: Some(format!("expire:{}", r.id)),
+        max_attempts: 5,
+    };
+    s.save_issued_profile(&ch, &r, &[challenge_audit(&ch), reg_audit(&r)], Some(&job))
+        .await?;
+    let stored = s
+        .challenge(t.id, &sha256_hex(&secret))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no challenge"))?;
+    check_eq!(stored.registration, r.id);
+    let got = s
+        .registration(t.id, &r.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no registration"))?;
+    check_eq!(got.status, RegistrationStatus::ProfileDownloaded);
+    let queued = s
+        .job(job.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no expiry job"))?;
+    check_eq!(queued.kind, "registration.expire");
+    let audited = actions(s, t.id).await?;
+    check_eq!(
+        audited[audited.len() - 2..].to_vec(),
+        vec![
+            challenge_audit(&ch).action.as_str().to_string(),
+            reg_audit(&r).action.as_str().to_string()
+        ]
+    );
+
+    // A second registration whose challenge collides: nothing of it is kept,
+    // and the same expiry job key is not queued twice.
+    let mut again = registration(t.id, DevicePlatform::Ios);
+    again.expires_at = r.expires_at;
+    let clash = mdm_core::pki::ScepChallenge {
+        registration: again.id.clone(),
+        ..ch.clone()
+    };
+    let second_job = mdm_core::jobs::NewJob {
+        id: mdm_core::ids::JobId::new(),
+        ..job.clone()
+    };
+    let before = actions(s, t.id).await?.len();
+    let refused = s
+        .save_issued_profile(&clash, &again, &[reg_audit(&again)], Some(&second_job))
+        .await;
+    anyhow::ensure!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    anyhow::ensure!(
+        s.registration(t.id, &again.id).await?.is_none(),
+        "registration kept"
+    );
+    anyhow::ensure!(s.job(second_job.id).await?.is_none(), "job kept");
+    check_eq!(actions(s, t.id).await?.len(), before);
+    // The same expiry job key, queued again with a new registration: the
+    // profile is saved, the job is not duplicated.
+    let other = mdm_core::pki::ScepChallenge {
+        id: mdm_core::ids::ChallengeId::new(),
+        registration: again.id.clone(),
+        ..challenge(t.id, &hex(32))
+    };
+    s.save_issued_profile(&other, &again, &[reg_audit(&again)], Some(&second_job))
+        .await?;
+    anyhow::ensure!(
+        s.registration(t.id, &again.id).await?.is_some(),
+        "not saved"
+    );
+    anyhow::ensure!(
+        s.job(second_job.id).await?.is_none(),
+        "duplicate job queued"
     );
     Ok(())
 }
