@@ -28,13 +28,25 @@ impl Core {
     /// run at the end of that second so the commands queued in it are all
     /// there when the device wakes.
     pub(crate) async fn request_push(&self, tenant: TenantId, enrollment: &str) -> CoreResult<()> {
-        let second = self.now().unix_timestamp();
-        let run_at = OffsetDateTime::from_unix_timestamp(second + 1).unwrap_or(self.now());
-        let key = format!("{PUSH_JOB}:{tenant}:{enrollment}:{second}");
-        let payload = serde_json::json!({ "enrollment": enrollment });
-        self.enqueue_job(Some(tenant), PUSH_JOB, payload, run_at, Some(key), 8)
+        self.store
+            .enqueue_job(&self.push_job(tenant, enrollment))
             .await?;
         Ok(())
+    }
+
+    /// The push job of `enrollment` for this second, for a caller that
+    /// queues it in its own transaction.
+    pub(crate) fn push_job(&self, tenant: TenantId, enrollment: &str) -> crate::jobs::NewJob {
+        let second = self.now().unix_timestamp();
+        crate::jobs::NewJob {
+            id: crate::ids::JobId::new(),
+            tenant_id: Some(tenant),
+            kind: PUSH_JOB.to_string(),
+            payload: serde_json::json!({ "enrollment": enrollment }),
+            run_at: OffsetDateTime::from_unix_timestamp(second + 1).unwrap_or(self.now()),
+            dedupe_key: Some(format!("{PUSH_JOB}:{tenant}:{enrollment}:{second}")),
+            max_attempts: 8,
+        }
     }
 
     /// The push job.

@@ -204,12 +204,13 @@ impl Core {
             });
             change.device = Some((device, false));
         }
-        let channel = enrollment.id.clone();
+        if activate {
+            // The push for the DeviceInformation command, in the same
+            // transaction.
+            change.jobs.push(self.push_job(tenant.id, &enrollment.id));
+        }
         change.enrollment = Some(enrollment);
         self.store.apply_enrollment_change(&change, &audit).await?;
-        if activate {
-            self.request_push(tenant.id, &channel).await?;
-        }
         Ok(CheckinReply::Empty)
     }
 

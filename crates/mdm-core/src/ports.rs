@@ -678,6 +678,9 @@ pub struct EnrollmentChange {
     pub disable_user_channels_of: Option<(TenantId, DeviceId)>,
     /// Commands to queue.
     pub commands: Vec<AppleCommand>,
+    /// Jobs to queue with the change (one whose dedupe key is already queued
+    /// is not inserted again): the push that tells the device to fetch them.
+    pub jobs: Vec<crate::jobs::NewJob>,
 }
 
 /// An advance of a registration through the funnel.

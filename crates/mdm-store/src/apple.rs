@@ -7,6 +7,7 @@
 use crate::audit::insert_audit;
 use crate::db::DbRow;
 use crate::devices::{insert_device, update_device};
+use crate::jobs::insert_job;
 use crate::paging;
 use crate::registrations::advance;
 use crate::rows::Row;
@@ -349,6 +350,9 @@ impl AppleStore for SqlStore {
         }
         for c in &ch.commands {
             insert_command(&mut tx, c).await?;
+        }
+        for job in &ch.jobs {
+            insert_job(job).execute(&mut *tx).await?;
         }
         insert_audit(&mut tx, self.backend, audit).await?;
         commit(tx).await

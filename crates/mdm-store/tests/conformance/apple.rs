@@ -11,7 +11,7 @@ use mdm_core::audit::AuditAction;
 use mdm_core::commands::{AppleCommand, CommandQuery, CommandState, ResultOutcome, ResultRecord};
 use mdm_core::devices::{AppleEnrollment, Device, DeviceStatus};
 use mdm_core::ids::TenantId;
-use mdm_core::ports::{AppleStore, EnrollmentChange, PkiStore, RegistrationStore};
+use mdm_core::ports::{AppleStore, EnrollmentChange, JobStore, PkiStore, RegistrationStore};
 use mdm_store::SqlStore;
 use time::Duration;
 
@@ -634,6 +634,58 @@ pub async fn renewal_candidates(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(
         mine(s.apple_renewal_candidates(late, 1000).await?),
         vec![a.id]
+    );
+    Ok(())
+}
+
+/// The jobs of an enrollment change are queued with it: once per dedupe
+/// key, and not at all when the change fails.
+pub async fn change_queues_its_jobs(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let (d, e, _) = live(s, t.id).await?;
+    let second = command(&d, &e.id, 1);
+    let push = |key: &str| mdm_core::jobs::NewJob {
+        id: mdm_core::ids::JobId::new(),
+        tenant_id: Some(t.id),
+        kind: "apple.push".into(),
+        payload: serde_json::json!({ "enrollment": e.id }),
+        // Not due: the job tests that run workers must not see these.
+        run_at: now() + Duration::days(1),
+        dedupe_key: Some(key.to_string()),
+        max_attempts: 8,
+    };
+    let first = push("push:1");
+    let change = EnrollmentChange {
+        commands: vec![command(&d, &e.id, 0)],
+        jobs: vec![first.clone()],
+        ..EnrollmentChange::default()
+    };
+    s.apply_enrollment_change(&change, &[]).await?;
+    anyhow::ensure!(s.job(first.id).await?.is_some(), "job not queued");
+    // Same key again: the change applies, the job is not queued twice.
+    let again = push("push:1");
+    let change = EnrollmentChange {
+        commands: vec![second.clone()],
+        jobs: vec![again.clone()],
+        ..EnrollmentChange::default()
+    };
+    s.apply_enrollment_change(&change, &[]).await?;
+    anyhow::ensure!(s.job(again.id).await?.is_none(), "duplicate job queued");
+    // A change that fails (a command UUID already queued): no job either.
+    let failed = push("push:2");
+    let change = EnrollmentChange {
+        commands: vec![second.clone()],
+        jobs: vec![failed.clone()],
+        ..EnrollmentChange::default()
+    };
+    anyhow::ensure!(
+        s.apply_enrollment_change(&change, &[]).await.is_err(),
+        "a duplicate command was accepted"
+    );
+    anyhow::ensure!(
+        s.job(failed.id).await?.is_none(),
+        "job of a failed change kept"
     );
     Ok(())
 }
