@@ -121,6 +121,11 @@ pub async fn concurrent_claims_are_disjoint(ctx: Ctx) -> anyhow::Result<()> {
                     "lease owner"
                 );
                 claimed.extend(batch.into_iter().map(|j| j.id));
+                // A SQLite claim need not wait for anything (its connection
+                // and writer turn are free), so without a pause one worker
+                // could take every batch before the others are polled; real
+                // workers pause between passes too.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         });
     }
