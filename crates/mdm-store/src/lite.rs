@@ -146,10 +146,9 @@ struct Shared {
     primary_turn: Arc<Semaphore>,
     /// The other connections, opened on demand, most recently used last.
     idle: Mutex<Vec<Connection>>,
-    /// `max - 1` permits (none for an in-memory database).
-    permits: Arc<Semaphore>,
-    /// Whether there are other connections at all.
-    secondaries: bool,
+    /// `max - 1` permits; none when the primary is the only connection (an
+    /// in-memory database, or a pool of one).
+    permits: Option<Arc<Semaphore>>,
     closed: AtomicBool,
     /// Stops and joins the checkpointer (dropping the sender stops it too).
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
@@ -176,8 +175,7 @@ impl LitePool {
                 primary: Mutex::new(Some(first)),
                 primary_turn: Arc::new(Semaphore::new(1)),
                 idle: Mutex::new(Vec::new()),
-                permits: Arc::new(Semaphore::new(others)),
-                secondaries: others > 0,
+                permits: (others > 0).then(|| Arc::new(Semaphore::new(others))),
                 closed: AtomicBool::new(false),
                 checkpointer: Mutex::new(None),
             }),
@@ -263,43 +261,39 @@ impl LitePool {
     /// A connection other than the primary (the primary itself when there
     /// is no other, as for an in-memory database).
     pub(crate) async fn acquire_secondary(&self) -> Result<LiteConn, LiteError> {
-        if !self.shared.secondaries {
+        let Some(permits) = &self.shared.permits else {
             return self.acquire_primary().await;
-        }
-        let permit = self
-            .shared
-            .permits
+        };
+        let permit = permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| closed())?;
-        self.check_open()?;
-        let idle = lock(&self.shared.idle)?.pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => self.shared.target.open()?,
-        };
-        Ok(LiteConn {
-            conn: Some(conn),
-            home: Home::Secondary,
-            shared: self.shared.clone(),
-            _permit: permit,
-        })
+        self.lend(Home::Secondary, permit)
     }
 
     fn primary_with(&self, turn: OwnedSemaphorePermit) -> Result<LiteConn, LiteError> {
+        self.lend(Home::Primary, turn)
+    }
+
+    /// The kept connection of `home` (a new one when there is none: the
+    /// pool has not opened it yet, or closed it after a failed rollback),
+    /// lent under `permit`.
+    fn lend(&self, home: Home, permit: OwnedSemaphorePermit) -> Result<LiteConn, LiteError> {
         self.check_open()?;
-        let kept = lock(&self.shared.primary)?.take();
+        let kept = match home {
+            Home::Primary => lock(&self.shared.primary)?.take(),
+            Home::Secondary => lock(&self.shared.idle)?.pop(),
+        };
         let conn = match kept {
             Some(c) => c,
-            // It was closed after a rollback failed: a new one takes its place.
             None => self.shared.target.open()?,
         };
         Ok(LiteConn {
             conn: Some(conn),
-            home: Home::Primary,
+            home,
             shared: self.shared.clone(),
-            _permit: turn,
+            _permit: permit,
         })
     }
 
@@ -313,7 +307,9 @@ impl LitePool {
     /// Closes the idle connections now and the others when they come back.
     pub(crate) fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
-        self.shared.permits.close();
+        if let Some(permits) = &self.shared.permits {
+            permits.close();
+        }
         self.shared.primary_turn.close();
         if let Ok(mut idle) = self.shared.idle.lock() {
             idle.clear();

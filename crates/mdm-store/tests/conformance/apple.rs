@@ -655,32 +655,25 @@ pub async fn change_queues_its_jobs(ctx: Ctx) -> anyhow::Result<()> {
         dedupe_key: Some(key.to_string()),
         max_attempts: 8,
     };
-    let first = push("push:1");
-    let change = EnrollmentChange {
-        commands: vec![command(&d, &e.id, 0)],
-        jobs: vec![first.clone()],
-        ..EnrollmentChange::default()
+    let apply = |command: &AppleCommand, job: &mdm_core::jobs::NewJob| {
+        let change = EnrollmentChange {
+            commands: vec![command.clone()],
+            jobs: vec![job.clone()],
+            ..EnrollmentChange::default()
+        };
+        async move { s.apply_enrollment_change(&change, &[]).await }
     };
-    s.apply_enrollment_change(&change, &[]).await?;
+    let first = push("push:1");
+    apply(&command(&d, &e.id, 0), &first).await?;
     anyhow::ensure!(s.job(first.id).await?.is_some(), "job not queued");
     // Same key again: the change applies, the job is not queued twice.
     let again = push("push:1");
-    let change = EnrollmentChange {
-        commands: vec![second.clone()],
-        jobs: vec![again.clone()],
-        ..EnrollmentChange::default()
-    };
-    s.apply_enrollment_change(&change, &[]).await?;
+    apply(&second, &again).await?;
     anyhow::ensure!(s.job(again.id).await?.is_none(), "duplicate job queued");
     // A change that fails (a command UUID already queued): no job either.
     let failed = push("push:2");
-    let change = EnrollmentChange {
-        commands: vec![second.clone()],
-        jobs: vec![failed.clone()],
-        ..EnrollmentChange::default()
-    };
     anyhow::ensure!(
-        s.apply_enrollment_change(&change, &[]).await.is_err(),
+        apply(&second, &failed).await.is_err(),
         "a duplicate command was accepted"
     );
     anyhow::ensure!(
