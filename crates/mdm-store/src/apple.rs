@@ -209,8 +209,13 @@ fn poll_index(backend: Backend) -> &'static str {
 /// The first command of enrollment `$2` (tenant `$1`) in one of `states`, in
 /// queue order: the FROM … LIMIT 1 of a SELECT.
 fn queue_head(states: &str) -> String {
+    queue_head_where(states, "tenant_id = $1 AND enrollment_id = $2")
+}
+
+/// [`queue_head`] for the commands that `filter` picks.
+fn queue_head_where(states: &str, filter: &str) -> String {
     format!(
-        "FROM apple_commands WHERE tenant_id = $1 AND enrollment_id = $2 AND state IN {states} \
+        "FROM apple_commands WHERE {filter} AND state IN {states} \
          ORDER BY created_at, command_uuid LIMIT 1"
     )
 }
@@ -236,6 +241,10 @@ fn poll_from_row(row: &DbRow) -> Result<Poll, StoreError> {
         next,
     })
 }
+
+/// A recorded result: the command as updated and, on PostgreSQL, the next
+/// queued one, read by the same statement.
+type Updated = (Box<AppleCommand>, Option<Queued>);
 
 const WAITING: &str = "('queued', 'not_now')";
 const QUEUED: &str = "('queued')";
@@ -311,7 +320,7 @@ impl AppleStore for SqlStore {
         let mut tx = self.begin_write().await?;
         match &ch.device {
             Some((d, true)) => insert_device(&mut tx, d).await?,
-            Some((d, false)) => update_device(&mut tx, d).await?,
+            Some((d, false)) => update_device(&mut tx, self.backend, d).await?,
             None => {}
         }
         if let Some((tenant, device)) = ch.cancel_queue_of {
@@ -374,11 +383,12 @@ impl AppleStore for SqlStore {
     async fn record_apple_result(&self, r: &ResultRecord) -> StoreResult<ResultOutcome> {
         // One statement checks the binding and records the result, so the
         // common case is two statements (this and the queue read), not a
-        // five-statement transaction. Every right-hand side sees the row as it
-        // was before this update. A command given up after too many NotNow
+        // five-statement transaction — one on PostgreSQL, which reads the
+        // queue in the same statement. Every right-hand side sees the row as
+        // it was before this update. A command given up after too many NotNow
         // still takes a late final result (the device may have run it after all).
         let by = poll_index(self.backend);
-        let update = Sql::new(format!(
+        let update = format!(
             "UPDATE apple_commands SET \
              state = CASE WHEN $1 = 'not_now' AND not_now_count + 1 >= $2 THEN 'expired' ELSE $1 END, \
              not_now_count = CASE WHEN $1 = 'not_now' THEN not_now_count + 1 ELSE not_now_count END, \
@@ -391,7 +401,20 @@ impl AppleStore for SqlStore {
                  WHERE e.tenant_id = $6 AND e.id = $7 AND e.enabled = 1 \
                  AND d.cert_fingerprint = $10 AND c.revoked_at IS NULL) \
              RETURNING {COMMAND_COLS}"
-        ))
+        );
+        let update = Sql::new(match self.backend {
+            Backend::Sqlite => update,
+            // The queue as it was before the update, less the updated command
+            // (NotNow: not re-sent on this poll chain, so only `queued` comes next).
+            Backend::Postgres => format!(
+                "WITH u AS ({update}) SELECT u.*, n.command_uuid AS next_uuid, n.payload AS next_payload \
+                 FROM u LEFT JOIN LATERAL (SELECT command_uuid, payload {}) n ON TRUE",
+                queue_head_where(
+                    QUEUED,
+                    "tenant_id = $6 AND enrollment_id = $7 AND command_uuid <> $8"
+                )
+            ),
+        })
         .arg(r.state.as_str())
         .arg(r.not_now_cap)
         .arg(r.at)
@@ -402,14 +425,26 @@ impl AppleStore for SqlStore {
         .arg(r.command_uuid.as_str())
         .arg(r.device_channel.as_str())
         .arg(r.fingerprint.as_str());
+        let backend = self.backend;
+        let read: fn(&DbRow) -> Result<Updated, StoreError> = match backend {
+            Backend::Sqlite => |row| Ok((Box::new(command_from_row(row)?), None)),
+            Backend::Postgres => |row| {
+                let r = Row(row);
+                let next = match r.opt_text("next_uuid")? {
+                    Some(uuid) => Some(Queued {
+                        command_uuid: uuid,
+                        payload: r.blob("next_payload")?,
+                    }),
+                    None => None,
+                };
+                Ok((Box::new(command_from_row(row)?), next))
+            },
+        };
         let updated = {
             let _turn = self.write_turn().await;
-            update
-                .fetch_optional_map(&self.pool, command_from_row)
-                .await?
-                .map(Box::new)
+            update.fetch_optional_map(&self.pool, read).await?
         };
-        if updated.is_none() {
+        let Some((updated, next)) = updated else {
             // Nothing changed: a duplicate, late or unknown result, or an
             // identity that does not check out — the poll read tells which.
             let poll = poll_sql(
@@ -433,20 +468,28 @@ impl AppleStore for SqlStore {
                 },
                 poll => ResultOutcome::Refused(poll),
             });
-        }
-        // NotNow: not re-sent on this poll chain, so only `queued` comes next.
-        let next = Sql::new(format!(
-            "SELECT command_uuid, payload {}",
-            queue_head(QUEUED)
-        ))
-        .arg(r.tenant_id)
-        .arg(r.enrollment_id.as_str())
-        .fetch_optional_map(&self.pool, |row| {
-            let r = Row(row);
-            queued_from_row(&r, r.text("command_uuid")?)
+        };
+        let next = match backend {
+            Backend::Postgres => next,
+            // NotNow: not re-sent on this poll chain, so only `queued` comes next.
+            Backend::Sqlite => {
+                Sql::new(format!(
+                    "SELECT command_uuid, payload {}",
+                    queue_head(QUEUED)
+                ))
+                .arg(r.tenant_id)
+                .arg(r.enrollment_id.as_str())
+                .fetch_optional_map(&self.pool, |row| {
+                    let r = Row(row);
+                    queued_from_row(&r, r.text("command_uuid")?)
+                })
+                .await?
+            }
+        };
+        Ok(ResultOutcome::Recorded {
+            updated: Some(updated),
+            next,
         })
-        .await?;
-        Ok(ResultOutcome::Recorded { updated, next })
     }
 
     async fn apple_commands(

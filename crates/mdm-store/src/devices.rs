@@ -75,29 +75,78 @@ pub(crate) async fn insert_device(tx: &mut WriteTx, d: &Device) -> StoreResult<(
 }
 
 /// Replaces the stored device's changeable fields. `NotFound` when absent.
-pub(crate) async fn update_device(tx: &mut WriteTx, d: &Device) -> StoreResult<()> {
-    let changed = Sql::new(
-        "UPDATE devices SET user_id = $1, status = $2, udid = $3, serial_number = $4, model = $5, \
-         model_name = $6, product_name = $7, os_version = $8, build_version = $9, device_name = $10, \
-         enrolled_at = $11, updated_at = $12 WHERE tenant_id = $13 AND id = $14",
-    )
-    .arg(d.user_id)
-    .arg(d.status.as_str())
-    .arg(d.udid.as_deref())
-    .arg(d.serial_number.as_deref())
-    .arg(d.model.as_deref())
-    .arg(d.model_name.as_deref())
-    .arg(d.product_name.as_deref())
-    .arg(d.os_version.as_deref())
-    .arg(d.build_version.as_deref())
-    .arg(d.device_name.as_deref())
-    .arg(d.enrolled_at)
-    .arg(d.updated_at)
-    .arg(d.tenant_id)
-    .arg(d.id)
-    .unique("device_udid")
-    .execute(&mut **tx)
-    .await?;
+///
+/// SQLite rewrites a row's entry in every index whose column the SET list
+/// names, changed or not, so there the indexed columns (user, status, UDID)
+/// are named only when their value changes — read first from the row, a
+/// primary-key lookup on a page the write has in cache anyway. PostgreSQL
+/// compares the values itself (an update that changes no indexed value
+/// touches no index), so it gets the one statement.
+pub(crate) async fn update_device(
+    tx: &mut WriteTx,
+    backend: Backend,
+    d: &Device,
+) -> StoreResult<()> {
+    let (user, status, udid) = match backend {
+        Backend::Postgres => (true, true, true),
+        Backend::Sqlite => {
+            let stored = Sql::new(
+                "SELECT user_id, status, udid FROM devices WHERE tenant_id = $1 AND id = $2",
+            )
+            .arg(d.tenant_id)
+            .arg(d.id)
+            .fetch_optional_map(&mut **tx, |row| {
+                let r = Row(row);
+                Ok((
+                    r.opt_parse::<mdm_core::ids::UserId>("user_id")?,
+                    r.text("status")?,
+                    r.opt_text("udid")?,
+                ))
+            })
+            .await?;
+            let Some((user, status, udid)) = stored else {
+                return Err(StoreError::NotFound);
+            };
+            (
+                user != d.user_id,
+                status != d.status.as_str(),
+                udid != d.udid,
+            )
+        }
+    };
+    let mut sql = Sql::new("UPDATE devices SET ");
+    if user {
+        sql.push("user_id = ").bind(d.user_id).push(", ");
+    }
+    if status {
+        sql.push("status = ").bind(d.status.as_str()).push(", ");
+    }
+    if udid {
+        sql.push("udid = ").bind(d.udid.as_deref()).push(", ");
+    }
+    sql.push("serial_number = ")
+        .bind(d.serial_number.as_deref())
+        .push(", model = ")
+        .bind(d.model.as_deref())
+        .push(", model_name = ")
+        .bind(d.model_name.as_deref())
+        .push(", product_name = ")
+        .bind(d.product_name.as_deref())
+        .push(", os_version = ")
+        .bind(d.os_version.as_deref())
+        .push(", build_version = ")
+        .bind(d.build_version.as_deref())
+        .push(", device_name = ")
+        .bind(d.device_name.as_deref())
+        .push(", enrolled_at = ")
+        .bind(d.enrolled_at)
+        .push(", updated_at = ")
+        .bind(d.updated_at)
+        .push(" WHERE tenant_id = ")
+        .bind(d.tenant_id)
+        .push(" AND id = ")
+        .bind(d.id);
+    let changed = sql.unique("device_udid").execute(&mut **tx).await?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }

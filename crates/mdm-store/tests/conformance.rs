@@ -116,6 +116,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         devices::issuance_advances_the_registration,
         devices::issued_profile_is_one_transaction,
         devices::devices_listing_and_last_seen,
+        devices::device_updates_keep_its_lookups,
         apple::binding_and_poll,
         apple::results_are_recorded_once,
         apple::push_bookkeeping,

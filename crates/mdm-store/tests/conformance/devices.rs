@@ -567,3 +567,90 @@ pub async fn issued_profile_is_one_transaction(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An update of a device keeps every way of finding it true, whichever of
+/// its indexed fields (user, status, UDID) it changes — also when it
+/// changes none of them, which SQLite writes without touching those indexes.
+pub async fn device_updates_keep_its_lookups(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let owner = user(t.id, "owner@example.com");
+    s.create_users(std::slice::from_ref(&owner), &[]).await?;
+    let (mut d, _) = enrolled(s, t.id, &hex(64)).await?;
+    let (other, _) = enrolled(s, t.id, &hex(64)).await?;
+    let update = |d: &Device| EnrollmentChange {
+        device: Some((d.clone(), false)),
+        ..EnrollmentChange::default()
+    };
+    let ids = |q: DeviceQuery| async move {
+        let page = s.devices(t.id, &q).await?;
+        anyhow::Ok(page.items.iter().map(|d| d.id).collect::<Vec<_>>())
+    };
+    let by_status = |status| DeviceQuery {
+        status: Some(status),
+        ..DeviceQuery::default()
+    };
+    let by_user = DeviceQuery {
+        user_id: Some(owner.id),
+        ..DeviceQuery::default()
+    };
+
+    // Facts only.
+    d.serial_number = Some("C02XYZ".into());
+    d.os_version = Some("18.1".into());
+    d.updated_at = now();
+    s.apply_enrollment_change(&update(&d), &[]).await?;
+    check_eq!(s.device(t.id, d.id).await?, Some(d.clone()));
+    check_eq!(
+        ids(by_status(DeviceStatus::Pending)).await?.contains(&d.id),
+        true
+    );
+
+    // The status, then the user, then the UDID.
+    d.status = DeviceStatus::Active;
+    d.shown_status = DeviceStatus::Active;
+    s.apply_enrollment_change(&update(&d), &[]).await?;
+    check_eq!(ids(by_status(DeviceStatus::Active)).await?, vec![d.id]);
+    check_eq!(ids(by_status(DeviceStatus::Pending)).await?, vec![other.id]);
+    d.user_id = Some(owner.id);
+    s.apply_enrollment_change(&update(&d), &[]).await?;
+    check_eq!(ids(by_user.clone()).await?, vec![d.id]);
+    check_eq!(ids(by_status(DeviceStatus::Active)).await?, vec![d.id]);
+    let old_udid = d.udid.clone().unwrap_or_default();
+    d.udid = Some(format!("UDID-{}", hex(12)));
+    s.apply_enrollment_change(&update(&d), &[]).await?;
+    let found = |udid: String| async move {
+        anyhow::Ok(
+            s.device_by_udid(t.id, DevicePlatform::Ios, &udid)
+                .await?
+                .map(|d| d.id),
+        )
+    };
+    check_eq!(found(d.udid.clone().unwrap_or_default()).await?, Some(d.id));
+    check_eq!(found(old_udid).await?, None);
+    check_eq!(s.device(t.id, d.id).await?, Some(d.clone()));
+
+    // Taking another device's UDID is refused; a device that is not there
+    // (or in another tenant) is not found; neither writes anything.
+    let mut twin = d.clone();
+    twin.udid = other.udid.clone();
+    twin.serial_number = Some("changed".into());
+    let taken = s.apply_enrollment_change(&update(&twin), &[]).await;
+    anyhow::ensure!(
+        matches!(taken, Err(StoreError::Conflict("device_udid"))),
+        "{taken:?}"
+    );
+    let mut ghost = d.clone();
+    ghost.id = DeviceId::new();
+    let missing = s.apply_enrollment_change(&update(&ghost), &[]).await;
+    anyhow::ensure!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let stranger = new_tenant(s).await?;
+    let mut foreign = d.clone();
+    foreign.tenant_id = stranger.id;
+    foreign.status = DeviceStatus::Retired;
+    let missing = s.apply_enrollment_change(&update(&foreign), &[]).await;
+    anyhow::ensure!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    check_eq!(s.device(t.id, d.id).await?, Some(d.clone()));
+    check_eq!(ids(by_user).await?, vec![d.id]);
+    Ok(())
+}
