@@ -22,6 +22,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let tls = wiring::server_tls(&config)?;
     let pusher = wiring::pusher(&config)?;
     let store = wiring::open_store(&config).await?;
+    let closing = store.clone();
     let core = wiring::core(store, &config)?
         .with_pusher(Arc::new(pusher.clone()))
         .with_facilities(wiring::facilities(&config, &pusher));
@@ -66,6 +67,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Err(e) = core_flush.flush_last_seen().await {
         tracing::warn!(error = %e, "last-seen times: final flush failed");
     }
+    // Every connection closed now, not whenever the last clone of the store
+    // goes (a task that was still running keeps one): on SQLite the last
+    // connection to close copies the WAL into the database and removes it.
+    closing.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -330,6 +330,13 @@ fn main() {
     trials.push(Trial::test("apple_inspect", || {
         ops::apple_inspect().map_err(Failed::from)
     }));
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("shutdown"));
+        trials.push(Trial::test("clean_shutdown_leaves_no_wal", move || {
+            rt.block_on(ops::clean_shutdown_leaves_no_wal(dir))
+                .map_err(Failed::from)
+        }));
+    }
     push_and_tls_trials(&mut trials, &rt, tmp.path());
     {
         let (rt, dir) = (rt.clone(), tmp.path().join("userauth"));

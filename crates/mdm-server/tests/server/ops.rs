@@ -1,4 +1,4 @@
-//! Operations: configuration and database conversion.
+//! Operations: configuration, database conversion and shutdown.
 
 use crate::client::{Api, expect};
 use crate::ensure;
@@ -225,5 +225,49 @@ pub fn apple_inspect() -> TestResult {
         !out.status.success() && !out.stderr.is_empty(),
         "garbage must be refused clearly"
     );
+    Ok(())
+}
+
+/// SIGTERM after concurrent writes (which open several of the SQLite pool's
+/// connections): the server stops cleanly, its last connection copies the
+/// WAL into the database file and removes it, and nothing written is lost.
+pub async fn clean_shutdown_leaves_no_wal(dir: std::path::PathBuf) -> TestResult {
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let server = Server::start_with_env("shutdown", &dir, None, &[])?;
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let api = Api::new(&server.base, Some(&server.operator_token));
+        writes.spawn(async move {
+            let body = json!({ "email": format!("shutdown-{i}@example.com"), "display_name": "S" });
+            expect(
+                api.post("/api/v1/tenants/default/users", body).await?,
+                201,
+                "add user",
+            )
+        });
+    }
+    while let Some(r) = writes.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    let status = server.terminate()?;
+    ensure!(
+        status.success(),
+        "mdm serve exited with {status} on SIGTERM"
+    );
+    let wal = dir.join("mdm.db-wal");
+    ensure!(
+        !wal.exists(),
+        "{} is still there after a clean shutdown",
+        wal.display()
+    );
+    let again = Server::start_existing("shutdown-again", &dir, &server.database_url)?;
+    let api = Api::new(&again.base, Some(&server.operator_token));
+    let page = expect(
+        api.get("/api/v1/tenants/default/users?limit=100").await?,
+        200,
+        "list users",
+    )?;
+    let kept = crate::client::count(&page);
+    ensure!(kept >= 24, "{kept} users after the restart, 24 written");
     Ok(())
 }

@@ -140,6 +140,26 @@ impl Server {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Asks the server to stop as a service manager would (SIGTERM) and
+    /// waits for it: its exit status.
+    pub fn terminate(&self) -> Result<std::process::ExitStatus, String> {
+        let mut child = self
+            .child
+            .lock()
+            .map_err(|_| "poisoned")?
+            .take()
+            .ok_or("the server is not running")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        if !sent.success() {
+            let _ = child.kill();
+            return Err(format!("kill -TERM failed: {sent}"));
+        }
+        child.wait().map_err(|e| e.to_string())
+    }
+
     pub fn stop(&self) {
         if let Ok(mut guard) = self.child.lock()
             && let Some(mut c) = guard.take()
