@@ -11,7 +11,7 @@ use crate::jobs::insert_job;
 use crate::paging;
 use crate::registrations::advance;
 use crate::rows::Row;
-use crate::sql::{Arg, Sql};
+use crate::sql::{Arg, Sql, to_millis, update_set};
 use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -102,7 +102,18 @@ fn json_arg(v: &serde_json::Value) -> Arg {
     }
 }
 
-async fn upsert_enrollment(tx: &mut WriteTx, e: &AppleEnrollment) -> StoreResult<()> {
+/// Inserts the enrollment or replaces the stored one's fields (the push
+/// bookkeeping columns belong to `record_push`). On SQLite, as in
+/// `update_device`, a stored enrollment is updated naming its indexed
+/// columns (device, certificate, enabled, last seen) only when they change.
+async fn upsert_enrollment(
+    tx: &mut WriteTx,
+    backend: Backend,
+    e: &AppleEnrollment,
+) -> StoreResult<()> {
+    if matches!(backend, Backend::Sqlite) && update_enrollment(tx, e).await? {
+        return Ok(());
+    }
     let mut sql = Sql::new(format!(
         "INSERT INTO apple_enrollments ({ENROLLMENT_COLS}) VALUES "
     ));
@@ -142,6 +153,65 @@ async fn upsert_enrollment(tx: &mut WriteTx, e: &AppleEnrollment) -> StoreResult
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Updates the stored enrollment `e` names (see [`upsert_enrollment`]);
+/// `false` when there is none.
+async fn update_enrollment(tx: &mut WriteTx, e: &AppleEnrollment) -> StoreResult<bool> {
+    let stored = Sql::new(
+        "SELECT device_id, cert_fingerprint, enabled, last_seen_at FROM apple_enrollments \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .arg(e.tenant_id)
+    .arg(e.id.as_str())
+    .fetch_optional_map(&mut **tx, |row| {
+        let r = Row(row);
+        Ok((
+            r.parse::<DeviceId>("device_id")?,
+            r.opt_text("cert_fingerprint")?,
+            r.flag("enabled")?,
+            r.opt_int("last_seen_at")?,
+        ))
+    })
+    .await?;
+    let Some((device, cert, enabled, seen)) = stored else {
+        return Ok(false);
+    };
+    let mut sets: Vec<(&str, Arg)> = Vec::with_capacity(15);
+    if device != e.device_id {
+        sets.push(("device_id", e.device_id.into()));
+    }
+    if cert != e.cert_fingerprint {
+        sets.push(("cert_fingerprint", e.cert_fingerprint.as_deref().into()));
+    }
+    if enabled != e.enabled {
+        sets.push(("enabled", e.enabled.into()));
+    }
+    if seen != e.last_seen_at.map(to_millis) {
+        sets.push(("last_seen_at", e.last_seen_at.into()));
+    }
+    sets.extend([
+        ("channel", e.channel.as_str().into()),
+        ("registration_id", e.registration_id.as_deref().into()),
+        ("topic", e.topic.as_str().into()),
+        ("token", Arg::Blob(e.token.clone())),
+        ("push_magic", e.push_magic.as_deref().into()),
+        ("unlock_token", Arg::Blob(e.unlock_token.clone())),
+        ("token_dead_at", e.token_dead_at.into()),
+        ("cert_serial", e.cert_serial.as_deref().into()),
+        ("user_short_name", e.user_short_name.as_deref().into()),
+        ("user_long_name", e.user_long_name.as_deref().into()),
+        ("updated_at", e.updated_at.into()),
+    ]);
+    let mut sql = update_set("apple_enrollments", sets);
+    sql.push("tenant_id = ")
+        .bind(e.tenant_id)
+        .push(" AND id = ")
+        .bind(e.id.as_str());
+    sql.unique("enrollment_certificate")
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 async fn insert_command(tx: &mut WriteTx, c: &AppleCommand) -> StoreResult<()> {
@@ -344,7 +414,7 @@ impl AppleStore for SqlStore {
             .await?;
         }
         if let Some(e) = &ch.enrollment {
-            upsert_enrollment(&mut tx, e).await?;
+            upsert_enrollment(&mut tx, self.backend, e).await?;
         }
         if let Some(step) = &ch.registration {
             advance(&mut tx, step).await?;

@@ -4,7 +4,7 @@
 use crate::db::DbRow;
 use crate::paging;
 use crate::rows::Row;
-use crate::sql::{Arg, Sql, rows_per_insert};
+use crate::sql::{Arg, Sql, rows_per_insert, update_set};
 use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
@@ -114,35 +114,29 @@ pub(crate) async fn update_device(
             )
         }
     };
-    let mut sql = Sql::new("UPDATE devices SET ");
+    let mut sets: Vec<(&str, Arg)> = Vec::with_capacity(12);
     if user {
-        sql.push("user_id = ").bind(d.user_id).push(", ");
+        sets.push(("user_id", d.user_id.into()));
     }
     if status {
-        sql.push("status = ").bind(d.status.as_str()).push(", ");
+        sets.push(("status", d.status.as_str().into()));
     }
     if udid {
-        sql.push("udid = ").bind(d.udid.as_deref()).push(", ");
+        sets.push(("udid", d.udid.as_deref().into()));
     }
-    sql.push("serial_number = ")
-        .bind(d.serial_number.as_deref())
-        .push(", model = ")
-        .bind(d.model.as_deref())
-        .push(", model_name = ")
-        .bind(d.model_name.as_deref())
-        .push(", product_name = ")
-        .bind(d.product_name.as_deref())
-        .push(", os_version = ")
-        .bind(d.os_version.as_deref())
-        .push(", build_version = ")
-        .bind(d.build_version.as_deref())
-        .push(", device_name = ")
-        .bind(d.device_name.as_deref())
-        .push(", enrolled_at = ")
-        .bind(d.enrolled_at)
-        .push(", updated_at = ")
-        .bind(d.updated_at)
-        .push(" WHERE tenant_id = ")
+    sets.extend([
+        ("serial_number", d.serial_number.as_deref().into()),
+        ("model", d.model.as_deref().into()),
+        ("model_name", d.model_name.as_deref().into()),
+        ("product_name", d.product_name.as_deref().into()),
+        ("os_version", d.os_version.as_deref().into()),
+        ("build_version", d.build_version.as_deref().into()),
+        ("device_name", d.device_name.as_deref().into()),
+        ("enrolled_at", d.enrolled_at.into()),
+        ("updated_at", d.updated_at.into()),
+    ]);
+    let mut sql = update_set("devices", sets);
+    sql.push("tenant_id = ")
         .bind(d.tenant_id)
         .push(" AND id = ")
         .bind(d.id);

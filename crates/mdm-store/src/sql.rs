@@ -378,6 +378,20 @@ pub(crate) fn like_escape(s: &str) -> String {
     out
 }
 
+/// `UPDATE table SET c1 = $1, c2 = $2, … WHERE ` for `sets`, in order; the
+/// caller appends the conditions with [`Sql::push`] and [`Sql::bind`].
+pub(crate) fn update_set(table: &str, sets: Vec<(&str, Arg)>) -> Sql {
+    let mut sql = Sql::new(format!("UPDATE {table} SET "));
+    for (i, (column, value)) in sets.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push(column).push(" = ").bind(value);
+    }
+    sql.push(" WHERE ");
+    sql
+}
+
 /// Rows per multi-row INSERT of `columns` values each.
 ///
 /// SQLite finds a `$n` parameter by a linear scan of the statement's

@@ -118,6 +118,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         devices::devices_listing_and_last_seen,
         devices::device_updates_keep_its_lookups,
         apple::binding_and_poll,
+        apple::enrollment_updates_keep_its_lookups,
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
         apple::push_job_outcomes,

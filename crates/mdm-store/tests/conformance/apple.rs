@@ -682,3 +682,96 @@ pub async fn change_queues_its_jobs(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Replacing a stored enrollment keeps every way of finding it true —
+/// by certificate, by device, the poll's binding and last-seen time —
+/// whichever of those fields the replacement changes, and a certificate
+/// bound elsewhere is still refused with nothing written.
+pub async fn enrollment_updates_keep_its_lookups(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let (d, mut e, _) = live(s, t.id).await?;
+    let (other, other_e) = enrolled(s, t.id, &hex(64)).await?;
+    let replace = |e: &AppleEnrollment| EnrollmentChange {
+        enrollment: Some(e.clone()),
+        ..EnrollmentChange::default()
+    };
+    let by_cert = |fp: Option<String>| async move {
+        anyhow::Ok(
+            s.apple_enrollment_by_cert(t.id, &fp.unwrap_or_default())
+                .await?
+                .map(|x| x.id),
+        )
+    };
+
+    // Only unindexed fields (a token refresh).
+    e.token = Some(vec![9, 9, 9]);
+    e.push_magic = Some("fresh-magic".into());
+    e.updated_at = now();
+    s.apply_enrollment_change(&replace(&e), &[]).await?;
+    check_eq!(s.apple_enrollment(t.id, &e.id).await?, Some(e.clone()));
+
+    // The certificate, then disabled with a last-seen time, then moved to
+    // another device record.
+    let old_fp = e.cert_fingerprint.clone();
+    e.cert_fingerprint = Some(hex(64));
+    s.apply_enrollment_change(&replace(&e), &[]).await?;
+    check_eq!(
+        by_cert(e.cert_fingerprint.clone()).await?,
+        Some(e.id.clone())
+    );
+    check_eq!(by_cert(old_fp).await?, None);
+    e.enabled = false;
+    let seen = now();
+    e.last_seen_at = Some(seen);
+    s.apply_enrollment_change(&replace(&e), &[]).await?;
+    let poll = s
+        .apple_poll(t.id, &e.id, &e.id, true)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no poll"))?;
+    check_eq!(
+        (
+            poll.enabled,
+            poll.bound_fingerprint.clone(),
+            poll.last_seen_at.map(|x| x.unix_timestamp())
+        ),
+        (
+            false,
+            e.cert_fingerprint.clone(),
+            Some(seen.unix_timestamp())
+        )
+    );
+    e.device_id = other.id;
+    s.apply_enrollment_change(&replace(&e), &[]).await?;
+    let channels = |id| async move {
+        anyhow::Ok(
+            s.apple_enrollments(t.id, id)
+                .await?
+                .into_iter()
+                .map(|x| x.id)
+                .collect::<Vec<_>>(),
+        )
+    };
+    check_eq!(channels(d.id).await?, Vec::<String>::new());
+    let mut moved = channels(other.id).await?;
+    moved.sort();
+    let mut want = vec![e.id.clone(), other_e.id.clone()];
+    want.sort();
+    check_eq!(moved, want);
+
+    // Taking another enrollment's certificate is refused, nothing written.
+    let mut thief = e.clone();
+    thief.cert_fingerprint = other_e.cert_fingerprint.clone();
+    thief.topic = "changed".into();
+    let clash = s.apply_enrollment_change(&replace(&thief), &[]).await;
+    anyhow::ensure!(
+        matches!(clash, Err(StoreError::Conflict("enrollment_certificate"))),
+        "{clash:?}"
+    );
+    let stored = s.apple_enrollment(t.id, &e.id).await?;
+    check_eq!(
+        stored.map(|x| (x.topic, x.cert_fingerprint, x.device_id)),
+        Some((e.topic.clone(), e.cert_fingerprint.clone(), other.id))
+    );
+    Ok(())
+}
