@@ -2,9 +2,11 @@
 //!
 //! One HTTP/2 connection per client, multiplexed (reqwest with prior
 //! knowledge: ALPN offers only `h2`, and concurrent requests wait for the
-//! one connection instead of opening more); a semaphore bounds the requests
-//! in flight. The request parts come from [`mdm_apple::push_request`] and
-//! the answer is read by [`mdm_apple::classify_response`].
+//! one connection instead of opening more; a client's first request goes
+//! alone, since requests that race on a client without a connection could
+//! each open one); a semaphore bounds the requests in flight. The request
+//! parts come from [`mdm_apple::push_request`] and the answer is read by
+//! [`mdm_apple::classify_response`].
 //!
 //! Authentication is either the MDM push certificate (mutual TLS; what MDM
 //! uses in practice, since the topic `com.apple.mgmt.…` belongs to that
@@ -62,6 +64,10 @@ struct Inner {
     certificate: Option<PushCertificate>,
     in_flight: InFlight,
     delivery: Delivery,
+    /// Set once a request has had an answer: the connection is open.
+    connected: AtomicBool,
+    /// Held by the one request that opens the connection (see `exchange`).
+    connecting: tokio::sync::Mutex<()>,
 }
 
 /// One answer from APNs, or why there was none.
@@ -112,6 +118,8 @@ impl ApnsClient {
                 certificate,
                 in_flight: InFlight::new(settings.delivery.max_in_flight),
                 delivery: settings.delivery,
+                connected: AtomicBool::new(false),
+                connecting: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -210,10 +218,23 @@ impl ApnsClient {
                 Err(e) => return Exchange::Failed(format!("{e:#}")),
             }
         }
+        // Until a first answer, requests go one at a time: concurrent
+        // requests on a client without a connection can each open one (the
+        // pool learns of an HTTP/2 connection only once its handshake is
+        // done), and APNs wants one connection, reused.
+        let opening = if self.inner.connected.load(Ordering::Acquire) {
+            None
+        } else {
+            let turn = self.inner.connecting.lock().await;
+            // Those that waited go on together once the connection is open.
+            (!self.inner.connected.load(Ordering::Acquire)).then_some(turn)
+        };
         let response = match builder.send().await {
             Ok(r) => r,
             Err(e) => return Exchange::Failed(describe_error(&e)),
         };
+        self.inner.connected.store(true, Ordering::Release);
+        drop(opening);
         let status = response.status().as_u16();
         let header = |name: &str| {
             response

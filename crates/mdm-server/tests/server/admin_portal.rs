@@ -1,8 +1,9 @@
 //! The admin web portal in headless Chromium, end to end: sign in, run the
 //! startup wizard, import users from CSV, invite a selection (mail through
-//! the real SMTP fixture), enrol a simulated iPhone, retire it with the
-//! confirmation step and find the entry in the audit trail, regenerate the
-//! enrollment URL. A screenshot of every page lands in
+//! the real SMTP fixture), enrol a simulated iPhone, lock and retire it
+//! with the confirmation step and find the entry in the audit trail, wipe a
+//! second iPhone (a malformed PIN refused first) until the device has
+//! acknowledged the erase, regenerate the enrollment URL. A screenshot of every page lands in
 //! `target/test-output/admin/<backend>/`.
 
 use crate::api::{Fixture, fixture};
@@ -410,6 +411,60 @@ async fn walk(
             "no reminder mail for {bob}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Wipe a second iPhone: the confirmation says all data is lost, a
+    // malformed PIN is refused on the page with nothing queued, then the
+    // EraseDevice reaches the device and its acknowledgement marks the
+    // record wiped, with both steps in the audit trail.
+    let http = reqwest::Client::new();
+    let profile = admin(s, f)
+        .issue_profile(&http, Platform::Iphone, Some(&user_id))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut second = Device::new(DeviceFacts::iphone(8), http);
+    second
+        .enroll(&profile.signed)
+        .await
+        .map_err(|e| e.to_string())?;
+    second.wake().await.map_err(|e| e.to_string())?;
+    let serial = second.facts.serial_number.clone();
+    b.goto(&format!("{base}/devices?status=active")).await?;
+    b.click(&format!("tr[data-serial=\"{serial}\"] a")).await?;
+    let device_page = b.c.current_url().await.map_err(|e| e.to_string())?;
+    b.click("#wipe").await?;
+    let warning = b.text("#warning").await?;
+    ensure!(warning.contains("ALL data"), "the wipe warning: {warning}");
+    b.fill("#pin", "12ab").await?;
+    b.click("#confirm").await?;
+    let refused = b.text("#pin-error").await?;
+    ensure!(!refused.is_empty(), "a malformed PIN is refused");
+    let untouched = second.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        !crate::sim_lifecycle::answered(&untouched, "EraseDevice"),
+        "nothing was queued for the refused wipe: {untouched:?}"
+    );
+    b.fill("#pin", "").await?;
+    b.shot("11b-wipe-confirm").await?;
+    b.click("#confirm").await?;
+    let flash = b.text("#flash").await?;
+    ensure!(flash.starts_with("wipe"), "wipe requested: {flash}");
+    let handled = second.wake().await.map_err(|e| e.to_string())?;
+    ensure!(
+        crate::sim_lifecycle::answered(&handled, "EraseDevice"),
+        "the wipe reached the device: {handled:?}"
+    );
+    b.goto(device_page.as_str()).await?;
+    ensure!(
+        b.text("#device-status").await? == "wiped",
+        "status wiped once the device acknowledged"
+    );
+    b.shot("11c-wiped").await?;
+    for action in ["device.wipe_requested", "device.wiped"] {
+        b.click("a[href$='/audit']").await?;
+        b.fill("#f-action", action).await?;
+        b.click("#filter").await?;
+        b.find(&format!("tr.entry[data-action='{action}']")).await?;
     }
 
     // Regenerate the enrollment URL: the old registration link stops working.

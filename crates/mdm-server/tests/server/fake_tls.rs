@@ -165,12 +165,16 @@ where
     let counter = connections.clone();
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            let (acceptor, handler) = (acceptor.clone(), handler.clone());
+            let (acceptor, handler, counter) = (acceptor.clone(), handler.clone(), counter.clone());
             tokio::spawn(async move {
+                // Counted once the handshake succeeds: a TCP connection that
+                // does not trust this fake's CA is not one of its clients
+                // (in a full test run, another test's server may still be
+                // retrying a push to a fake that had this port before).
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
                 let peer_certs: Vec<Vec<u8>> = tls
                     .get_ref()
                     .1
