@@ -9,7 +9,7 @@
 
 use crate::audit::AuditAction;
 use crate::core::Core;
-use crate::devices::{DeviceStatus, device_audit};
+use crate::devices::{AppleEnrollment, DeviceStatus, device_audit};
 use crate::error::CoreResult;
 use crate::identity::{DeviceError, DeviceRequest, DeviceResult, ProvenCert, Refusal};
 use crate::ids::{DeviceId, TenantId};
@@ -354,6 +354,7 @@ impl Core {
                 .details(serde_json::json!({ "command_uuid": cmd.command_uuid })),
             );
         }
+        let mut change = EnrollmentChange::default();
         if let Some(status) = cmd.ack_device_status
             && device.status != status
         {
@@ -362,15 +363,28 @@ impl Core {
                 device_audit(&device, now, &Actor::Public, AuditAction::DeviceWiped)
                     .details(serde_json::json!({ "command_uuid": cmd.command_uuid })),
             );
+            // An erased device keeps no enrolment and sends no CheckOut: its
+            // channels end here, and what was still queued for it with them.
+            if let Some(channel) = self
+                .store
+                .apple_enrollment(cmd.tenant_id, &cmd.enrollment_id)
+                .await?
+                .filter(|e| e.enabled)
+            {
+                change.enrollment = Some(AppleEnrollment {
+                    enabled: false,
+                    updated_at: now,
+                    ..channel
+                });
+            }
+            change.disable_user_channels_of = Some((device.tenant_id, device.id));
+            change.cancel_queue_of = Some((device.tenant_id, device.id));
         }
         if audit.is_empty() {
             return Ok(());
         }
         device.updated_at = now;
-        let change = EnrollmentChange {
-            device: Some((device, false)),
-            ..EnrollmentChange::default()
-        };
+        change.device = Some((device, false));
         Ok(self.store.apply_enrollment_change(&change, &audit).await?)
     }
 }

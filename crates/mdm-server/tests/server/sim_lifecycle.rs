@@ -284,6 +284,21 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
         "wipe",
     )?;
     pushed(&s, &token, before).await?;
+    // Queued behind the erase: it never runs.
+    let late = expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/devices/{mac_id}/commands", f.slug),
+                json!({ "type": "ProfileList" }),
+            )
+            .await?,
+        201,
+        "a command after the wipe",
+    )?;
+    let late_uuid = late["command_uuid"]
+        .as_str()
+        .ok_or("command_uuid")?
+        .to_owned();
     let handled = mac.wake().await.map_err(|e| e.to_string())?;
     ensure!(
         answered(&handled, "EraseDevice"),
@@ -295,6 +310,20 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
     );
     let record = device_record(&f, mac.udid()).await?;
     ensure!(record["status"] == "wiped", "wiped: {record}");
+    // An erased Mac sends no CheckOut: the acknowledgement ends its device
+    // and user channels and cancels what was still queued.
+    let detail = expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/devices/{mac_id}", f.slug))
+            .await?,
+        200,
+        "the wiped Mac",
+    )?;
+    let channels = detail["enrollments"].as_array().ok_or("enrollments")?;
+    ensure!(
+        channels.len() == 2 && channels.iter().all(|e| e["enabled"] == false),
+        "every channel of the wiped Mac disabled: {channels:?}"
+    );
 
     // The command history and the audit trail tell the story.
     let commands = expect(
@@ -310,6 +339,14 @@ pub async fn iphone_and_mac_enrol_then_retire_and_wipe(s: Arc<Server>) -> TestRe
     ensure!(
         commands["items"].as_array().is_some_and(|a| a.len() >= 2),
         "DeviceInformation and EraseDevice in the history: {commands}"
+    );
+    let late_state = commands["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["command_uuid"] == late_uuid.as_str()))
+        .map(|c| c["state"].clone());
+    ensure!(
+        late_state == Some(json!("cancelled")),
+        "the command queued behind the erase is cancelled: {late_state:?}"
     );
     let phone_audit = device_audit(&f, &phone_id).await?;
     let mac_audit = device_audit(&f, &mac_id).await?;
