@@ -250,6 +250,9 @@ struct DetailPage {
     commands: Vec<CommandRow>,
     certificates: Vec<CertRow>,
     apple: bool,
+    /// An erased device takes no more commands (the core refuses them): only
+    /// Delete is offered.
+    wiped: bool,
     flash: Option<String>,
 }
 
@@ -343,6 +346,7 @@ async fn detail_page(
         user_id: dev.user_id.map(|u| u.to_string()).unwrap_or_default(),
         user,
         apple: dev.platform != DevicePlatform::Android,
+        wiped: dev.status == DeviceStatus::Wiped,
         channels: d
             .enrollments
             .iter()

@@ -459,6 +459,11 @@ async fn walk(
         b.text("#device-status").await? == "wiped",
         "status wiped once the device acknowledged"
     );
+    let actions = b.text("#actions").await?;
+    ensure!(
+        actions.starts_with("Delete") && !actions.contains("Wipe"),
+        "a wiped device offers only Delete: {actions}"
+    );
     b.shot("11c-wiped").await?;
     for action in ["device.wipe_requested", "device.wiped"] {
         b.click("a[href$='/audit']").await?;
