@@ -290,17 +290,18 @@ fn queue_head_where(states: &str, filter: &str) -> String {
     )
 }
 
-fn queued_from_row(r: &Row, uuid: String) -> Result<Queued, StoreError> {
+/// The queued command `uuid` whose payload is in column `payload`.
+fn queued_from_row(r: &Row, uuid: String, payload: &str) -> Result<Queued, StoreError> {
     Ok(Queued {
         command_uuid: uuid,
-        payload: r.blob("payload")?,
+        payload: r.blob(payload)?,
     })
 }
 
 fn poll_from_row(row: &DbRow) -> Result<Poll, StoreError> {
     let r = Row(row);
     let next = match r.opt_text("command_uuid")? {
-        Some(uuid) => Some(queued_from_row(&r, uuid)?),
+        Some(uuid) => Some(queued_from_row(&r, uuid, "payload")?),
         None => None,
     };
     Ok(Poll {
@@ -501,10 +502,7 @@ impl AppleStore for SqlStore {
             Backend::Postgres => |row| {
                 let r = Row(row);
                 let next = match r.opt_text("next_uuid")? {
-                    Some(uuid) => Some(Queued {
-                        command_uuid: uuid,
-                        payload: r.blob("next_payload")?,
-                    }),
+                    Some(uuid) => Some(queued_from_row(&r, uuid, "next_payload")?),
                     None => None,
                 };
                 Ok((Box::new(command_from_row(row)?), next))
@@ -551,7 +549,7 @@ impl AppleStore for SqlStore {
                 .arg(r.enrollment_id.as_str())
                 .fetch_optional_map(&self.pool, |row| {
                     let r = Row(row);
-                    queued_from_row(&r, r.text("command_uuid")?)
+                    queued_from_row(&r, r.text("command_uuid")?, "payload")
                 })
                 .await?
             }

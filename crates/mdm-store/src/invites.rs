@@ -6,6 +6,7 @@ use crate::audit::insert_audit;
 use crate::db::DbConn;
 use crate::db::DbRow;
 use crate::funnel::{stamp_invited, stamp_user_stage};
+use crate::jobs::{INSERT_JOBS, SKIP_QUEUED, job_values};
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, page_size, rows_per_insert};
 use crate::store::{SqlStore, WriteTx, commit};
@@ -14,7 +15,7 @@ use mdm_core::StoreError;
 use mdm_core::audit::AuditEntry;
 use mdm_core::ids::{InvitationId, TenantId, UserId};
 use mdm_core::invites::{Delivery, DeliveryUpdate, Invitation, InvitationQuery};
-use mdm_core::jobs::{JobState, NewJob};
+use mdm_core::jobs::NewJob;
 use mdm_core::mail_templates::MailTemplate;
 use mdm_core::ports::{InviteStore, StoreResult};
 use mdm_core::registration::{Progress, Stage};
@@ -80,26 +81,14 @@ pub(crate) async fn upsert_stage(
 
 pub(crate) async fn insert_jobs(tx: &mut WriteTx, jobs: &[NewJob], per: usize) -> StoreResult<()> {
     for chunk in jobs.chunks(per) {
-        let mut sql = Sql::new(
-            "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
-        );
+        let mut sql = Sql::new(INSERT_JOBS);
         for (i, job) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.tuple([
-                Arg::from(job.id),
-                job.tenant_id.into(),
-                job.kind.as_str().into(),
-                (&job.payload).into(),
-                job.run_at.into(),
-                0i64.into(),
-                job.max_attempts.into(),
-                JobState::Queued.as_str().into(),
-                job.dedupe_key.as_deref().into(),
-            ]);
+            sql.tuple(job_values(job));
         }
-        sql.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+        sql.push(SKIP_QUEUED);
         let sql = if chunk.len() > 1 { sql.one_off() } else { sql };
         sql.execute(&mut **tx).await?;
     }

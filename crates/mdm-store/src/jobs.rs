@@ -28,13 +28,17 @@ fn claim_sql(backend: Backend) -> String {
     )
 }
 
-/// The insert of a new job; a job whose `dedupe_key` is already queued is
-/// not inserted (the statement changes no row).
-pub(crate) fn insert_job(job: &NewJob) -> Sql {
-    let mut sql = Sql::new(
-        "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ",
-    );
-    sql.tuple([
+/// The start of an insert of new jobs: a `(…)` of [`job_values`] per job
+/// follows, then [`SKIP_QUEUED`].
+pub(crate) const INSERT_JOBS: &str = "INSERT INTO jobs (id, tenant_id, kind, payload, run_at, attempts, max_attempts, state, dedupe_key) VALUES ";
+
+/// The end of an insert of new jobs: a job whose `dedupe_key` is already
+/// queued is not inserted.
+pub(crate) const SKIP_QUEUED: &str = " ON CONFLICT (dedupe_key) DO NOTHING";
+
+/// A new job's row, in [`INSERT_JOBS`]'s column order.
+pub(crate) fn job_values(job: &NewJob) -> [Arg; 9] {
+    [
         Arg::from(job.id),
         job.tenant_id.into(),
         job.kind.as_str().into(),
@@ -44,8 +48,15 @@ pub(crate) fn insert_job(job: &NewJob) -> Sql {
         job.max_attempts.into(),
         JobState::Queued.as_str().into(),
         job.dedupe_key.as_deref().into(),
-    ]);
-    sql.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+    ]
+}
+
+/// The insert of a new job; a job whose `dedupe_key` is already queued is
+/// not inserted (the statement changes no row).
+pub(crate) fn insert_job(job: &NewJob) -> Sql {
+    let mut sql = Sql::new(INSERT_JOBS);
+    sql.tuple(job_values(job));
+    sql.push(SKIP_QUEUED);
     sql
 }
 
