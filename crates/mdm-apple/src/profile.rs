@@ -8,7 +8,7 @@
 //! for an enrolled device.
 
 use mdm_pki::x509_cert::Certificate;
-use mdm_pki::{DigestAlg, RsaKey, cert_from_der, sign_attached};
+use mdm_pki::{ContentKey, DigestAlg, cert_from_der, sign_attached};
 use plist::{Dictionary, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -390,10 +390,11 @@ fn validate_mdm(m: &MdmPayload) -> Result<(), BuildError> {
 }
 
 /// Signs a profile (CMS SignedData, attached, DER, SHA-256) with the server's
-/// key; `extra_certs` is the rest of its chain. Serve with [`PROFILE_CONTENT_TYPE`].
-pub fn sign_profile(
+/// key (RSA or ECDSA P-256); `extra_certs` is the rest of its chain. Serve
+/// with [`PROFILE_CONTENT_TYPE`].
+pub fn sign_profile<'k>(
     xml: &[u8],
-    key: &RsaKey,
+    key: impl Into<ContentKey<'k>>,
     cert: &Certificate,
     extra_certs: &[Certificate],
     signing_time: OffsetDateTime,

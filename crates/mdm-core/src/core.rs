@@ -34,6 +34,8 @@ pub struct Core {
     /// never changes, so only rotation can make an entry stale, and an entry
     /// is re-confirmed against the store after [`HOT_CACHE_TTL`].
     pub(crate) ca_cache: Arc<HotCache<TenantId, Arc<LoadedCa>>>,
+    /// Opened profile signers by tenant (see [`crate::profile_signer`]).
+    pub(crate) signer_cache: Arc<HotCache<TenantId, Arc<crate::profile_signer::LoadedSigner>>>,
     /// Tenants by slug for the device-facing hot paths (slugs never change).
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
     /// Device identity certificates seen in `Mdm-Signature` headers, kept
@@ -88,6 +90,12 @@ impl<K: Eq + Hash, V: Clone> HotCache<K, V> {
             .map(|(_, v)| v)
     }
 
+    pub(crate) fn forget(&self, key: &K) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.remove(key);
+        }
+    }
+
     pub(crate) fn put(&self, key: K, now: OffsetDateTime, value: V) {
         if let Ok(mut e) = self.entries.lock() {
             e.insert(key, (now, value));
@@ -131,6 +139,7 @@ impl Core {
             pki: settings.pki,
             apple: settings.apple,
             ca_cache: Arc::default(),
+            signer_cache: Arc::default(),
             slug_cache: Arc::default(),
             signers: Arc::new(mdm_pki::SignerCache::new(SIGNER_CACHE_CAPACITY)),
             pusher: Arc::new(LogPusher),

@@ -67,6 +67,7 @@ pub mod mail_templates;
 pub mod my_devices;
 pub mod pki;
 pub mod ports;
+pub mod profile_signer;
 pub mod profiles;
 pub mod push;
 pub mod registration;

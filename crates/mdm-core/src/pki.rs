@@ -412,6 +412,15 @@ impl Core {
         self.store
             .revoke_certificate(tenant.id, &cert.serial, now, &audit)
             .await?;
+        // A revoked profile signer is replaced by the next profile this
+        // process issues (other replicas within the cache's 10 s).
+        if self
+            .signer_cache
+            .get(&tenant.id)
+            .is_some_and(|(_, s)| s.serial == cert.serial)
+        {
+            self.signer_cache.forget(&tenant.id);
+        }
         Ok(CertificateRecord {
             revoked_at: Some(now),
             ..cert

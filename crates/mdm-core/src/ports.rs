@@ -15,11 +15,12 @@ use crate::enrollment::EnrollmentUrlVersion;
 use crate::error::StoreError;
 use crate::funnel::{StalledFilter, StalledRegistration};
 use crate::ids::DeviceId;
-use crate::ids::{AdminId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId};
+use crate::ids::{AdminId, CaId, InvitationId, JobId, SyncRunId, TenantId, TokenId, UserId};
 use crate::invites::{DeliveryUpdate, Invitation, InvitationQuery};
 use crate::jobs::{Job, NewJob};
 use crate::mail_templates::MailTemplate;
 use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
+use crate::profile_signer::ProfileSignerRecord;
 use crate::registration::{Progress, Stage};
 use crate::registrations::{DevicePlatform, EndRegistration, Registration, RegistrationQuery};
 use crate::regtokens::{RegToken, Spend, TokenPurpose};
@@ -219,6 +220,20 @@ pub trait PkiStore: Send + Sync {
     async fn create_ca(&self, ca: &CaRecord, audit: &AuditEntry) -> StoreResult<()>;
     /// The tenant's active CA.
     async fn active_ca(&self, tenant: TenantId) -> StoreResult<Option<CaRecord>>;
+    /// The unrevoked profile signer of `ca` that lasts longest.
+    async fn profile_signer(
+        &self,
+        tenant: TenantId,
+        ca: CaId,
+    ) -> StoreResult<Option<ProfileSignerRecord>>;
+    /// Stores a new profile signer, its certificate record and audit entry in
+    /// one transaction. `Conflict("certificate_serial")` when the serial exists.
+    async fn create_profile_signer(
+        &self,
+        signer: &ProfileSignerRecord,
+        cert: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     async fn create_challenge(
         &self,
         challenge: &ScepChallenge,

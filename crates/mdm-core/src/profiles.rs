@@ -8,6 +8,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{DeviceId, UserId};
+use crate::profile_signer::ProfileSigning;
 use crate::registrations::{DevicePlatform, Registration, RegistrationPurpose, RegistrationStatus};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
@@ -55,7 +56,8 @@ pub struct IssuedProfile {
     /// `reg-<uuid>`: names the profile's challenge, its certificate and any refusal.
     pub registration: String,
     pub expires_at: OffsetDateTime,
-    /// CMS SignedData (DER) around the XML plist, signed by the tenant CA.
+    /// CMS SignedData (DER) around the XML plist, signed by the tenant's
+    /// profile signer (or its CA), the chain to the CA included.
     pub signed: Vec<u8>,
 }
 
@@ -74,6 +76,8 @@ pub struct AppleSettings {
     pub accept_user_authenticate: bool,
     /// When identity certificates are renewed (the profile re-sent).
     pub renewal: crate::renewal::RenewalSettings,
+    /// Which key signs management profiles.
+    pub profile_signing: crate::profile_signer::ProfileSigning,
 }
 
 impl Default for AppleSettings {
@@ -83,6 +87,7 @@ impl Default for AppleSettings {
             tls_anchor_der: None,
             accept_user_authenticate: false,
             renewal: crate::renewal::RenewalSettings::default(),
+            profile_signing: crate::profile_signer::ProfileSigning::default(),
         }
     }
 }
@@ -197,8 +202,15 @@ impl Core {
         let build =
             |e: mdm_apple::BuildError| CoreError::Store(format!("building the profile: {e}"));
         let xml = profile.to_xml().map_err(build)?;
-        let signed =
-            mdm_apple::sign_profile(&xml, &ca.key, &ca.cert, &[], self.now()).map_err(build)?;
+        let signed = match self.apple.profile_signing {
+            ProfileSigning::Ecdsa => {
+                let signer = self.profile_signer(tenant, &ca).await?;
+                let chain = std::slice::from_ref(&ca.cert);
+                mdm_apple::sign_profile(&xml, &signer.key, &signer.cert, chain, self.now())
+            }
+            ProfileSigning::Ca => mdm_apple::sign_profile(&xml, &ca.key, &ca.cert, &[], self.now()),
+        }
+        .map_err(build)?;
         let audit = AuditEntry::new(
             Some(tenant.id),
             self.now(),

@@ -1,4 +1,5 @@
-//! Digest and RSA signature algorithms: identifiers, hashing and verification.
+//! Digest and signature algorithms (RSA PKCS#1 v1.5, ECDSA): identifiers,
+//! hashing and verification.
 
 use aws_lc_rs::{digest, signature as lc_sig};
 use const_oid::ObjectIdentifier;
@@ -123,6 +124,72 @@ pub fn rsa_signature_digest(
     .into_iter()
     .find(|d| d.rsa_signature_oid() == alg.oid)
     .ok_or_else(|| unsupported(&alg.oid))
+}
+
+/// Resolves the digest of a signature algorithm identifier, RSA or ECDSA:
+/// `<digest>WithRSAEncryption` and `ecdsa-with-<digest>` name theirs; bare
+/// `rsaEncryption` or `id-ecPublicKey` (as some CMS writers put in a
+/// SignerInfo) take it from `digest_hint`.
+pub fn signature_digest(
+    alg: &AlgorithmIdentifierOwned,
+    digest_hint: Option<DigestAlg>,
+) -> Result<DigestAlg, PkiError> {
+    let ecdsa = [
+        (rfc5912::ECDSA_WITH_SHA_256, DigestAlg::Sha256),
+        (rfc5912::ECDSA_WITH_SHA_384, DigestAlg::Sha384),
+        (rfc5912::ECDSA_WITH_SHA_512, DigestAlg::Sha512),
+    ];
+    if let Some((_, d)) = ecdsa.iter().find(|(oid, _)| *oid == alg.oid) {
+        return Ok(*d);
+    }
+    if alg.oid == rfc5912::ID_EC_PUBLIC_KEY {
+        return digest_hint.ok_or_else(|| unsupported(&alg.oid));
+    }
+    rsa_signature_digest(alg, digest_hint)
+}
+
+/// Verifies a signature made with `digest` by the key in `spki`: RSA
+/// PKCS#1 v1.5 (see [`verify_rsa`]) or ECDSA on P-256 or P-384 (DER
+/// `ECDSA-Sig-Value`).
+pub fn verify_signature(
+    spki: &SubjectPublicKeyInfoOwned,
+    digest: DigestAlg,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), PkiError> {
+    if spki.algorithm.oid != rfc5912::ID_EC_PUBLIC_KEY {
+        return verify_rsa(spki, digest, message, signature);
+    }
+    let curve: ObjectIdentifier = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as().ok())
+        .ok_or_else(|| PkiError::KeyRejected("EC public key without a named curve".into()))?;
+    let alg: &'static lc_sig::EcdsaVerificationAlgorithm = match (curve, digest) {
+        (c, DigestAlg::Sha256) if c == rfc5912::SECP_256_R_1 => &lc_sig::ECDSA_P256_SHA256_ASN1,
+        (c, DigestAlg::Sha384) if c == rfc5912::SECP_256_R_1 => &lc_sig::ECDSA_P256_SHA384_ASN1,
+        (c, DigestAlg::Sha512) if c == rfc5912::SECP_256_R_1 => &lc_sig::ECDSA_P256_SHA512_ASN1,
+        (c, DigestAlg::Sha256) if c == rfc5912::SECP_384_R_1 => &lc_sig::ECDSA_P384_SHA256_ASN1,
+        (c, DigestAlg::Sha384) if c == rfc5912::SECP_384_R_1 => &lc_sig::ECDSA_P384_SHA384_ASN1,
+        (c, DigestAlg::Sha512) if c == rfc5912::SECP_384_R_1 => &lc_sig::ECDSA_P384_SHA512_ASN1,
+        (c, d) => {
+            return Err(PkiError::UnsupportedAlgorithm(format!(
+                "ECDSA on {} with {}",
+                oid_name(&c),
+                d.name()
+            )));
+        }
+    };
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(PkiError::KeyRejected(
+            "public key bit string has unused bits".into(),
+        ))?;
+    lc_sig::UnparsedPublicKey::new(alg, point)
+        .verify(message, signature)
+        .map_err(|_| PkiError::BadSignature("ECDSA signature does not verify"))
 }
 
 /// Describes an OID as "name (dotted)" for messages.

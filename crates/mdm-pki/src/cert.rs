@@ -138,6 +138,27 @@ pub fn issue_leaf_for_key(
     build(profile, ca_key, spki, serial, not_before, not_after)
 }
 
+/// Issues a content-signing certificate (the management-profile signer) for
+/// a bare public key of any supported type: CA:false, digitalSignature only,
+/// no extended key usage, SKI and AKI; signed by the CA with SHA-256.
+pub fn issue_content_signer(
+    ca_key: &RsaKey,
+    ca_cert: &Certificate,
+    subject: &str,
+    spki: SubjectPublicKeyInfoOwned,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Certificate, PkiError> {
+    let profile = Profile {
+        kind: Kind::ContentSigner,
+        subject: parse_name(subject)?,
+        issuer: Some(ca_cert.tbs_certificate().subject().clone()),
+        issuer_key_id: ca_cert.subject_key_id(),
+    };
+    build(profile, ca_key, spki, serial, not_before, not_after)
+}
+
 fn build(
     profile: Profile,
     signer: &RsaKey,

@@ -30,9 +30,12 @@ pub(crate) enum Kind {
     Leaf,
     /// Self-signed end-entity certificate (a SCEP requester's signer).
     SelfSignedLeaf,
+    /// Content signer issued by a CA (the management-profile signer): CA:false,
+    /// digitalSignature only, no EKU (so S/MIME verifiers accept it), SKI, AKI.
+    ContentSigner,
 }
 
-/// A [`BuilderProfile`] for the three kinds of certificates this crate makes.
+/// A [`BuilderProfile`] for the kinds of certificates this crate makes.
 pub(crate) struct Profile {
     pub kind: Kind,
     pub subject: Name,
@@ -67,17 +70,19 @@ impl BuilderProfile for Profile {
             },
             true,
         )?);
-        let usage = if is_ca {
-            KeyUsages::KeyCertSign | KeyUsages::CRLSign
-        } else {
-            KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+        let usage = match self.kind {
+            Kind::Ca => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+            Kind::ContentSigner => KeyUsages::DigitalSignature.into(),
+            Kind::Leaf | Kind::SelfSignedLeaf => {
+                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+            }
         };
         exts.push(ext(&KeyUsage(usage), true)?);
         if self.kind == Kind::Leaf {
             exts.push(ext(&ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]), false)?);
         }
         exts.push(ext(&SubjectKeyIdentifier(OctetString::new(ski)?), false)?);
-        if self.kind == Kind::Leaf {
+        if matches!(self.kind, Kind::Leaf | Kind::ContentSigner) {
             let key_id = match &self.issuer_key_id {
                 Some(id) => id.clone(),
                 None => spki_key_id(&issuer_spk),

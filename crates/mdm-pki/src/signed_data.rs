@@ -15,8 +15,8 @@ use x509_cert::attr::Attribute;
 use crate::ber::{LenientSignedData, parse_signed_data};
 use crate::x509time::parse_lenient_time;
 use crate::{
-    CertificateExt, DigestAlg, PkiError, RsaKey, RsaSignature, key_identifier,
-    rsa_signature_digest, to_x509_time, verify_rsa,
+    CertificateExt, DigestAlg, EcKey, EcSignature, PkiError, RsaKey, RsaSignature, key_identifier,
+    signature_digest, to_x509_time, verify_signature,
 };
 
 /// A verified SignedData.
@@ -34,21 +34,43 @@ pub struct SignedContent {
     pub certificates: Vec<Certificate>,
 }
 
+/// The key that signs attached content: RSA (PKCS#1 v1.5) or ECDSA P-256,
+/// both with SHA-256.
+#[derive(Clone, Copy, Debug)]
+pub enum ContentKey<'k> {
+    /// An RSA key (a tenant CA signing its own profiles, a SCEP peer).
+    Rsa(&'k RsaKey),
+    /// An ECDSA P-256 key (the profile signer).
+    Ec(&'k EcKey),
+}
+
+impl<'k> From<&'k RsaKey> for ContentKey<'k> {
+    fn from(key: &'k RsaKey) -> Self {
+        Self::Rsa(key)
+    }
+}
+
+impl<'k> From<&'k EcKey> for ContentKey<'k> {
+    fn from(key: &'k EcKey) -> Self {
+        Self::Ec(key)
+    }
+}
+
 /// Signs `content` as a DER SignedData with attached id-data content, SHA-256,
 /// signed attributes contentType, messageDigest and signingTime, the signer
 /// certificate and `extra_certs` included. This is what signs a .mobileconfig.
-pub fn sign_attached(
+pub fn sign_attached<'k>(
     content: &[u8],
-    key: &RsaKey,
+    key: impl Into<ContentKey<'k>>,
     cert: &Certificate,
     extra_certs: &[Certificate],
     signing_time: OffsetDateTime,
 ) -> Result<Vec<u8>, PkiError> {
     let attrs = vec![signing_time_attribute(signing_time)?];
-    sign_with_attributes(
+    build_signed(
         ID_DATA,
         Some(content),
-        key,
+        key.into(),
         cert,
         DigestAlg::Sha256,
         attrs,
@@ -66,9 +88,34 @@ pub fn sign_with_attributes(
     key: &RsaKey,
     cert: &Certificate,
     digest: DigestAlg,
+    attributes: Vec<Attribute>,
+    extra_certs: &[Certificate],
+) -> Result<Vec<u8>, PkiError> {
+    build_signed(
+        econtent_type,
+        content,
+        ContentKey::Rsa(key),
+        cert,
+        digest,
+        attributes,
+        extra_certs,
+    )
+}
+
+fn build_signed(
+    econtent_type: ObjectIdentifier,
+    content: Option<&[u8]>,
+    key: ContentKey<'_>,
+    cert: &Certificate,
+    digest: DigestAlg,
     mut attributes: Vec<Attribute>,
     extra_certs: &[Certificate],
 ) -> Result<Vec<u8>, PkiError> {
+    if matches!(key, ContentKey::Ec(_)) && digest != DigestAlg::Sha256 {
+        return Err(PkiError::InvalidArgument(
+            "an ECDSA P-256 key signs with SHA-256 only".into(),
+        ));
+    }
     let econtent = match content {
         Some(bytes) => Some(Any::new(Tag::OctetString, bytes).map_err(PkiError::encode)?),
         None => {
@@ -99,9 +146,11 @@ pub fn sign_with_attributes(
             .add_certificate(CertificateChoices::Certificate(c.clone()))
             .map_err(PkiError::encode)?;
     }
-    builder
-        .add_signer_info::<_, RsaSignature>(info, &key.signer(digest))
-        .map_err(PkiError::encode)?;
+    match key {
+        ContentKey::Rsa(k) => builder.add_signer_info::<_, RsaSignature>(info, &k.signer(digest)),
+        ContentKey::Ec(k) => builder.add_signer_info::<_, EcSignature>(info, k),
+    }
+    .map_err(PkiError::encode)?;
     builder
         .build()
         .map_err(PkiError::encode)?
@@ -231,7 +280,7 @@ pub fn verify_signer_info(
 ) -> Result<VerifiedSigner, PkiError> {
     let spki = signer.tbs_certificate().subject_public_key_info();
     verify_signer_info_with(si, econtent_type, content, |digest, message, signature| {
-        verify_rsa(spki, digest, message, signature)
+        verify_signature(spki, digest, message, signature)
     })
 }
 
@@ -245,7 +294,7 @@ pub(crate) fn verify_signer_info_with(
 ) -> Result<VerifiedSigner, PkiError> {
     let digest = DigestAlg::from_oid(&si.digest_alg.oid)
         .ok_or_else(|| PkiError::UnsupportedAlgorithm(crate::oid_name(&si.digest_alg.oid)))?;
-    let signature_digest = rsa_signature_digest(&si.signature_algorithm, Some(digest))?;
+    let signature_digest = signature_digest(&si.signature_algorithm, Some(digest))?;
     let sig = si.signature.as_bytes();
     let Some(attrs) = &si.signed_attrs else {
         verify(signature_digest, content, sig)?;

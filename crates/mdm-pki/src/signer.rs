@@ -49,21 +49,21 @@ impl SignatureBitStringEncoding for RsaSignature {
     }
 }
 
-/// The public half of an [`RsaKey`], as the builders' `Keypair::VerifyingKey`.
+/// The public half of a signing key, as the builders' `Keypair::VerifyingKey`.
 #[derive(Clone, Debug)]
-pub struct RsaVerifyingKey(SubjectPublicKeyInfoOwned);
+pub struct SpkiVerifyingKey(SubjectPublicKeyInfoOwned);
 
-impl EncodePublicKey for RsaVerifyingKey {
+impl EncodePublicKey for SpkiVerifyingKey {
     fn to_public_key_der(&self) -> spki::Result<der::Document> {
         Ok(der::Document::encode_msg(&self.0)?)
     }
 }
 
 impl signature::Keypair for RsaSigner<'_> {
-    type VerifyingKey = RsaVerifyingKey;
+    type VerifyingKey = SpkiVerifyingKey;
 
-    fn verifying_key(&self) -> RsaVerifyingKey {
-        RsaVerifyingKey(self.key.public_key_spki().clone())
+    fn verifying_key(&self) -> SpkiVerifyingKey {
+        SpkiVerifyingKey(self.key.public_key_spki().clone())
     }
 }
 
@@ -83,10 +83,10 @@ impl signature::Signer<RsaSignature> for RsaSigner<'_> {
 }
 
 impl signature::Keypair for RsaKey {
-    type VerifyingKey = RsaVerifyingKey;
+    type VerifyingKey = SpkiVerifyingKey;
 
-    fn verifying_key(&self) -> RsaVerifyingKey {
-        RsaVerifyingKey(self.public_key_spki().clone())
+    fn verifying_key(&self) -> SpkiVerifyingKey {
+        SpkiVerifyingKey(self.public_key_spki().clone())
     }
 }
 
@@ -100,6 +100,42 @@ impl signature::Signer<RsaSignature> for RsaKey {
     fn try_sign(&self, msg: &[u8]) -> Result<RsaSignature, signature::Error> {
         self.sign(DigestAlg::Sha256, msg)
             .map(RsaSignature)
+            .map_err(|_| signature::Error::new())
+    }
+}
+
+/// A DER ECDSA signature as produced by [`crate::EcKey`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcSignature(Vec<u8>);
+
+impl SignatureBitStringEncoding for EcSignature {
+    fn to_bitstring(&self) -> der::Result<BitString> {
+        BitString::from_bytes(&self.0)
+    }
+}
+
+impl signature::Keypair for crate::EcKey {
+    type VerifyingKey = SpkiVerifyingKey;
+
+    fn verifying_key(&self) -> SpkiVerifyingKey {
+        SpkiVerifyingKey(self.public_key_spki().clone())
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for crate::EcKey {
+    /// ecdsa-with-SHA256, parameters absent (RFC 5758).
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        Ok(AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+            parameters: None,
+        })
+    }
+}
+
+impl signature::Signer<EcSignature> for crate::EcKey {
+    fn try_sign(&self, msg: &[u8]) -> Result<EcSignature, signature::Error> {
+        self.sign(msg)
+            .map(EcSignature)
             .map_err(|_| signature::Error::new())
     }
 }

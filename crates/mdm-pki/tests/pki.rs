@@ -471,3 +471,95 @@ fn detached_signatures_verify_from_ber_and_from_the_signer_cache() {
     // Attached content is not a detached signature.
     assert!(verify_detached(&attached, body, &cache).is_err());
 }
+
+/// An ECDSA P-256 content signer certified by the CA, and its certificate.
+fn ec_signer() -> &'static (EcKey, Certificate) {
+    static SIGNER: OnceLock<(EcKey, Certificate)> = OnceLock::new();
+    SIGNER.get_or_init(|| {
+        let (ca_key, ca_cert) = ca();
+        let key = EcKey::generate().unwrap();
+        let cert = issue_content_signer(
+            ca_key,
+            ca_cert,
+            "CN=acme Profile Signing,O=Acme",
+            key.public_key_spki().clone(),
+            &[0x0e, 0xc0],
+            at(NOW - 60),
+            at(NOW + 86_400 * 730),
+        )
+        .unwrap();
+        (key, cert)
+    })
+}
+
+#[test]
+fn ecdsa_content_signer_signs_and_verifies() {
+    let (_, ca_cert) = ca();
+    let (key, cert) = ec_signer();
+    verify_issued_by(cert, ca_cert).unwrap();
+    assert!(!cert.is_ca());
+    assert_eq!(cert.issuer_string(), ca_cert.subject_string());
+    let content = b"<plist>profile</plist>";
+    let signed = sign_attached(content, key, cert, std::slice::from_ref(ca_cert), at(NOW)).unwrap();
+    let v = verify_signed_data(&signed, None, &[]).unwrap();
+    assert_eq!(v.content, content);
+    assert_eq!(&v.signer, cert);
+    assert_eq!(v.digest, DigestAlg::Sha256);
+    assert!(v.certificates.contains(ca_cert), "the chain travels along");
+
+    // The content is covered: one changed byte and the signature fails.
+    let at_content = signed
+        .windows(content.len())
+        .position(|w| w == content)
+        .unwrap();
+    let mut bad = signed.clone();
+    bad[at_content + 1] ^= 0x01;
+    assert!(verify_signed_data(&bad, None, &[]).is_err());
+
+    // The key survives its PKCS#8 export, as the vault stores it.
+    let again = EcKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap();
+    assert_eq!(again.public_key_spki(), key.public_key_spki());
+    let resigned = sign_attached(content, &again, cert, &[], at(NOW)).unwrap();
+    assert_eq!(
+        verify_signed_data(&resigned, None, &[]).unwrap().signer,
+        *cert
+    );
+    // An RSA key is not a P-256 key.
+    assert!(EcKey::from_pkcs8_der(&device_key().to_pkcs8_der().unwrap()).is_err());
+}
+
+#[test]
+fn openssl_accepts_ecdsa_signed_profile_for_smime_signing() {
+    if !openssl() {
+        return;
+    }
+    let (_, ca_cert) = ca();
+    let (key, cert) = ec_signer();
+    let dir = tempfile::tempdir().unwrap();
+    let content = b"profile body signed with P-256";
+    let signed = sign_attached(content, key, cert, std::slice::from_ref(ca_cert), at(NOW)).unwrap();
+    let sig = write(dir.path(), "p.der", &signed);
+    let ca_pem = write(
+        dir.path(),
+        "ca.pem",
+        cert_to_pem(ca_cert).unwrap().as_bytes(),
+    );
+    let out_path = dir.path().join("out.bin");
+    // openssl's default purpose (S/MIME signing) checks the signer's key usage.
+    run(Command::new("openssl")
+        .args([
+            "cms", "-verify", "-inform", "DER", "-in", &sig, "-CAfile", &ca_pem, "-out",
+        ])
+        .arg(&out_path));
+    assert_eq!(std::fs::read(out_path).unwrap(), content);
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-inform", "DER", "-in"])
+        .arg(write(dir.path(), "signer.der", &cert_to_der(cert).unwrap()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("id-ecPublicKey"), "{text}");
+    assert!(text.contains("Digital Signature"), "{text}");
+    assert!(!text.contains("Key Encipherment"), "{text}");
+    assert!(!text.contains("Extended Key Usage"), "{text}");
+}

@@ -104,6 +104,9 @@ pub struct Config {
     /// Manage macOS directory users: answer the registered user's
     /// `UserAuthenticate` instead of declining it (HTTP 410).
     pub apple_accept_user_authenticate: bool,
+    /// What signs management profiles: `ecdsa` (a P-256 signer the tenant CA
+    /// certifies) or `ca` (the CA's own RSA key).
+    pub apple_profile_signer: mdm_core::profile_signer::ProfileSigning,
     /// Re-send the enrollment profile (renewing the device's identity
     /// certificate) when its certificate expires within this many hours.
     pub apple_renew_before_hours: i64,
@@ -179,6 +182,7 @@ impl Default for Config {
             push_backoff_ms: 200,
             trust_client_cert_header: false,
             apple_accept_user_authenticate: false,
+            apple_profile_signer: mdm_core::profile_signer::ProfileSigning::Ecdsa,
             apple_renew_before_hours: 30 * 24,
             apple_renewal_challenge_hours: 72,
             apple_renewal_scan_secs: 3600,
@@ -294,6 +298,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded
 const TEXT_KEYS: &[&str] = &[
     "listen",
     "mdm_topic",
+    "apple_profile_signer",
     "public_url",
     "data_dir",
     "database_url",

@@ -57,6 +57,7 @@ pub fn core(store: SqlStore, config: &Config) -> anyhow::Result<Core> {
             mdm_topic: config.mdm_topic.clone(),
             tls_anchor_der: tls_anchor(config)?,
             accept_user_authenticate: config.apple_accept_user_authenticate,
+            profile_signing: config.apple_profile_signer,
             renewal: RenewalSettings {
                 renew_before: time::Duration::hours(config.apple_renew_before_hours),
                 challenge_lifetime: time::Duration::hours(config.apple_renewal_challenge_hours),

@@ -9,13 +9,18 @@ use crate::store::{SqlStore, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::audit::AuditEntry;
+use mdm_core::ids::CaId;
 use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
+use mdm_core::profile_signer::ProfileSignerRecord;
 use mdm_core::users::Page;
 use time::OffsetDateTime;
 
 const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, created_at, active";
+const SIGNER_COLS: &str = "tenant_id, ca_id, serial, cert_der, sealed_key, not_after, created_at";
+const SIGNER_COLS_S: &str =
+    "s.tenant_id, s.ca_id, s.serial, s.cert_der, s.sealed_key, s.not_after, s.created_at";
 const CHALLENGE_COLS: &str =
     "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
 pub(crate) const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
@@ -32,6 +37,19 @@ fn ca_from_row(row: &DbRow) -> Result<CaRecord, StoreError> {
         not_after: r.time("not_after")?,
         created_at: r.time("created_at")?,
         active: r.flag("active")?,
+    })
+}
+
+fn signer_from_row(row: &DbRow) -> Result<ProfileSignerRecord, StoreError> {
+    let r = Row(row);
+    Ok(ProfileSignerRecord {
+        tenant_id: r.parse("tenant_id")?,
+        ca_id: r.parse("ca_id")?,
+        serial: r.text("serial")?,
+        cert_der: r.blob("cert_der")?,
+        sealed_key: r.blob("sealed_key")?,
+        not_after: r.time("not_after")?,
+        created_at: r.time("created_at")?,
     })
 }
 
@@ -185,6 +203,48 @@ impl PkiStore for SqlStore {
         ))
         .arg(tenant);
         sql.fetch_optional_map(&self.pool, ca_from_row).await
+    }
+
+    async fn profile_signer(
+        &self,
+        tenant: TenantId,
+        ca: CaId,
+    ) -> StoreResult<Option<ProfileSignerRecord>> {
+        Sql::new(format!(
+            "SELECT {SIGNER_COLS_S} FROM profile_signers s \
+             JOIN certificates c ON c.tenant_id = s.tenant_id AND c.serial = s.serial \
+             WHERE s.tenant_id = $1 AND s.ca_id = $2 AND c.revoked_at IS NULL \
+             ORDER BY s.not_after DESC LIMIT 1"
+        ))
+        .arg(tenant)
+        .arg(ca)
+        .fetch_optional_map(&self.pool, signer_from_row)
+        .await
+    }
+
+    async fn create_profile_signer(
+        &self,
+        signer: &ProfileSignerRecord,
+        cert: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_certificate(&mut tx, cert).await?;
+        let mut sql = Sql::new(format!(
+            "INSERT INTO profile_signers ({SIGNER_COLS}) VALUES "
+        ));
+        sql.tuple([
+            Arg::from(signer.tenant_id),
+            signer.ca_id.into(),
+            signer.serial.as_str().into(),
+            signer.cert_der.as_slice().into(),
+            signer.sealed_key.as_slice().into(),
+            signer.not_after.into(),
+            signer.created_at.into(),
+        ]);
+        sql.unique("certificate_serial").execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
     }
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {

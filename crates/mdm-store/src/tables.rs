@@ -192,6 +192,20 @@ pub const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "profile_signers",
+        columns: &[
+            ("tenant_id", Text),
+            ("ca_id", Text),
+            ("serial", Text),
+            ("cert_der", ColumnType::Blob),
+            ("sealed_key", ColumnType::Blob),
+            ("not_after", Int),
+            ("created_at", Int),
+        ],
+        key: &["tenant_id", "serial"],
+        identity: None,
+    },
+    Table {
         name: "scep_challenges",
         columns: &[
             ("id", Text),

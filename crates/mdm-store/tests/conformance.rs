@@ -95,6 +95,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         pki::challenge_outcomes,
         pki::concurrent_redeems_one_wins,
         pki::redeem_with_certificate,
+        pki::profile_signers,
         certificates::round_trip_and_uniqueness,
         certificates::filters_and_paging,
         certificates::equal_times_page_by_serial,

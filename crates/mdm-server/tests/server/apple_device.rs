@@ -150,7 +150,7 @@ impl Dev {
 
     /// `Mdm-Signature` for `body` with signing time `now`.
     pub fn sign_at(&self, body: &[u8], now: time::OffsetDateTime) -> Result<String, String> {
-        let attached = mdm_pki::sign_attached(body, &self.key, &self.cert, &[], now)
+        let attached = mdm_pki::sign_attached(body, &*self.key, &self.cert, &[], now)
             .map_err(|e| e.to_string())?;
         let mut ci = ContentInfo::from_der(&attached).map_err(|e| e.to_string())?;
         let mut sd: SignedData = ci

@@ -256,6 +256,7 @@ fn main() {
         scep::bad_scep_input,
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
+        profiles::profiles_are_signed_by_the_tenant_signer,
         invites::browser_registration,
         invites::pin_works_once_under_concurrency,
         invites::refusals_are_clear,
@@ -336,6 +337,16 @@ fn main() {
             rt.block_on(ops::clean_shutdown_leaves_no_wal(dir))
                 .map_err(Failed::from)
         }));
+    }
+    {
+        let (rt, dir) = (rt.clone(), tmp.path().join("ca-signer"));
+        trials.push(Trial::test(
+            "ca_signs_profiles_when_configured",
+            move || {
+                rt.block_on(profiles::ca_signs_profiles_when_configured(dir))
+                    .map_err(Failed::from)
+            },
+        ));
     }
     push_and_tls_trials(&mut trials, &rt, tmp.path());
     {

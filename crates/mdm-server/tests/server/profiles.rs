@@ -1,12 +1,15 @@
-//! The Apple management profile: signed by the tenant CA (openssl verifies
-//! it), its one-time challenge enrols once, and a profile installed after its
-//! validity is refused at SCEP with the registration named in the audit trail.
+//! The Apple management profile: signed by the tenant's profile signer, which
+//! the CA certifies (openssl verifies it against the CA); its one-time
+//! challenge enrols once, and a profile installed after its validity is
+//! refused at SCEP with the registration named in the audit trail.
 
 use crate::api::fixture;
 use crate::client::{count, expect};
 use crate::ensure;
 use crate::support::{Server, TestResult};
 use mdm_apple::plist::{Dictionary, Value};
+use mdm_pki::CertificateExt;
+use mdm_pki::x509_cert::Certificate;
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
@@ -212,5 +215,149 @@ pub async fn signed_profile_enrolls_once_and_expires(s: Arc<Server>) -> TestResu
         "issued",
     )?;
     ensure!(count(&issued) == 2, "profiles audited: {issued}");
+    Ok(())
+}
+
+/// The certificate that signed a served profile, after `mdm_pki` verified it.
+fn profile_signer(signed: &[u8]) -> Result<Certificate, String> {
+    mdm_pki::verify_signed_data(signed, None, &[])
+        .map(|v| v.signer)
+        .map_err(|e| format!("profile signature: {e}"))
+}
+
+/// Runs `openssl cms -verify` against the tenant CA with openssl's default
+/// (S/MIME signing) purpose checks.
+fn openssl_verifies(dir: &std::path::Path, signed: &[u8], ca_pem: &std::path::Path) -> TestResult {
+    let file = dir.join("signed.der");
+    std::fs::write(&file, signed).map_err(|e| e.to_string())?;
+    let verify = Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-out",
+            "/dev/null",
+            "-in",
+        ])
+        .arg(&file)
+        .arg("-CAfile")
+        .arg(ca_pem)
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        verify.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    Ok(())
+}
+
+/// Profiles are signed by the tenant's ECDSA P-256 profile signer, which the
+/// CA certifies (digitalSignature, no EKU, so openssl's S/MIME checks pass
+/// without `-purpose any`): one signer for many profiles, made, recorded and
+/// audited once; once revoked, the next profile brings a new one.
+pub async fn profiles_are_signed_by_the_tenant_signer(s: Arc<Server>) -> TestResult {
+    let f = fixture(&s).await?;
+    let token = f.api.token.clone().unwrap_or_default();
+    let ca = expect(
+        f.api.get(&format!("/api/v1/tenants/{}/ca", f.slug)).await?,
+        200,
+        "ca",
+    )?;
+    let ca_pem_text = ca["certificate_pem"].as_str().ok_or("pem")?;
+    let ca_cert = mdm_pki::cert_from_pem(ca_pem_text).map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, ca_pem_text).map_err(|e| e.to_string())?;
+
+    let first = download(&s, &f.slug, &token, "ios").await?;
+    let second = download(&s, &f.slug, &token, "macos").await?;
+    let signer = profile_signer(&first.xml)?;
+    ensure!(
+        profile_signer(&second.xml)? == signer,
+        "two profiles, two signers"
+    );
+    ensure!(signer != ca_cert, "the CA signed the profile itself");
+    mdm_pki::verify_issued_by(&signer, &ca_cert).map_err(|e| format!("signer chain: {e}"))?;
+    let spki = signer.tbs_certificate().subject_public_key_info();
+    ensure!(
+        spki.algorithm.oid == mdm_pki::const_oid::db::rfc5912::ID_EC_PUBLIC_KEY,
+        "signer key {}",
+        spki.algorithm.oid
+    );
+    ensure!(!signer.is_ca(), "the signer is no CA");
+    openssl_verifies(dir.path(), &first.xml, &ca_pem)?;
+
+    let serial = signer.serial_hex();
+    let certs = expect(
+        f.api
+            .get(&format!("/api/v1/tenants/{}/certificates", f.slug))
+            .await?,
+        200,
+        "certificates",
+    )?;
+    let listed = certs["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["serial"] == serial.as_str()))
+        .ok_or(format!("signer {serial} not recorded: {certs}"))?;
+    ensure!(
+        listed["registration"].is_null() && listed["device_id"].is_null(),
+        "the signer belongs to no registration: {listed}"
+    );
+    let signers_audited = |audit: &serde_json::Value| {
+        audit["items"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|e| e["details"]["purpose"] == "profile_signing")
+                .count()
+        })
+    };
+    let audit_path = format!("/api/v1/tenants/{}/audit?action=certificate.issued", f.slug);
+    let issued = expect(f.api.get(&audit_path).await?, 200, "audit")?;
+    ensure!(
+        signers_audited(&issued) == 1,
+        "one signer audited: {issued}"
+    );
+
+    // Revoked, it signs no more: the next profile has a new signer.
+    expect(
+        f.api
+            .post(
+                &format!("/api/v1/tenants/{}/certificates/{serial}/revoke", f.slug),
+                json!({}),
+            )
+            .await?,
+        200,
+        "revoke the signer",
+    )?;
+    let third = download(&s, &f.slug, &token, "ios").await?;
+    let replaced = profile_signer(&third.xml)?;
+    ensure!(
+        replaced.serial_hex() != serial,
+        "the revoked signer signed again"
+    );
+    mdm_pki::verify_issued_by(&replaced, &ca_cert).map_err(|e| format!("new signer: {e}"))?;
+    openssl_verifies(dir.path(), &third.xml, &ca_pem)?;
+    let issued = expect(f.api.get(&audit_path).await?, 200, "audit")?;
+    ensure!(
+        signers_audited(&issued) == 2,
+        "the new signer audited: {issued}"
+    );
+    Ok(())
+}
+
+/// `apple_profile_signer = "ca"`: the tenant CA signs profiles itself.
+pub async fn ca_signs_profiles_when_configured(dir: std::path::PathBuf) -> TestResult {
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let env = [("MDM_APPLE_PROFILE_SIGNER".to_string(), "ca".to_string())];
+    let server = Server::start_with_env("ca-signer", &dir, None, &env)?;
+    let api = crate::client::Api::new(&server.base, Some(&server.operator_token));
+    let ca = expect(api.get("/api/v1/tenants/default/ca").await?, 200, "ca")?;
+    let ca_cert = mdm_pki::cert_from_pem(ca["certificate_pem"].as_str().ok_or("pem")?)
+        .map_err(|e| e.to_string())?;
+    let profile = download(&server, "default", &server.operator_token, "ios").await?;
+    let signer = profile_signer(&profile.xml)?;
+    server.stop();
+    ensure!(signer == ca_cert, "signed by {}", signer.subject_string());
     Ok(())
 }

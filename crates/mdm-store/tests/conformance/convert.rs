@@ -181,8 +181,8 @@ async fn populate(s: &SqlStore) -> anyhow::Result<()> {
     populate_pki(s, first.id, tenants[1].id).await
 }
 
-/// An active and a retired CA, used and unused challenges, certificates
-/// with and without their optional fields.
+/// An active and a retired CA, profile signers, used and unused challenges,
+/// certificates with and without their optional fields.
 async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow::Result<()> {
     let ca = pki::new_ca(s, first).await?;
     let retired = CaRecord {
@@ -191,6 +191,11 @@ async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow
     };
     s.create_ca(&retired, &pki::ca_audit(&retired)).await?;
     let other_ca = pki::new_ca(s, second).await?;
+    for ca in [&ca, &other_ca] {
+        let (signer, cert) = pki::signer(ca, now() + Duration::days(700));
+        s.create_profile_signer(&signer, &cert, &pki::certificate_audit(&cert))
+            .await?;
+    }
     for (i, tenant) in [first, first, first, second].into_iter().enumerate() {
         let secret = hex(32);
         let ch = pki::challenge(tenant, &secret);

@@ -9,6 +9,7 @@ use mdm_core::audit::{AuditAction, AuditEntry};
 use mdm_core::ids::{CaId, ChallengeId, TenantId};
 use mdm_core::pki::{CaRecord, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::PkiStore;
+use mdm_core::profile_signer::ProfileSignerRecord;
 use mdm_core::secrets::sha256_hex;
 use mdm_store::{ColumnValue, SqlStore};
 use std::sync::Arc;
@@ -367,5 +368,84 @@ pub async fn redeem_with_certificate(ctx: Ctx) -> anyhow::Result<()> {
             .count(),
         1
     );
+    Ok(())
+}
+
+/// A profile signer of `ca` ending at `not_after`, and its certificate record.
+pub fn signer(
+    ca: &CaRecord,
+    not_after: OffsetDateTime,
+) -> (ProfileSignerRecord, CertificateRecord) {
+    let serial = hex(16);
+    let cert = CertificateRecord {
+        not_after,
+        ..certificate(ca, &serial, now())
+    };
+    let record = ProfileSignerRecord {
+        tenant_id: ca.tenant_id,
+        ca_id: ca.id,
+        serial,
+        cert_der: cert.cert_der.clone(),
+        sealed_key: blob(9, 140),
+        not_after,
+        created_at: now(),
+    };
+    (record, cert)
+}
+
+/// Profile signers: the current one is the unrevoked signer of that CA that
+/// lasts longest; storing one records its certificate and audit entry with
+/// it, and a serial that exists writes nothing.
+pub async fn profile_signers(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let (a, b) = (new_tenant(s).await?, new_tenant(s).await?);
+    let ca_a = new_ca(s, a.id).await?;
+    check_eq!(s.profile_signer(a.id, ca_a.id).await?, None);
+
+    let (old, old_cert) = signer(&ca_a, now() + Duration::days(20));
+    s.create_profile_signer(&old, &old_cert, &certificate_audit(&old_cert))
+        .await?;
+    check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(old.clone()));
+    check_eq!(
+        s.certificate(a.id, &old.serial).await?,
+        Some(old_cert.clone())
+    );
+    let (new, new_cert) = signer(&ca_a, now() + Duration::days(700));
+    s.create_profile_signer(&new, &new_cert, &certificate_audit(&new_cert))
+        .await?;
+    check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(new.clone()));
+
+    // Revoked, the longest-lasting signer gives way to the one before it.
+    s.revoke_certificate(a.id, &new.serial, now(), &certificate_audit(&new_cert))
+        .await?;
+    check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(old.clone()));
+
+    // A serial that exists: refused, and neither signer, certificate nor
+    // audit entry written.
+    let before = actions(s, a.id).await?;
+    let (mut clash, clash_cert) = signer(&ca_a, now() + Duration::days(900));
+    clash.serial = old.serial.clone();
+    let clash_cert = CertificateRecord {
+        serial: old.serial.clone(),
+        ..clash_cert
+    };
+    let result = s
+        .create_profile_signer(&clash, &clash_cert, &certificate_audit(&clash_cert))
+        .await;
+    anyhow::ensure!(
+        matches!(result, Err(StoreError::Conflict("certificate_serial"))),
+        "a signer with a used serial: {result:?}"
+    );
+    check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(old.clone()));
+    check_eq!(actions(s, a.id).await?, before);
+
+    // Scoped to the tenant and to the CA.
+    check_eq!(s.profile_signer(b.id, ca_a.id).await?, None);
+    let rotated = CaRecord {
+        active: false,
+        ..ca(a.id)
+    };
+    s.create_ca(&rotated, &ca_audit(&rotated)).await?;
+    check_eq!(s.profile_signer(a.id, rotated.id).await?, None);
     Ok(())
 }
