@@ -12,7 +12,7 @@ use crate::core::Core;
 use crate::devices::device_audit;
 use crate::error::CoreResult;
 use crate::ids::TenantId;
-use crate::jobs::JobOutcome;
+use crate::jobs::{Job, JobDone, JobOutcome};
 use crate::push::{ApplePush, PushOutcome};
 use crate::tokens::Actor;
 use time::OffsetDateTime;
@@ -49,13 +49,10 @@ impl Core {
         }
     }
 
-    /// The push job.
-    pub(crate) async fn run_apple_push(
-        &self,
-        tenant: Option<TenantId>,
-        payload: &serde_json::Value,
-    ) -> JobOutcome {
-        let (Some(tenant), Some(id)) = (tenant, payload["enrollment"].as_str()) else {
+    /// The push job. A push that is done is recorded and its job marked
+    /// done in one transaction.
+    pub(crate) async fn run_apple_push(&self, job: &Job, worker: &str) -> JobOutcome {
+        let (Some(tenant), Some(id)) = (job.tenant_id, job.payload["enrollment"].as_str()) else {
             return JobOutcome::Permanent("apple.push: bad payload".into());
         };
         let enrollment = match self.store.apple_enrollment(tenant, id).await {
@@ -86,9 +83,11 @@ impl Core {
                 retry_after: None,
             });
         let (label, dead, result) = match &outcome {
-            PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Done),
-            PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Done),
-            PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, JobOutcome::Done),
+            PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Completed),
+            PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Completed),
+            PushOutcome::TokenGone { .. } => {
+                ("token_gone".to_string(), true, JobOutcome::Completed)
+            }
             PushOutcome::Retry {
                 reason,
                 retry_after,
@@ -118,14 +117,27 @@ impl Core {
                 .details(serde_json::json!({ "enrollment": enrollment.id })),
             );
         }
-        if let Err(e) = self
+        let done = (result == JobOutcome::Completed).then_some(JobDone {
+            id: job.id,
+            worker,
+            at: now,
+        });
+        match self
             .store
-            .record_push(tenant, &enrollment.id, now, &label, dead, &audit)
+            .record_push(tenant, &enrollment.id, now, &label, dead, &audit, done)
             .await
         {
-            tracing::warn!(error = %e, enrollment = %enrollment.id, "recording a push failed");
+            Ok(()) => result,
+            Err(e) => {
+                tracing::warn!(error = %e, enrollment = %enrollment.id, "recording a push failed");
+                // The push went out; only its bookkeeping (and the job's
+                // completion with it) was lost.
+                match result {
+                    JobOutcome::Completed => JobOutcome::Done,
+                    other => other,
+                }
+            }
         }
-        result
     }
 
     /// Notes that a channel was seen now (written by [`Core::flush_last_seen`]).

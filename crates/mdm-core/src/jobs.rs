@@ -91,6 +91,20 @@ pub enum JobOutcome {
     },
     /// It can never succeed (unknown kind, bad payload): marked failed now.
     Permanent(String),
+    /// Finished, and already marked done in the same transaction as the
+    /// job's last write (see [`JobDone`]).
+    Completed,
+}
+
+/// A leased job to mark done together with its work's last write, so a job
+/// that writes once finishes in one transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobDone<'a> {
+    pub id: JobId,
+    /// The lease holder: a job whose lease another worker took is not
+    /// marked (as with `JobStore::complete_job`).
+    pub worker: &'a str,
+    pub at: OffsetDateTime,
 }
 
 impl JobOutcome {
@@ -153,9 +167,10 @@ impl crate::Core {
             ..JobPass::default()
         };
         for job in jobs {
-            let outcome = self.run_job(&job).await;
+            let outcome = self.run_job(&job, worker).await;
             let at = self.now();
             match outcome {
+                JobOutcome::Completed => pass.done += 1,
                 JobOutcome::Done => {
                     self.store.complete_job(job.id, worker, at).await?;
                     pass.done += 1;
@@ -182,12 +197,12 @@ impl crate::Core {
 
     /// Dispatches one job on its kind. Each module that queues jobs adds its
     /// kinds here and keeps the work itself next to its other use cases.
-    async fn run_job(&self, job: &Job) -> JobOutcome {
+    async fn run_job(&self, job: &Job, worker: &str) -> JobOutcome {
         match job.kind.as_str() {
             crate::invites::SEND_JOB => self.run_invitation_send(job).await,
             crate::directory::SYNC_JOB => self.run_directory_sync_job(job).await,
             crate::renewal::RENEWAL_JOB => self.run_renewal_scan().await,
-            crate::apple_push::PUSH_JOB => self.run_apple_push(job.tenant_id, &job.payload).await,
+            crate::apple_push::PUSH_JOB => self.run_apple_push(job, worker).await,
             crate::registrations::EXPIRE_JOB => {
                 self.run_registration_expiry(job.tenant_id, &job.payload)
                     .await

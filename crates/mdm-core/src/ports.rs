@@ -655,7 +655,10 @@ pub trait AppleStore: Send + Sync {
         query: &CommandQuery,
     ) -> StoreResult<Page<AppleCommand>>;
     /// Records a push attempt on the enrollment; `token_dead` marks the
-    /// token dead (until the next TokenUpdate). Writes `audit` with it.
+    /// token dead (until the next TokenUpdate). Writes `audit` with it and,
+    /// with `done`, marks that job done (while its lease is held), all in
+    /// one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn record_push(
         &self,
         tenant: TenantId,
@@ -664,6 +667,7 @@ pub trait AppleStore: Send + Sync {
         outcome: &str,
         token_dead: bool,
         audit: &[AuditEntry],
+        done: Option<crate::jobs::JobDone<'_>>,
     ) -> StoreResult<()>;
     /// Devices whose device channel is live (enabled, device active) and
     /// bound to an unrevoked certificate that expires before `before`, with

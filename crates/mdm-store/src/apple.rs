@@ -21,6 +21,7 @@ use mdm_core::commands::{
 };
 use mdm_core::devices::{AppleChannel, AppleEnrollment, DeviceStatus};
 use mdm_core::ids::{DeviceId, TenantId};
+use mdm_core::jobs::JobDone;
 use mdm_core::pki::CertificateRecord;
 use mdm_core::ports::{AppleStore, EnrollmentChange, StoreResult};
 use mdm_core::users::Page;
@@ -628,6 +629,7 @@ impl AppleStore for SqlStore {
         outcome: &str,
         token_dead: bool,
         audit: &[AuditEntry],
+        done: Option<JobDone<'_>>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let mut sql =
@@ -643,6 +645,11 @@ impl AppleStore for SqlStore {
             .bind(enrollment);
         sql.execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, audit).await?;
+        if let Some(done) = done {
+            crate::jobs::complete_job_sql(&done)
+                .execute(&mut *tx)
+                .await?;
+        }
         commit(tx).await
     }
 }

@@ -6,7 +6,7 @@ use crate::sql::{Arg, Sql};
 use crate::store::{Backend, SqlStore};
 use async_trait::async_trait;
 use mdm_core::ids::JobId;
-use mdm_core::jobs::{Job, JobState, NewJob};
+use mdm_core::jobs::{Job, JobDone, JobState, NewJob};
 use mdm_core::ports::{JobStore, StoreResult};
 use time::OffsetDateTime;
 
@@ -49,6 +49,17 @@ pub(crate) fn job_values(job: &NewJob) -> [Arg; 9] {
         JobState::Queued.as_str().into(),
         job.dedupe_key.as_deref().into(),
     ]
+}
+
+/// Marks a leased job done, unless its lease was taken by another worker.
+pub(crate) fn complete_job_sql(done: &JobDone<'_>) -> Sql {
+    Sql::new(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1 \
+         WHERE id = $2 AND lease_owner = $3 AND state = 'queued'",
+    )
+    .arg(done.at)
+    .arg(done.id)
+    .arg(done.worker)
 }
 
 /// The insert of a new job; a job whose `dedupe_key` is already queued is
@@ -99,15 +110,9 @@ impl JobStore for SqlStore {
     // finished work is not redone for being a little late.
     async fn complete_job(&self, id: JobId, worker: &str, at: OffsetDateTime) -> StoreResult<bool> {
         let _turn = self.write_turn().await;
-        let changed = Sql::new(
-            "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1 \
-             WHERE id = $2 AND lease_owner = $3 AND state = 'queued'",
-        )
-        .arg(at)
-        .arg(id)
-        .arg(worker)
-        .execute(&self.pool)
-        .await?;
+        let changed = complete_job_sql(&JobDone { id, worker, at })
+            .execute(&self.pool)
+            .await?;
         Ok(changed == 1)
     }
 

@@ -12,7 +12,7 @@ use mdm_core::commands::{AppleCommand, CommandQuery, CommandState, ResultOutcome
 use mdm_core::devices::{AppleEnrollment, Device, DeviceStatus};
 use mdm_core::ids::TenantId;
 use mdm_core::ports::{AppleStore, EnrollmentChange, JobStore, PkiStore, RegistrationStore};
-use mdm_store::SqlStore;
+use mdm_store::{ColumnValue, SqlStore};
 use time::Duration;
 
 fn command(d: &Device, enrollment: &str, n: i64) -> AppleCommand {
@@ -357,7 +357,8 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
     let t = new_tenant(s).await?;
     let (d, e, _) = live(s, t.id).await?;
     let at = now();
-    s.record_push(t.id, &e.id, at, "sent", false, &[]).await?;
+    s.record_push(t.id, &e.id, at, "sent", false, &[], None)
+        .await?;
     let got = s
         .apple_enrollment(t.id, &e.id)
         .await?
@@ -379,7 +380,7 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
         ("device", d.id.to_string()),
     );
     audit.device_id = Some(d.id.to_string());
-    s.record_push(t.id, &e.id, at, "token_gone", true, &[audit])
+    s.record_push(t.id, &e.id, at, "token_gone", true, &[audit], None)
         .await?;
     let got = s
         .apple_enrollment(t.id, &e.id)
@@ -559,6 +560,13 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!((pass.done, pushes()), (1, 4));
     let last = enrollment().await?.last_push_outcome;
     check_eq!(last.as_deref(), Some("sent"));
+    // Each push job ended where its outcome puts it: the pushes that went
+    // out (and the one a dead token skipped) are done — those that went out
+    // marked done in the transaction that recorded them — the retried one
+    // waits, the rejected one failed.
+    let mut states = push_job_states(&s, t.id).await?;
+    states.sort();
+    check_eq!(states, vec!["done", "done", "done", "failed", "queued"]);
     let trail = actions(&s, t.id).await?;
     check_eq!(
         trail
@@ -568,6 +576,33 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
         1
     );
     Ok(())
+}
+
+/// The states of the tenant's `apple.push` jobs.
+async fn push_job_states(s: &SqlStore, tenant: TenantId) -> anyhow::Result<Vec<String>> {
+    let table = mdm_store::TABLES
+        .iter()
+        .find(|t| t.name == "jobs")
+        .ok_or_else(|| anyhow::anyhow!("no jobs table"))?;
+    let col = |name: &str| {
+        table
+            .columns
+            .iter()
+            .position(|(c, _)| *c == name)
+            .ok_or_else(|| anyhow::anyhow!("no jobs.{name}"))
+    };
+    let (tenant_col, kind_col, state_col) = (col("tenant_id")?, col("kind")?, col("state")?);
+    let text = |v: Option<&ColumnValue>| match v {
+        Some(ColumnValue::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    Ok(s.table_rows("jobs")
+        .await?
+        .iter()
+        .filter(|r| text(r.get(tenant_col)) == tenant.to_string())
+        .filter(|r| text(r.get(kind_col)) == mdm_core::apple_push::PUSH_JOB)
+        .map(|r| text(r.get(state_col)))
+        .collect())
 }
 
 /// The renewal scan's candidates: live device channels whose bound,
