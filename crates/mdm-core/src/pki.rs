@@ -53,6 +53,22 @@ pub struct CaInfo {
     pub certificate_pem: String,
     /// The tenant's SCEP URL (devices append `?operation=`).
     pub scep_url: String,
+    /// What signs this tenant's management profiles: the current ECDSA
+    /// profile signer this CA certified, once the first profile made it
+    /// (absent before, and when `apple_profile_signer = "ca"`).
+    pub profile_signer: Option<ProfileSignerInfo>,
+}
+
+/// The profile signer as administrators see it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileSignerInfo {
+    /// Serial number, lowercase hex (also in the certificate list).
+    pub serial: String,
+    pub subject: String,
+    pub fingerprint_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub certificate_pem: String,
 }
 
 /// An issued certificate as stored.
@@ -279,7 +295,28 @@ impl Core {
     pub async fn ca_info(&self, actor: &Actor, tenant: &Tenant) -> CoreResult<CaInfo> {
         actor.require_tenant(tenant.id)?;
         let ca = self.tenant_ca(tenant).await?;
+        let profile_signer = match self.apple.profile_signing {
+            crate::profile_signer::ProfileSigning::Ca => None,
+            crate::profile_signer::ProfileSigning::Ecdsa => {
+                match self.store.profile_signer(tenant.id, ca.id).await? {
+                    None => None,
+                    Some(s) => {
+                        let cert = mdm_pki::cert_from_der(&s.cert_der).map_err(pki_error)?;
+                        Some(ProfileSignerInfo {
+                            fingerprint_sha256: hex::encode(mdm_pki::fingerprint_sha256(
+                                &s.cert_der,
+                            )),
+                            subject: cert.subject_string(),
+                            not_after: s.not_after,
+                            certificate_pem: mdm_pki::cert_to_pem(&cert).map_err(pki_error)?,
+                            serial: s.serial,
+                        })
+                    }
+                }
+            }
+        };
         Ok(CaInfo {
+            profile_signer,
             id: ca.id,
             subject: ca.cert.subject_string(),
             fingerprint_sha256: hex::encode(mdm_pki::fingerprint_sha256(&ca.cert_der)),

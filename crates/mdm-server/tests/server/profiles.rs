@@ -290,6 +290,13 @@ pub async fn profiles_are_signed_by_the_tenant_signer(s: Arc<Server>) -> TestRes
     openssl_verifies(dir.path(), &first.xml, &ca_pem)?;
 
     let serial = signer.serial_hex();
+    let shown = |ca: serde_json::Value| ca["profile_signer"]["serial"].as_str().map(String::from);
+    let ca_path = format!("/api/v1/tenants/{}/ca", f.slug);
+    let now_ca = expect(f.api.get(&ca_path).await?, 200, "ca")?;
+    ensure!(
+        shown(now_ca.clone()).as_deref() == Some(serial.as_str()),
+        "the CA shows its profile signer: {now_ca}"
+    );
     let certs = expect(
         f.api
             .get(&format!("/api/v1/tenants/{}/certificates", f.slug))
@@ -336,6 +343,11 @@ pub async fn profiles_are_signed_by_the_tenant_signer(s: Arc<Server>) -> TestRes
         replaced.serial_hex() != serial,
         "the revoked signer signed again"
     );
+    let now_ca = expect(f.api.get(&ca_path).await?, 200, "ca")?;
+    ensure!(
+        shown(now_ca.clone()) == Some(replaced.serial_hex()),
+        "the CA shows the new signer: {now_ca}"
+    );
     mdm_pki::verify_issued_by(&replaced, &ca_cert).map_err(|e| format!("new signer: {e}"))?;
     openssl_verifies(dir.path(), &third.xml, &ca_pem)?;
     let issued = expect(f.api.get(&audit_path).await?, 200, "audit")?;
@@ -357,7 +369,12 @@ pub async fn ca_signs_profiles_when_configured(dir: std::path::PathBuf) -> TestR
         .map_err(|e| e.to_string())?;
     let profile = download(&server, "default", &server.operator_token, "ios").await?;
     let signer = profile_signer(&profile.xml)?;
+    let after = expect(api.get("/api/v1/tenants/default/ca").await?, 200, "ca")?;
     server.stop();
     ensure!(signer == ca_cert, "signed by {}", signer.subject_string());
+    ensure!(
+        after["profile_signer"].is_null(),
+        "no profile signer with the CA signing: {after}"
+    );
     Ok(())
 }
