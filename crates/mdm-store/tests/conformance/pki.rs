@@ -449,3 +449,93 @@ pub async fn profile_signers(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(s.profile_signer(a.id, rotated.id).await?, None);
     Ok(())
 }
+
+/// A clock the test moves.
+struct MovableClock(std::sync::Mutex<OffsetDateTime>);
+
+impl mdm_core::ports::Clock for MovableClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Through `Core::issue_profile` on this store, with a clock the test
+/// moves: the first profile makes the tenant's signer, later ones reuse it,
+/// and a profile issued within 30 days of the signer's end brings a new one
+/// that lasts its full validity.
+pub async fn profile_signer_renewal(ctx: Ctx) -> anyhow::Result<()> {
+    use mdm_core::profile_signer::{SIGNER_RENEW_BEFORE, SIGNER_VALIDITY};
+    use mdm_core::profiles::{ApplePlatform, NewProfile};
+    use mdm_pki::CertificateExt;
+    let s = ctx.store.clone();
+    let t = new_tenant(&s).await?;
+    let t0 = now();
+    let clock = Arc::new(MovableClock(std::sync::Mutex::new(t0)));
+    let vault = mdm_pki::Vault::from_secret(&[7; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = mdm_core::core::CoreSettings {
+        public_url: "http://127.0.0.1".into(),
+        pki: Default::default(),
+        apple: Default::default(),
+    };
+    let core = mdm_core::Core::new(
+        s.clone(),
+        clock.clone(),
+        Arc::new(mdm_core::ports::SystemEntropy),
+        vault,
+        settings,
+    );
+    let at = |when: OffsetDateTime| *clock.0.lock().unwrap() = when;
+    let signer_of = || async {
+        let issued = core
+            .issue_profile(
+                &mdm_core::tokens::Actor::Cli,
+                &t,
+                &NewProfile {
+                    platform: ApplePlatform::Ios,
+                    user_id: None,
+                    registration: None,
+                },
+            )
+            .await?;
+        let signer = mdm_pki::verify_signed_data(&issued.signed, None, &[])
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .signer;
+        anyhow::Ok((signer.serial_hex(), signer.not_after()?))
+    };
+
+    let (first, first_end) = signer_of().await?;
+    check_eq!(
+        first_end.unix_timestamp(),
+        (t0 + SIGNER_VALIDITY).unix_timestamp()
+    );
+    at(t0 + Duration::days(1));
+    check_eq!(signer_of().await?.0, first);
+    // Just outside the renewal window: still the same signer.
+    at(first_end - SIGNER_RENEW_BEFORE - Duration::hours(1));
+    check_eq!(signer_of().await?.0, first);
+    // Inside it: a new one, valid for its full term from now.
+    let renew_at = first_end - SIGNER_RENEW_BEFORE + Duration::hours(1);
+    at(renew_at);
+    let (second, second_end) = signer_of().await?;
+    anyhow::ensure!(second != first, "a due signer was used again");
+    check_eq!(
+        second_end.unix_timestamp(),
+        (renew_at + SIGNER_VALIDITY).unix_timestamp()
+    );
+    at(renew_at + Duration::days(2));
+    check_eq!(signer_of().await?.0, second);
+    let ca = s
+        .active_ca(t.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no CA"))?;
+    check_eq!(
+        s.profile_signer(t.id, ca.id).await?.map(|r| r.serial),
+        Some(second)
+    );
+    let issued = actions(&s, t.id).await?;
+    check_eq!(
+        issued.iter().filter(|a| *a == "certificate.issued").count(),
+        2
+    );
+    Ok(())
+}
