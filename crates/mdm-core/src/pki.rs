@@ -183,6 +183,18 @@ fn pki_error(e: mdm_pki::PkiError) -> CoreError {
     CoreError::Store(format!("certificate authority: {e}"))
 }
 
+/// The RFC 4514 subject of a certificate the tenant's PKI names after it:
+/// `CN=<slug> <role>,O=<name>`, the name's DN special characters blanked.
+pub(crate) fn tenant_subject(tenant: &Tenant, role: &str) -> String {
+    format!(
+        "CN={} {role},O={}",
+        tenant.slug,
+        tenant
+            .name
+            .replace([',', '+', '=', '"', '\\', '<', '>', ';'], " ")
+    )
+}
+
 /// A random positive serial of 16 bytes.
 pub fn random_serial(core: &Core) -> [u8; 16] {
     let mut serial = [0u8; 16];
@@ -229,13 +241,7 @@ impl Core {
     async fn create_ca(&self, tenant: &Tenant) -> CoreResult<CaRecord> {
         let now = self.now();
         let key = RsaKey::generate(self.pki.ca_key_bits).map_err(pki_error)?;
-        let subject = format!(
-            "CN={} Device CA,O={}",
-            tenant.slug,
-            tenant
-                .name
-                .replace([',', '+', '=', '"', '\\', '<', '>', ';'], " ")
-        );
+        let subject = tenant_subject(tenant, "Device CA");
         let not_after = now + time::Duration::days(self.pki.ca_validity_days);
         let cert = mdm_pki::self_signed_ca(
             &key,

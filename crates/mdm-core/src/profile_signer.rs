@@ -12,7 +12,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CaId, TenantId};
-use crate::pki::{CertificateRecord, LoadedCa, random_serial};
+use crate::pki::{CertificateRecord, LoadedCa, random_serial, tenant_subject};
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
 use mdm_pki::x509_cert::Certificate;
@@ -120,13 +120,7 @@ impl Core {
         let key = EcKey::generate().map_err(pki_error)?;
         let not_before = now - Duration::minutes(5);
         let not_after = (now + SIGNER_VALIDITY).min(ca_end);
-        let subject = format!(
-            "CN={} Profile Signing,O={}",
-            tenant.slug,
-            tenant
-                .name
-                .replace([',', '+', '=', '"', '\\', '<', '>', ';'], " ")
-        );
+        let subject = tenant_subject(tenant, "Profile Signing");
         let cert = mdm_pki::issue_content_signer(
             &ca.key,
             &ca.cert,

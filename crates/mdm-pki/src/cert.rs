@@ -100,12 +100,7 @@ pub fn issue_leaf(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
-    let profile = Profile {
-        kind: Kind::Leaf,
-        subject: csr.info.subject.clone(),
-        issuer: Some(ca_cert.tbs_certificate().subject().clone()),
-        issuer_key_id: ca_cert.subject_key_id(),
-    };
+    let profile = Profile::issued_by(Kind::Leaf, ca_cert, csr.info.subject.clone());
     build(
         profile,
         ca_key,
@@ -129,12 +124,7 @@ pub fn issue_leaf_for_key(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
-    let profile = Profile {
-        kind: Kind::Leaf,
-        subject: parse_name(subject)?,
-        issuer: Some(ca_cert.tbs_certificate().subject().clone()),
-        issuer_key_id: ca_cert.subject_key_id(),
-    };
+    let profile = Profile::issued_by(Kind::Leaf, ca_cert, parse_name(subject)?);
     build(profile, ca_key, spki, serial, not_before, not_after)
 }
 
@@ -150,12 +140,7 @@ pub fn issue_content_signer(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
-    let profile = Profile {
-        kind: Kind::ContentSigner,
-        subject: parse_name(subject)?,
-        issuer: Some(ca_cert.tbs_certificate().subject().clone()),
-        issuer_key_id: ca_cert.subject_key_id(),
-    };
+    let profile = Profile::issued_by(Kind::ContentSigner, ca_cert, parse_name(subject)?);
     build(profile, ca_key, spki, serial, not_before, not_after)
 }
 

@@ -45,6 +45,18 @@ pub(crate) struct Profile {
     pub issuer_key_id: Option<Vec<u8>>,
 }
 
+impl Profile {
+    /// A certificate of `kind` for `subject`, issued by the CA of `ca_cert`.
+    pub(crate) fn issued_by(kind: Kind, ca_cert: &x509_cert::Certificate, subject: Name) -> Self {
+        Self {
+            kind,
+            subject,
+            issuer: Some(ca_cert.tbs_certificate().subject().clone()),
+            issuer_key_id: crate::CertificateExt::subject_key_id(ca_cert),
+        }
+    }
+}
+
 impl BuilderProfile for Profile {
     fn get_issuer(&self, subject: &Name) -> Name {
         self.issuer.clone().unwrap_or_else(|| subject.clone())

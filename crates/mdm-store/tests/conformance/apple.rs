@@ -494,20 +494,9 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
         ]),
         pushes: Default::default(),
     });
-    let vault = mdm_pki::Vault::from_secret(&[9; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let settings = mdm_core::core::CoreSettings {
-        public_url: "http://127.0.0.1".into(),
-        pki: Default::default(),
-        apple: Default::default(),
-    };
-    let core = mdm_core::Core::new(
-        s.clone(),
-        std::sync::Arc::new(mdm_core::ports::SystemClock),
-        std::sync::Arc::new(mdm_core::ports::SystemEntropy),
-        vault,
-        settings,
-    )
-    .with_pusher(pusher.clone());
+    let core =
+        crate::support::core_on(s.clone(), std::sync::Arc::new(mdm_core::ports::SystemClock))?
+            .with_pusher(pusher.clone());
     let cli = mdm_core::tokens::Actor::Cli;
     let step = || async {
         let cmd = mdm_apple::Command::new(

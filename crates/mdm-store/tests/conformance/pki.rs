@@ -471,19 +471,7 @@ pub async fn profile_signer_renewal(ctx: Ctx) -> anyhow::Result<()> {
     let t = new_tenant(&s).await?;
     let t0 = now();
     let clock = Arc::new(MovableClock(std::sync::Mutex::new(t0)));
-    let vault = mdm_pki::Vault::from_secret(&[7; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let settings = mdm_core::core::CoreSettings {
-        public_url: "http://127.0.0.1".into(),
-        pki: Default::default(),
-        apple: Default::default(),
-    };
-    let core = mdm_core::Core::new(
-        s.clone(),
-        clock.clone(),
-        Arc::new(mdm_core::ports::SystemEntropy),
-        vault,
-        settings,
-    );
+    let core = crate::support::core_on(s.clone(), clock.clone())?;
     let at = |when: OffsetDateTime| *clock.0.lock().unwrap() = when;
     let signer_of = || async {
         let issued = core

@@ -297,3 +297,24 @@ pub async fn actions(store: &SqlStore, tenant: TenantId) -> anyhow::Result<Vec<S
     records.reverse();
     Ok(records.into_iter().map(|r| r.action).collect())
 }
+
+/// The domain on this store, with a fixed vault secret and default settings,
+/// for tests that drive use cases (`clock`: the system's, or one they move).
+pub fn core_on(
+    store: Arc<SqlStore>,
+    clock: Arc<dyn mdm_core::ports::Clock>,
+) -> anyhow::Result<mdm_core::Core> {
+    let vault = mdm_pki::Vault::from_secret(&[9; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = mdm_core::core::CoreSettings {
+        public_url: "http://127.0.0.1".into(),
+        pki: Default::default(),
+        apple: Default::default(),
+    };
+    Ok(mdm_core::Core::new(
+        store,
+        clock,
+        Arc::new(mdm_core::ports::SystemEntropy),
+        vault,
+        settings,
+    ))
+}
