@@ -18,9 +18,16 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
-/// The domain's entry point: every use case is a method on it.
+/// The domain's entry point: every use case is a method on it. A handle on
+/// shared parts: the HTTP layer clones it for every request (each extractor
+/// takes the state), so a clone is one reference count, not a copy of the
+/// settings' strings.
 #[derive(Clone)]
-pub struct Core {
+pub struct Core(Arc<CoreParts>);
+
+/// What a [`Core`] holds; reached through `Deref`.
+#[derive(Clone)]
+pub struct CoreParts {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) entropy: Arc<dyn Entropy>,
@@ -103,6 +110,14 @@ impl<K: Eq + Hash, V: Clone> HotCache<K, V> {
     }
 }
 
+impl std::ops::Deref for Core {
+    type Target = CoreParts;
+
+    fn deref(&self) -> &CoreParts {
+        &self.0
+    }
+}
+
 /// Settings the domain takes from the configuration.
 #[derive(Clone, Debug)]
 pub struct CoreSettings {
@@ -130,7 +145,7 @@ impl Core {
         vault: Vault,
         settings: CoreSettings,
     ) -> Self {
-        Self {
+        Self(Arc::new(CoreParts {
             store,
             clock,
             entropy,
@@ -148,30 +163,35 @@ impl Core {
             seen: Arc::default(),
             facilities: Arc::default(),
             android: crate::android::AndroidSettings::default(),
-        }
+        }))
+    }
+
+    /// The parts, to replace one before the core is shared.
+    pub(crate) fn parts_mut(&mut self) -> &mut CoreParts {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Uses these Android agent settings instead of the defaults.
     pub fn with_android(mut self, android: crate::android::AndroidSettings) -> Self {
-        self.android = android;
+        self.parts_mut().android = android;
         self
     }
 
     /// Uses `pusher` to wake devices instead of logging pushes.
     pub fn with_pusher(mut self, pusher: Arc<dyn Pusher>) -> Self {
-        self.pusher = pusher;
+        self.parts_mut().pusher = pusher;
         self
     }
 
     /// Uses `mailer` to deliver mail.
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
-        self.mailer = mailer;
+        self.parts_mut().mailer = mailer;
         self
     }
 
     /// Uses `directory` to reach tenants' LDAP servers (sync and sign-in).
     pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
-        self.directory = directory;
+        self.parts_mut().directory = directory;
         self
     }
 

@@ -44,7 +44,7 @@ pub enum TestMail {
 impl Core {
     /// Describes the delivery settings to the settings page.
     pub fn with_facilities(mut self, facilities: Facilities) -> Self {
-        self.facilities = std::sync::Arc::new(facilities);
+        self.parts_mut().facilities = std::sync::Arc::new(facilities);
         self
     }
 
