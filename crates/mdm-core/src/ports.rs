@@ -20,7 +20,7 @@ use crate::invites::{DeliveryUpdate, Invitation, InvitationQuery};
 use crate::jobs::{Job, NewJob};
 use crate::mail_templates::MailTemplate;
 use crate::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
-use crate::profile_signer::ProfileSignerRecord;
+use crate::profile_signer::{ProfileSignerRecord, SignerStored};
 use crate::registration::{Progress, Stage};
 use crate::registrations::{DevicePlatform, EndRegistration, Registration, RegistrationQuery};
 use crate::regtokens::{RegToken, Spend, TokenPurpose};
@@ -227,13 +227,19 @@ pub trait PkiStore: Send + Sync {
         ca: CaId,
     ) -> StoreResult<Option<ProfileSignerRecord>>;
     /// Stores a new profile signer, its certificate record and audit entry in
-    /// one transaction. `Conflict("certificate_serial")` when the serial exists.
+    /// one transaction — unless the CA's current signer (as
+    /// [`PkiStore::profile_signer`] reads it) exists and is not `replacing`
+    /// (the serial the caller found current, `None` when it found none):
+    /// then another request stored one first, nothing is written and that
+    /// one is returned. Concurrent first uses of a tenant thus make one
+    /// signer. `Conflict("certificate_serial")` when the serial exists.
     async fn create_profile_signer(
         &self,
         signer: &ProfileSignerRecord,
         cert: &CertificateRecord,
         audit: &AuditEntry,
-    ) -> StoreResult<()>;
+        replacing: Option<&str>,
+    ) -> StoreResult<SignerStored>;
     async fn create_challenge(
         &self,
         challenge: &ScepChallenge,

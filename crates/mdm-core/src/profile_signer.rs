@@ -52,6 +52,17 @@ pub struct ProfileSignerRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// What storing a new profile signer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignerStored {
+    /// Stored, with its certificate record and audit entry.
+    Stored,
+    /// Another request stored a signer for that CA first (the current one
+    /// was no longer the one being replaced): nothing was written, and this
+    /// is the current signer.
+    Raced(ProfileSignerRecord),
+}
+
 /// A profile signer ready to sign.
 pub struct LoadedSigner {
     pub ca_id: CaId,
@@ -95,7 +106,10 @@ impl Core {
         let stored = self.store.profile_signer(tenant.id, ca.id).await?;
         let record = match stored {
             Some(r) if !due(r.not_after, ca_end, now) => r,
-            _ => self.create_profile_signer(tenant, ca, ca_end).await?,
+            replaced => {
+                self.create_profile_signer(tenant, ca, ca_end, replaced.map(|r| r.serial))
+                    .await?
+            }
         };
         let cached = self
             .signer_cache
@@ -110,11 +124,15 @@ impl Core {
         Ok(loaded)
     }
 
+    /// Makes a signer to replace `replacing` (the current one's serial, when
+    /// there is one) and stores it, unless another request stored one first:
+    /// then that one is used and the new one, never recorded, is dropped.
     async fn create_profile_signer(
         &self,
         tenant: &Tenant,
         ca: &LoadedCa,
         ca_end: OffsetDateTime,
+        replacing: Option<String>,
     ) -> CoreResult<ProfileSignerRecord> {
         let now = self.now();
         let key = EcKey::generate().map_err(pki_error)?;
@@ -178,19 +196,34 @@ impl Core {
             not_after,
             created_at: now,
         };
-        match self
-            .store
-            .create_profile_signer(&record, &certificate, &audit)
-            .await
-        {
-            Ok(()) => Ok(record),
-            // A serial collision (16 random bytes): nothing was written; the
-            // next profile tries again.
-            Err(StoreError::Conflict(what)) => Err(CoreError::Store(format!(
-                "profile signer not stored: {what}"
-            ))),
-            Err(e) => Err(e.into()),
+        let mut replacing = replacing;
+        for _ in 0..2 {
+            let stored = self
+                .store
+                .create_profile_signer(&record, &certificate, &audit, replacing.as_deref())
+                .await;
+            match stored {
+                Ok(SignerStored::Stored) => return Ok(record),
+                // Another request stored one first: it is new, so not due —
+                // unless the signer it replaced was revoked meanwhile and an
+                // older one became current, which this one replaces in turn.
+                Ok(SignerStored::Raced(current)) if due(current.not_after, ca_end, now) => {
+                    replacing = Some(current.serial);
+                }
+                Ok(SignerStored::Raced(current)) => return Ok(current),
+                // A serial collision (16 random bytes): nothing was written;
+                // the next profile tries again.
+                Err(StoreError::Conflict(what)) => {
+                    return Err(CoreError::Store(format!(
+                        "profile signer not stored: {what}"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(CoreError::Store(
+            "profile signer not stored: the current signer kept changing".into(),
+        ))
     }
 }
 

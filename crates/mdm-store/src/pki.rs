@@ -5,7 +5,7 @@ use crate::db::DbConn;
 use crate::db::DbRow;
 use crate::rows::Row;
 use crate::sql::{Arg, Sql, to_millis};
-use crate::store::{SqlStore, commit};
+use crate::store::{Backend, SqlStore, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
 use mdm_core::audit::AuditEntry;
@@ -13,7 +13,7 @@ use mdm_core::ids::CaId;
 use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
-use mdm_core::profile_signer::ProfileSignerRecord;
+use mdm_core::profile_signer::{ProfileSignerRecord, SignerStored};
 use mdm_core::users::Page;
 use time::OffsetDateTime;
 
@@ -38,6 +38,18 @@ fn ca_from_row(row: &DbRow) -> Result<CaRecord, StoreError> {
         created_at: r.time("created_at")?,
         active: r.flag("active")?,
     })
+}
+
+/// The unrevoked signer of `ca` that lasts longest.
+fn current_signer(tenant: TenantId, ca: CaId) -> Sql {
+    Sql::new(format!(
+        "SELECT {SIGNER_COLS_S} FROM profile_signers s \
+         JOIN certificates c ON c.tenant_id = s.tenant_id AND c.serial = s.serial \
+         WHERE s.tenant_id = $1 AND s.ca_id = $2 AND c.revoked_at IS NULL \
+         ORDER BY s.not_after DESC LIMIT 1"
+    ))
+    .arg(tenant)
+    .arg(ca)
 }
 
 fn signer_from_row(row: &DbRow) -> Result<ProfileSignerRecord, StoreError> {
@@ -210,16 +222,9 @@ impl PkiStore for SqlStore {
         tenant: TenantId,
         ca: CaId,
     ) -> StoreResult<Option<ProfileSignerRecord>> {
-        Sql::new(format!(
-            "SELECT {SIGNER_COLS_S} FROM profile_signers s \
-             JOIN certificates c ON c.tenant_id = s.tenant_id AND c.serial = s.serial \
-             WHERE s.tenant_id = $1 AND s.ca_id = $2 AND c.revoked_at IS NULL \
-             ORDER BY s.not_after DESC LIMIT 1"
-        ))
-        .arg(tenant)
-        .arg(ca)
-        .fetch_optional_map(&self.pool, signer_from_row)
-        .await
+        current_signer(tenant, ca)
+            .fetch_optional_map(&self.pool, signer_from_row)
+            .await
     }
 
     async fn create_profile_signer(
@@ -227,8 +232,30 @@ impl PkiStore for SqlStore {
         signer: &ProfileSignerRecord,
         cert: &CertificateRecord,
         audit: &AuditEntry,
-    ) -> StoreResult<()> {
+        replacing: Option<&str>,
+    ) -> StoreResult<SignerStored> {
         let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // Writers that replace a signer of this CA take their turns on
+            // its row (SQLite's writers already take theirs one at a time).
+            Sql::new(
+                "SELECT id FROM certificate_authorities WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            )
+            .arg(signer.tenant_id)
+            .arg(signer.ca_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        }
+        let current = current_signer(signer.tenant_id, signer.ca_id)
+            .fetch_optional_map(&mut *tx, signer_from_row)
+            .await?;
+        if let Some(current) = current
+            && Some(current.serial.as_str()) != replacing
+        {
+            // Nothing was written: ending the transaction frees the lock.
+            commit(tx).await?;
+            return Ok(SignerStored::Raced(current));
+        }
         insert_certificate(&mut tx, cert).await?;
         let mut sql = Sql::new(format!(
             "INSERT INTO profile_signers ({SIGNER_COLS}) VALUES "
@@ -244,7 +271,8 @@ impl PkiStore for SqlStore {
         ]);
         sql.unique("certificate_serial").execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
-        commit(tx).await
+        commit(tx).await?;
+        Ok(SignerStored::Stored)
     }
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {

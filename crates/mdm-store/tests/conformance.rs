@@ -96,6 +96,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         pki::concurrent_redeems_one_wins,
         pki::redeem_with_certificate,
         pki::profile_signers,
+        pki::profile_signer_concurrent_first_use,
         pki::profile_signer_renewal,
         certificates::round_trip_and_uniqueness,
         certificates::filters_and_paging,

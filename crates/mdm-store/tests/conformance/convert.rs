@@ -193,7 +193,7 @@ async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow
     let other_ca = pki::new_ca(s, second).await?;
     for ca in [&ca, &other_ca] {
         let (signer, cert) = pki::signer(ca, now() + Duration::days(700));
-        s.create_profile_signer(&signer, &cert, &pki::certificate_audit(&cert))
+        s.create_profile_signer(&signer, &cert, &pki::certificate_audit(&cert), None)
             .await?;
     }
     for (i, tenant) in [first, first, first, second].into_iter().enumerate() {

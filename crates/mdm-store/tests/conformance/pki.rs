@@ -9,7 +9,7 @@ use mdm_core::audit::{AuditAction, AuditEntry};
 use mdm_core::ids::{CaId, ChallengeId, TenantId};
 use mdm_core::pki::{CaRecord, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::PkiStore;
-use mdm_core::profile_signer::ProfileSignerRecord;
+use mdm_core::profile_signer::{ProfileSignerRecord, SignerStored};
 use mdm_core::secrets::sha256_hex;
 use mdm_store::{ColumnValue, SqlStore};
 use std::sync::Arc;
@@ -403,16 +403,43 @@ pub async fn profile_signers(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(s.profile_signer(a.id, ca_a.id).await?, None);
 
     let (old, old_cert) = signer(&ca_a, now() + Duration::days(20));
-    s.create_profile_signer(&old, &old_cert, &certificate_audit(&old_cert))
-        .await?;
+    check_eq!(
+        s.create_profile_signer(&old, &old_cert, &certificate_audit(&old_cert), None)
+            .await?,
+        SignerStored::Stored
+    );
     check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(old.clone()));
     check_eq!(
         s.certificate(a.id, &old.serial).await?,
         Some(old_cert.clone())
     );
+
+    // A signer made by a request that found none (or found one that has
+    // been replaced since) is not stored: the current one comes back, and
+    // neither its certificate nor an audit entry is written.
+    let before = actions(s, a.id).await?;
+    let (late, late_cert) = signer(&ca_a, now() + Duration::days(700));
+    for replacing in [None, Some("0badc0de")] {
+        check_eq!(
+            s.create_profile_signer(&late, &late_cert, &certificate_audit(&late_cert), replacing)
+                .await?,
+            SignerStored::Raced(old.clone())
+        );
+    }
+    check_eq!(s.certificate(a.id, &late.serial).await?, None);
+    check_eq!(actions(s, a.id).await?, before);
+
     let (new, new_cert) = signer(&ca_a, now() + Duration::days(700));
-    s.create_profile_signer(&new, &new_cert, &certificate_audit(&new_cert))
-        .await?;
+    check_eq!(
+        s.create_profile_signer(
+            &new,
+            &new_cert,
+            &certificate_audit(&new_cert),
+            Some(&old.serial)
+        )
+        .await?,
+        SignerStored::Stored
+    );
     check_eq!(s.profile_signer(a.id, ca_a.id).await?, Some(new.clone()));
 
     // Revoked, the longest-lasting signer gives way to the one before it.
@@ -430,7 +457,12 @@ pub async fn profile_signers(ctx: Ctx) -> anyhow::Result<()> {
         ..clash_cert
     };
     let result = s
-        .create_profile_signer(&clash, &clash_cert, &certificate_audit(&clash_cert))
+        .create_profile_signer(
+            &clash,
+            &clash_cert,
+            &certificate_audit(&clash_cert),
+            Some(&old.serial),
+        )
         .await;
     anyhow::ensure!(
         matches!(result, Err(StoreError::Conflict("certificate_serial"))),
@@ -447,6 +479,40 @@ pub async fn profile_signers(ctx: Ctx) -> anyhow::Result<()> {
     };
     s.create_ca(&rotated, &ca_audit(&rotated)).await?;
     check_eq!(s.profile_signer(a.id, rotated.id).await?, None);
+    Ok(())
+}
+
+/// Two requests that both found no signer store theirs at the same moment:
+/// one is stored, the other gets it back, and the tenant has one signer
+/// certificate and one audit entry.
+pub async fn profile_signer_concurrent_first_use(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let t = new_tenant(s).await?;
+    let ca = new_ca(s, t.id).await?;
+    let before = actions(s, t.id).await?;
+    let (one, one_cert) = signer(&ca, now() + Duration::days(700));
+    let (two, two_cert) = signer(&ca, now() + Duration::days(700));
+    let (one_audit, two_audit) = (certificate_audit(&one_cert), certificate_audit(&two_cert));
+    let (first, second) = tokio::join!(
+        s.create_profile_signer(&one, &one_cert, &one_audit, None),
+        s.create_profile_signer(&two, &two_cert, &two_audit, None),
+    );
+    let (winner, raced) = match (first?, second?) {
+        (SignerStored::Stored, SignerStored::Raced(r)) => (one.clone(), r),
+        (SignerStored::Raced(r), SignerStored::Stored) => (two.clone(), r),
+        other => anyhow::bail!("two first uses of a tenant's signer: {other:?}"),
+    };
+    check_eq!(raced, winner.clone());
+    check_eq!(s.profile_signer(t.id, ca.id).await?, Some(winner.clone()));
+    let loser = if winner.serial == one.serial {
+        &two
+    } else {
+        &one
+    };
+    check_eq!(s.certificate(t.id, &loser.serial).await?, None);
+    let mut after = actions(s, t.id).await?;
+    anyhow::ensure!(after.len() == before.len() + 1, "audit entries: {after:?}");
+    check_eq!(after.pop(), Some("certificate.issued".to_string()));
     Ok(())
 }
 
