@@ -132,7 +132,7 @@ impl Core {
         tenant: &Tenant,
         ca: &LoadedCa,
         ca_end: OffsetDateTime,
-        replacing: Option<String>,
+        mut replacing: Option<String>,
     ) -> CoreResult<ProfileSignerRecord> {
         let now = self.now();
         let key = EcKey::generate().map_err(pki_error)?;
@@ -196,7 +196,6 @@ impl Core {
             not_after,
             created_at: now,
         };
-        let mut replacing = replacing;
         for _ in 0..2 {
             let stored = self
                 .store
