@@ -140,11 +140,15 @@ pub enum AuditAction {
     AndroidProvisioningCreated,
     #[serde(rename = "agent.request_refused")]
     AgentRequestRefused,
+    #[serde(rename = "signing_identity.uploaded")]
+    SigningIdentityUploaded,
+    #[serde(rename = "signing_identity.removed")]
+    SigningIdentityRemoved,
 }
 
 impl AuditAction {
     /// Every action, for parsing and for documentation.
-    pub const ALL: [AuditAction; 63] = [
+    pub const ALL: [AuditAction; 65] = [
         Self::TenantCreated,
         Self::SettingsUpdated,
         Self::EnrollmentUrlRegenerated,
@@ -208,6 +212,8 @@ impl AuditAction {
         Self::DeviceCaCertificatesRemoved,
         Self::AndroidProvisioningCreated,
         Self::AgentRequestRefused,
+        Self::SigningIdentityUploaded,
+        Self::SigningIdentityRemoved,
     ];
 
     /// The stored text form.
@@ -276,6 +282,8 @@ impl AuditAction {
             Self::DeviceCaCertificatesRemoved => "device.ca_certificates_removed",
             Self::AndroidProvisioningCreated => "android.provisioning_created",
             Self::AgentRequestRefused => "agent.request_refused",
+            Self::SigningIdentityUploaded => "signing_identity.uploaded",
+            Self::SigningIdentityRemoved => "signing_identity.removed",
         }
     }
 

@@ -43,6 +43,10 @@ pub struct CoreParts {
     pub(crate) ca_cache: Arc<HotCache<TenantId, Arc<LoadedCa>>>,
     /// Opened profile signers by tenant (see [`crate::profile_signer`]).
     pub(crate) signer_cache: Arc<HotCache<TenantId, Arc<crate::profile_signer::LoadedSigner>>>,
+    /// Uploaded profile-signing identities by tenant, or that it has none
+    /// (see [`crate::signing_identity`]).
+    pub(crate) identity_cache:
+        Arc<HotCache<TenantId, Option<Arc<crate::signing_identity::LoadedIdentity>>>>,
     /// Tenants by slug for the device-facing hot paths (slugs never change).
     pub(crate) slug_cache: Arc<HotCache<String, Tenant>>,
     /// Device identity certificates seen in `Mdm-Signature` headers, kept
@@ -155,6 +159,7 @@ impl Core {
             apple: settings.apple,
             ca_cache: Arc::default(),
             signer_cache: Arc::default(),
+            identity_cache: Arc::default(),
             slug_cache: Arc::default(),
             signers: Arc::new(mdm_pki::SignerCache::new(SIGNER_CACHE_CAPACITY)),
             pusher: Arc::new(LogPusher),

@@ -80,6 +80,7 @@ pub mod scep;
 pub mod secrets;
 pub mod settings;
 pub mod signin;
+pub mod signing_identity;
 pub mod tenant_setup;
 pub mod tenants;
 pub mod throttle;

@@ -53,10 +53,14 @@ pub struct CaInfo {
     pub certificate_pem: String,
     /// The tenant's SCEP URL (devices append `?operation=`).
     pub scep_url: String,
-    /// What signs this tenant's management profiles: the current ECDSA
-    /// profile signer this CA certified, once the first profile made it
-    /// (absent before, and when `apple_profile_signer = "ca"`).
+    /// The current ECDSA profile signer this CA certified, once the first
+    /// profile made it (absent before, and when `apple_profile_signer = "ca"`).
     pub profile_signer: Option<ProfileSignerInfo>,
+    /// The profile-signing identity an administrator uploaded, if any.
+    pub signing_identity: Option<crate::signing_identity::SigningIdentityInfo>,
+    /// What signs the next profile: `signing_identity` (the uploaded one,
+    /// while it is valid), `profile_signer` or `ca`.
+    pub profiles_signed_by: &'static str,
 }
 
 /// The profile signer as administrators see it.
@@ -321,8 +325,20 @@ impl Core {
                 }
             }
         };
+        let signing_identity = match self.signing_identity(actor, tenant).await {
+            Ok(info) => Some(info),
+            Err(CoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let profiles_signed_by = match (&signing_identity, self.apple.profile_signing) {
+            (Some(i), _) if i.in_use => "signing_identity",
+            (_, crate::profile_signer::ProfileSigning::Ecdsa) => "profile_signer",
+            (_, crate::profile_signer::ProfileSigning::Ca) => "ca",
+        };
         Ok(CaInfo {
             profile_signer,
+            signing_identity,
+            profiles_signed_by,
             id: ca.id,
             subject: ca.cert.subject_string(),
             fingerprint_sha256: hex::encode(mdm_pki::fingerprint_sha256(&ca.cert_der)),

@@ -240,6 +240,25 @@ pub trait PkiStore: Send + Sync {
         audit: &AuditEntry,
         replacing: Option<&str>,
     ) -> StoreResult<SignerStored>;
+    /// The tenant's uploaded profile-signing identity (ADR 0017).
+    async fn signing_identity(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Option<crate::signing_identity::SigningIdentityRecord>>;
+    /// Stores the tenant's uploaded signing identity, replacing the one it
+    /// had, with its audit entry, in one transaction.
+    async fn put_signing_identity(
+        &self,
+        identity: &crate::signing_identity::SigningIdentityRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Deletes the tenant's uploaded signing identity with its audit entry;
+    /// `NotFound` (and nothing written) when it has none.
+    async fn delete_signing_identity(
+        &self,
+        tenant: TenantId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     async fn create_challenge(
         &self,
         challenge: &ScepChallenge,

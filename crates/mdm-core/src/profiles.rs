@@ -202,13 +202,21 @@ impl Core {
         let build =
             |e: mdm_apple::BuildError| CoreError::Store(format!("building the profile: {e}"));
         let xml = profile.to_xml().map_err(build)?;
-        let signed = match self.apple.profile_signing {
-            ProfileSigning::Ecdsa => {
+        // An identity the administrator uploaded signs while it is valid;
+        // otherwise the signer the tenant CA certifies (or the CA itself).
+        let uploaded = self.uploaded_signer(tenant).await?;
+        let signed = match (&uploaded, self.apple.profile_signing) {
+            (Some(id), _) => {
+                mdm_apple::sign_profile(&xml, &id.key, &id.cert, &id.chain, self.now())
+            }
+            (None, ProfileSigning::Ecdsa) => {
                 let signer = self.profile_signer(tenant, &ca).await?;
                 let chain = std::slice::from_ref(&ca.cert);
                 mdm_apple::sign_profile(&xml, &signer.key, &signer.cert, chain, self.now())
             }
-            ProfileSigning::Ca => mdm_apple::sign_profile(&xml, &ca.key, &ca.cert, &[], self.now()),
+            (None, ProfileSigning::Ca) => {
+                mdm_apple::sign_profile(&xml, &ca.key, &ca.cert, &[], self.now())
+            }
         }
         .map_err(build)?;
         let audit = AuditEntry::new(

@@ -39,6 +39,14 @@ impl EcKey {
         Self::from_pair(pair)
     }
 
+    /// Loads an RFC 5915 `ECPrivateKey` (DER) of a P-256 key, as
+    /// `openssl ecparam -genkey` writes it (PEM label `EC PRIVATE KEY`).
+    pub fn from_sec1_der(der: &[u8]) -> Result<Self, PkiError> {
+        let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
+            .map_err(|e| PkiError::KeyRejected(e.to_string()))?;
+        Self::from_pair(pair)
+    }
+
     fn from_pair(pair: EcdsaKeyPair) -> Result<Self, PkiError> {
         let spki_der = pair
             .public_key()

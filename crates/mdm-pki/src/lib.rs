@@ -16,10 +16,12 @@ mod detached;
 mod ec;
 mod error;
 mod key;
+mod pem;
 mod profile;
 mod random;
 mod signed_data;
 mod signer;
+mod signing_key;
 mod vault;
 mod x509time;
 
@@ -40,6 +42,7 @@ pub use detached::{DetachedSigner, KnownSigner, SignerCache, verify_detached};
 pub use ec::EcKey;
 pub use error::{PkiError, check_len};
 pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
+pub use pem::{PemBlock, pem_blocks};
 pub use random::random_bytes;
 pub use signed_data::{
     ContentKey, SignedContent, VerifiedSigner, attribute_octets, build_certs_only,
@@ -48,6 +51,7 @@ pub use signed_data::{
     verify_signer_info,
 };
 pub use signer::{EcSignature, RsaSignature, RsaSigner, SpkiVerifyingKey};
+pub use signing_key::{MIN_RSA_SIGNING_BITS, SigningKey};
 pub use vault::Vault;
 pub use x509time::{from_x509_time, parse_lenient_time, to_x509_time};
 

@@ -90,6 +90,8 @@ pub struct Device {
     pub(crate) not_now_given: HashMap<String, u32>,
     pub(crate) state: DeviceState,
     pub(crate) trace: Option<fn(&str)>,
+    /// Roots trusted beside those a profile installs (a device's system store).
+    pub(crate) system_roots: Vec<mdm_pki::x509_cert::Certificate>,
 }
 
 fn random(len: usize) -> Result<Vec<u8>, SimError> {
@@ -113,7 +115,15 @@ impl Device {
             not_now_given: HashMap::new(),
             state: DeviceState::Fresh,
             trace: None,
+            system_roots: Vec::new(),
         }
+    }
+
+    /// Trusts `roots` as a device trusts its system store: a profile signed
+    /// by an identity that chains to one of them verifies.
+    pub fn with_system_roots(mut self, roots: Vec<mdm_pki::x509_cert::Certificate>) -> Self {
+        self.system_roots = roots;
+        self
     }
 
     /// Uses `key` for the next enrolment instead of generating one.
@@ -186,7 +196,7 @@ impl Device {
     /// step fails, as on a device.
     pub async fn enroll(&mut self, signed: &[u8]) -> Result<(), SimError> {
         let now = OffsetDateTime::now_utc();
-        let profile = ManagementProfile::verify(signed, now)?;
+        let profile = ManagementProfile::verify_trusting(signed, now, &self.system_roots)?;
         self.step(&format!(
             "profile verified: {:?} signed by {}, SCEP {}, ServerURL {}",
             profile.identifier,
@@ -294,7 +304,7 @@ impl Device {
     /// stay; the old identity is no longer used.
     pub async fn renew(&mut self, signed: &[u8]) -> Result<(), SimError> {
         let now = OffsetDateTime::now_utc();
-        let profile = ManagementProfile::verify(signed, now)?;
+        let profile = ManagementProfile::verify_trusting(signed, now, &self.system_roots)?;
         let current = self
             .enrolled
             .as_ref()

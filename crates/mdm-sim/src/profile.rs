@@ -86,8 +86,20 @@ pub struct ManagementProfile {
 }
 
 impl ManagementProfile {
-    /// Verifies and reads a signed `.mobileconfig` as a device would at `now`.
+    /// Verifies and reads a signed `.mobileconfig` as a device would at `now`,
+    /// trusting only the certificates the profile itself installs.
     pub fn verify(signed: &[u8], now: OffsetDateTime) -> Result<Self, ProfileError> {
+        Self::verify_trusting(signed, now, &[])
+    }
+
+    /// As [`Self::verify`], with `system_roots` trusted as well: the roots a
+    /// device ships with, which a profile signed by a public CA's identity
+    /// chains to.
+    pub fn verify_trusting(
+        signed: &[u8],
+        now: OffsetDateTime,
+        system_roots: &[Certificate],
+    ) -> Result<Self, ProfileError> {
         let content = verify_signed_data(signed, None, &[])
             .map_err(|e| ProfileError::BadSignature(e.to_string()))?;
         let root = match mdm_apple::decode_plist(&content.content) {
@@ -112,7 +124,8 @@ impl ManagementProfile {
                     .map_err(|e| ProfileError::invalid("certificate payload", e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        check_signer(&content.signer, &content.certificates, &anchors, now)?;
+        let trusted: Vec<Certificate> = anchors.iter().chain(system_roots).cloned().collect();
+        check_signer(&content.signer, &content.certificates, &trusted, now)?;
         let scep = read_scep(one_payload(&payloads, "com.apple.security.scep")?, &anchors)?;
         let mdm = read_mdm(one_payload(&payloads, "com.apple.mdm")?, &scep)?;
         Ok(Self {

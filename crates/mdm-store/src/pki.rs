@@ -14,6 +14,7 @@ use mdm_core::ids::TenantId;
 use mdm_core::pki::{CaRecord, CertificateQuery, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::{PkiStore, StoreResult};
 use mdm_core::profile_signer::{ProfileSignerRecord, SignerStored};
+use mdm_core::signing_identity::SigningIdentityRecord;
 use mdm_core::users::Page;
 use time::OffsetDateTime;
 
@@ -21,6 +22,8 @@ const CA_COLS: &str = "id, tenant_id, subject, cert_der, sealed_key, not_after, 
 const SIGNER_COLS: &str = "tenant_id, ca_id, serial, cert_der, sealed_key, not_after, created_at";
 const SIGNER_COLS_S: &str =
     "s.tenant_id, s.ca_id, s.serial, s.cert_der, s.sealed_key, s.not_after, s.created_at";
+const IDENTITY_COLS: &str = "tenant_id, cert_der, chain_pem, sealed_key, fingerprint_sha256, subject, issuer, \
+                             key_kind, not_before, not_after, uploaded_at, uploaded_by";
 const CHALLENGE_COLS: &str =
     "id, tenant_id, registration, challenge_hash, created_at, expires_at, used_at";
 pub(crate) const CERT_COLS: &str = "tenant_id, serial, ca_id, subject, fingerprint_sha256, not_before, not_after, issued_at, \
@@ -62,6 +65,24 @@ fn signer_from_row(row: &DbRow) -> Result<ProfileSignerRecord, StoreError> {
         sealed_key: r.blob("sealed_key")?,
         not_after: r.time("not_after")?,
         created_at: r.time("created_at")?,
+    })
+}
+
+fn identity_from_row(row: &DbRow) -> Result<SigningIdentityRecord, StoreError> {
+    let r = Row(row);
+    Ok(SigningIdentityRecord {
+        tenant_id: r.parse("tenant_id")?,
+        cert_der: r.blob("cert_der")?,
+        chain_pem: r.text("chain_pem")?,
+        sealed_key: r.blob("sealed_key")?,
+        fingerprint_sha256: r.text("fingerprint_sha256")?,
+        subject: r.text("subject")?,
+        issuer: r.text("issuer")?,
+        key_kind: r.text("key_kind")?,
+        not_before: r.time("not_before")?,
+        not_after: r.time("not_after")?,
+        uploaded_at: r.time("uploaded_at")?,
+        uploaded_by: r.text("uploaded_by")?,
     })
 }
 
@@ -273,6 +294,71 @@ impl PkiStore for SqlStore {
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await?;
         Ok(SignerStored::Stored)
+    }
+
+    async fn signing_identity(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Option<SigningIdentityRecord>> {
+        Sql::new(format!(
+            "SELECT {IDENTITY_COLS} FROM signing_identities WHERE tenant_id = $1"
+        ))
+        .arg(tenant)
+        .fetch_optional_map(&self.pool, identity_from_row)
+        .await
+    }
+
+    async fn put_signing_identity(
+        &self,
+        identity: &SigningIdentityRecord,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let mut sql = Sql::new(format!(
+            "INSERT INTO signing_identities ({IDENTITY_COLS}) VALUES "
+        ));
+        sql.tuple([
+            Arg::from(identity.tenant_id),
+            identity.cert_der.as_slice().into(),
+            identity.chain_pem.as_str().into(),
+            identity.sealed_key.as_slice().into(),
+            identity.fingerprint_sha256.as_str().into(),
+            identity.subject.as_str().into(),
+            identity.issuer.as_str().into(),
+            identity.key_kind.as_str().into(),
+            identity.not_before.into(),
+            identity.not_after.into(),
+            identity.uploaded_at.into(),
+            identity.uploaded_by.as_str().into(),
+        ]);
+        let updates = IDENTITY_COLS
+            .split(',')
+            .map(str::trim)
+            .filter(|c| *c != "tenant_id")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push(&format!(" ON CONFLICT (tenant_id) DO UPDATE SET {updates}"));
+        sql.execute(&mut *tx).await?;
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
+    }
+
+    async fn delete_signing_identity(
+        &self,
+        tenant: TenantId,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let deleted = Sql::new("DELETE FROM signing_identities WHERE tenant_id = $1")
+            .arg(tenant)
+            .execute(&mut *tx)
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
+        commit(tx).await
     }
 
     async fn create_challenge(&self, ch: &ScepChallenge, audit: &AuditEntry) -> StoreResult<()> {

@@ -206,6 +206,25 @@ pub const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "signing_identities",
+        columns: &[
+            ("tenant_id", Text),
+            ("cert_der", ColumnType::Blob),
+            ("chain_pem", Text),
+            ("sealed_key", ColumnType::Blob),
+            ("fingerprint_sha256", Text),
+            ("subject", Text),
+            ("issuer", Text),
+            ("key_kind", Text),
+            ("not_before", Int),
+            ("not_after", Int),
+            ("uploaded_at", Int),
+            ("uploaded_by", Text),
+        ],
+        key: &["tenant_id"],
+        identity: None,
+    },
+    Table {
         name: "scep_challenges",
         columns: &[
             ("id", Text),

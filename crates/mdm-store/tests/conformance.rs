@@ -98,6 +98,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         pki::profile_signers,
         pki::profile_signer_concurrent_first_use,
         pki::profile_signer_renewal,
+        pki::signing_identities,
         certificates::round_trip_and_uniqueness,
         certificates::filters_and_paging,
         certificates::equal_times_page_by_serial,

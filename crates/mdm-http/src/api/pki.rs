@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mdm_core::pki::{CaInfo, CertificateQuery, CertificateRecord, IssuedChallenge, NewChallenge};
+use mdm_core::signing_identity::{NewSigningIdentity, SigningIdentityInfo};
 use mdm_core::users::Page;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,6 +15,11 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_ca))
+        .routes(routes!(
+            get_signing_identity,
+            put_signing_identity,
+            delete_signing_identity
+        ))
         .routes(routes!(create_challenge))
         .routes(routes!(list_certificates))
         .routes(routes!(get_certificate))
@@ -31,6 +37,53 @@ async fn get_ca(
 ) -> ApiResult<Json<CaInfo>> {
     let tenant = s.core.tenant(&actor, &tenant).await?;
     Ok(Json(s.core.ca_info(&actor, &tenant).await?))
+}
+
+/// The profile-signing identity an administrator uploaded.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/ca/signing-identity", tag = "certificates",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = SigningIdentityInfo), (status = 404, body = ErrorEnvelope)))]
+async fn get_signing_identity(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<Json<SigningIdentityInfo>> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    Ok(Json(s.core.signing_identity(&actor, &tenant).await?))
+}
+
+/// Uploads a profile-signing identity (a certificate from another CA, such
+/// as a public one, with its key; PEM or PKCS#12), replacing the tenant's
+/// previous one. While it is valid it signs every management profile.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/ca/signing-identity", tag = "certificates",
+    request_body = NewSigningIdentity,
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = SigningIdentityInfo), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_signing_identity(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(new): ApiJson<NewSigningIdentity>,
+) -> ApiResult<Json<SigningIdentityInfo>> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    Ok(Json(
+        s.core.set_signing_identity(&actor, &tenant, &new).await?,
+    ))
+}
+
+/// Removes the uploaded profile-signing identity: the signer the tenant CA
+/// certifies signs profiles again.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/ca/signing-identity", tag = "certificates",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 204), (status = 404, body = ErrorEnvelope)))]
+async fn delete_signing_identity(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = s.core.tenant(&actor, &tenant).await?;
+    s.core.remove_signing_identity(&actor, &tenant).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Mints a one-time SCEP challenge password, valid for the tenant's profile

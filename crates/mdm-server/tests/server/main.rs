@@ -31,6 +31,7 @@ mod profiles;
 mod reminders;
 mod renewal;
 mod scep;
+mod signing_identity;
 mod sim_channel;
 mod sim_lifecycle;
 mod slapd;
@@ -257,6 +258,7 @@ fn main() {
         scep::cli_inspect_and_challenge,
         profiles::signed_profile_enrolls_once_and_expires,
         profiles::profiles_are_signed_by_the_tenant_signer,
+        signing_identity::uploaded_identity_signs_profiles,
         invites::browser_registration,
         invites::pin_works_once_under_concurrency,
         invites::refusals_are_clear,

@@ -196,6 +196,14 @@ async fn populate_pki(s: &SqlStore, first: TenantId, second: TenantId) -> anyhow
         s.create_profile_signer(&signer, &cert, &pki::certificate_audit(&cert), None)
             .await?;
     }
+    for (tenant, seed) in [(first, 7), (second, 8)] {
+        let identity = pki::signing_identity(tenant, seed);
+        s.put_signing_identity(
+            &identity,
+            &pki::signing_identity_audit(&identity, AuditAction::SigningIdentityUploaded),
+        )
+        .await?;
+    }
     for (i, tenant) in [first, first, first, second].into_iter().enumerate() {
         let secret = hex(32);
         let ch = pki::challenge(tenant, &secret);

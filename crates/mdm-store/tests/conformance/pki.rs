@@ -11,6 +11,7 @@ use mdm_core::pki::{CaRecord, CertificateRecord, Redeem, ScepChallenge};
 use mdm_core::ports::PkiStore;
 use mdm_core::profile_signer::{ProfileSignerRecord, SignerStored};
 use mdm_core::secrets::sha256_hex;
+use mdm_core::signing_identity::SigningIdentityRecord;
 use mdm_store::{ColumnValue, SqlStore};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -590,6 +591,88 @@ pub async fn profile_signer_renewal(ctx: Ctx) -> anyhow::Result<()> {
     check_eq!(
         issued.iter().filter(|a| *a == "certificate.issued").count(),
         2
+    );
+    Ok(())
+}
+
+/// An uploaded signing identity of `tenant` (`seed` varies its bytes), not yet stored.
+pub fn signing_identity(tenant: TenantId, seed: u8) -> SigningIdentityRecord {
+    SigningIdentityRecord {
+        tenant_id: tenant,
+        cert_der: blob(seed, 900),
+        chain_pem: if seed.is_multiple_of(2) {
+            String::new()
+        } else {
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()
+        },
+        sealed_key: blob(seed.wrapping_add(1), 200),
+        fingerprint_sha256: hex(32),
+        subject: format!("CN=Signing {seed},O=Conformance"),
+        issuer: "CN=Public Issuing CA".into(),
+        key_kind: "ECDSA P-256".into(),
+        not_before: now() - Duration::days(1),
+        not_after: now() + Duration::days(365),
+        uploaded_at: now(),
+        uploaded_by: "token conformance".into(),
+    }
+}
+
+pub fn signing_identity_audit(r: &SigningIdentityRecord, action: AuditAction) -> AuditEntry {
+    entry(
+        Some(r.tenant_id),
+        action,
+        ("signing_identity", r.fingerprint_sha256.clone()),
+    )
+}
+
+/// One uploaded signing identity per tenant: stored with its audit entry,
+/// replaced whole by the next upload, deleted with its audit entry, and
+/// never seen from another tenant; deleting none writes nothing.
+pub async fn signing_identities(ctx: Ctx) -> anyhow::Result<()> {
+    let s = &*ctx.store;
+    let (a, b) = (new_tenant(s).await?, new_tenant(s).await?);
+    check_eq!(s.signing_identity(a.id).await?, None);
+    let first = signing_identity(a.id, 3);
+    s.put_signing_identity(
+        &first,
+        &signing_identity_audit(&first, AuditAction::SigningIdentityUploaded),
+    )
+    .await?;
+    check_eq!(s.signing_identity(a.id).await?, Some(first.clone()));
+    check_eq!(s.signing_identity(b.id).await?, None);
+
+    let second = signing_identity(a.id, 4);
+    s.put_signing_identity(
+        &second,
+        &signing_identity_audit(&second, AuditAction::SigningIdentityUploaded),
+    )
+    .await?;
+    check_eq!(s.signing_identity(a.id).await?, Some(second.clone()));
+
+    let other = signing_identity(b.id, 5);
+    s.put_signing_identity(
+        &other,
+        &signing_identity_audit(&other, AuditAction::SigningIdentityUploaded),
+    )
+    .await?;
+    let removed = signing_identity_audit(&second, AuditAction::SigningIdentityRemoved);
+    s.delete_signing_identity(a.id, &removed).await?;
+    check_eq!(s.signing_identity(a.id).await?, None);
+    check_eq!(s.signing_identity(b.id).await?, Some(other));
+    let before = actions(s, a.id).await?;
+    match s.delete_signing_identity(a.id, &removed).await {
+        Err(StoreError::NotFound) => {}
+        other => anyhow::bail!("deleting none: {other:?}"),
+    }
+    check_eq!(actions(s, a.id).await?, before.clone());
+    check_eq!(
+        before,
+        vec![
+            "tenant.created".to_string(),
+            "signing_identity.uploaded".into(),
+            "signing_identity.uploaded".into(),
+            "signing_identity.removed".into(),
+        ]
     );
     Ok(())
 }
