@@ -1,7 +1,9 @@
 //! Settings: the user settings (R3), the enrollment URL with its version and
 //! "regenerate" (R13, with what stops working), mail with "send test mail",
 //! the APNs and FCM credentials with their expiry, and the LDAP connector
-//! with "test connection" and "sync now" (its forms are in `directory.rs`).
+//! with "test connection" and "sync now" (its forms are in `directory.rs`),
+//! and what signs management profiles, with the upload of a signing
+//! identity from a CA devices trust (ADR 0017).
 
 use super::{FormData, Nav, Signed, fail, tenant_page, when, when_opt};
 use crate::AppState;
@@ -25,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/t/{slug}/settings/user", post(user_settings))
         .route("/admin/t/{slug}/settings/enrollment-url", post(regenerate))
         .route("/admin/t/{slug}/settings/test-mail", post(test_mail))
+        .route(
+            "/admin/t/{slug}/settings/signing-identity",
+            post(upload_signing_identity),
+        )
+        .route(
+            "/admin/t/{slug}/settings/signing-identity/remove",
+            post(remove_signing_identity),
+        )
         .merge(super::directory::router())
 }
 
@@ -61,6 +71,57 @@ fn push(name: &'static str, c: &PushCredential, now: time::OffsetDateTime) -> Pu
     }
 }
 
+/// What signs the tenant's management profiles, for the settings page.
+pub struct Signing {
+    /// Who signs the next profile, in words.
+    pub current: String,
+    /// The uploaded identity: subject, issuer, end, whether it signs now.
+    pub uploaded: Option<(String, String, String, bool)>,
+    pub warning: Option<String>,
+    pub error: Option<String>,
+}
+
+fn signing(ca: &mdm_core::pki::CaInfo, now: time::OffsetDateTime) -> Signing {
+    let uploaded = ca.signing_identity.as_ref().map(|i| {
+        (
+            i.subject.clone(),
+            i.issuer.clone(),
+            when(i.not_after),
+            i.in_use,
+        )
+    });
+    let warning = ca.signing_identity.as_ref().and_then(|i| {
+        let days = (i.not_after - now).whole_days();
+        if !i.in_use {
+            Some("The uploaded identity is not valid now: the tenant's own signer signs profiles. Upload a renewed one.".into())
+        } else if days < 30 {
+            Some(format!("The uploaded identity expires in {days} days: upload its renewal."))
+        } else {
+            None
+        }
+    });
+    let current = match (ca.profiles_signed_by, &ca.signing_identity, &ca.profile_signer) {
+        ("signing_identity", Some(i), _) => {
+            format!(
+                "the uploaded identity {}, issued by {} (devices that trust the root it chains to show profiles as verified)",
+                i.subject, i.issuer
+            )
+        }
+        ("ca", _, _) => format!("the tenant CA {} itself", ca.subject),
+        (_, _, Some(p)) => format!(
+            "{}, certified by the tenant CA (devices show profiles as not verified)",
+            p.subject
+        ),
+        _ => "a signer the tenant CA certifies, made with the first profile (devices show profiles as not verified)".into(),
+    };
+    Signing {
+        current,
+        uploaded,
+        warning,
+        error: None,
+    }
+}
+
 /// The whole settings page; handlers fill in the result of their form.
 #[derive(Template)]
 #[template(path = "admin/settings.html")]
@@ -92,6 +153,7 @@ pub struct SettingsPage {
     pub mail_result: Option<String>,
     pub pushes: Vec<Push>,
     pub directory: super::directory::DirectorySection,
+    pub signing: Signing,
 }
 
 pub async fn settings_page(
@@ -106,7 +168,9 @@ pub async fn settings_page(
     let f = s.core.facilities(&actor, tenant)?;
     let now = s.core.now();
     let directory = super::directory::section(s, signed, tenant).await?;
+    let ca = s.core.ca_info(&actor, tenant).await?;
     Ok(SettingsPage {
+        signing: signing(&ca, now),
         title: "Settings",
         flash: None,
         pin_required: settings.pin_required,
@@ -160,6 +224,13 @@ async fn page(
             p.flash = pp.saved.map(|what| match what.as_str() {
                 "url" => "The enrollment URL was regenerated: older URLs stop working.".into(),
                 "directory" => "The directory connector was saved.".into(),
+                "signing" => {
+                    "The signing identity was uploaded: it signs every new profile.".into()
+                }
+                "signing-removed" => {
+                    "The signing identity was removed: the tenant's own signer signs new profiles."
+                        .into()
+                }
                 _ => "Saved.".into(),
             });
             render(StatusCode::OK, &p)
@@ -311,6 +382,72 @@ async fn test_mail(
             page.mail_error = Some(message);
             render(FORM_INVALID, &page)
         }
+        Err(e) => fail(e),
+    }
+}
+
+async fn upload_signing_identity(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let key = form.get("private_key_pem").trim();
+    let new = mdm_core::signing_identity::NewSigningIdentity {
+        certificate_pem: Some(form.get("certificate_pem").to_string()),
+        private_key_pem: (!key.is_empty()).then(|| key.to_string()),
+    };
+    match s
+        .core
+        .set_signing_identity(&signed.actor(), &tenant, &new)
+        .await
+    {
+        Ok(_) => see_other(
+            &format!("/admin/t/{}/settings?saved=signing#signing", tenant.slug),
+            None,
+        ),
+        Err(CoreError::Invalid { field, message }) => {
+            let what = if field == "private_key_pem" {
+                "Private key"
+            } else {
+                "Certificates"
+            };
+            // The pasted text is not shown again: it may hold a private key.
+            page.signing.error = Some(format!("{what}: {message}"));
+            render(FORM_INVALID, &page)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn remove_signing_identity(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, tenant, _) = match settings_form(&s, &signed, &slug, &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s
+        .core
+        .remove_signing_identity(&signed.actor(), &tenant)
+        .await
+    {
+        Ok(()) | Err(CoreError::NotFound(_)) => see_other(
+            &format!(
+                "/admin/t/{}/settings?saved=signing-removed#signing",
+                tenant.slug
+            ),
+            None,
+        ),
         Err(e) => fail(e),
     }
 }

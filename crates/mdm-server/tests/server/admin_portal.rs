@@ -495,6 +495,51 @@ async fn walk(
         stale.status()
     );
 
+    // Profile signing: an upload whose key is another certificate's is
+    // refused with the reason; the signer's own key makes it sign profiles
+    // (the page says so); removing it brings the tenant's signer back.
+    let pki = tempfile::tempdir().map_err(|e| e.to_string())?;
+    crate::signing_identity::public_ca(pki.path())?;
+    let read = |name: &str| crate::signing_identity::read(pki.path(), name);
+    let chain = format!("{}{}", read("ec.pem")?, read("issuing.pem")?);
+    ensure!(
+        b.text("#signed-by").await?.contains("not verified"),
+        "the tenant's own signer signs at first"
+    );
+    b.fill("#certificate_pem", &chain).await?;
+    b.fill("#private_key_pem", &read("rsa.key")?).await?;
+    b.click("#upload-signing").await?;
+    let refused = b.text("#signing-error").await?;
+    ensure!(refused.contains("belongs to none"), "refusal: {refused}");
+    ensure!(
+        !b.page().await?.contains("BEGIN PRIVATE KEY"),
+        "the pasted key is not shown again"
+    );
+    b.fill("#certificate_pem", &chain).await?;
+    b.fill("#private_key_pem", &read("ec.key")?).await?;
+    b.click("#upload-signing").await?;
+    b.find("#flash").await?;
+    let subject = b.text("#signing-subject").await?;
+    ensure!(
+        subject.contains("Example Org Profile Signing"),
+        "uploaded: {subject}"
+    );
+    ensure!(
+        b.text("#signed-by").await?.contains("uploaded identity"),
+        "the uploaded identity signs"
+    );
+    b.shot("16-settings-signing-identity").await?;
+    b.click("#remove-signing").await?;
+    b.find("#flash").await?;
+    ensure!(
+        !b.page().await?.contains("id=\"signing-subject\""),
+        "removed"
+    );
+    ensure!(
+        b.text("#signed-by").await?.contains("not verified"),
+        "the tenant's own signer signs again"
+    );
+
     b.click("#sign-out").await?;
     b.find("#sign-in").await?;
     b.goto(&format!("{base}/users")).await?;

@@ -28,6 +28,9 @@ fn sample_body(method: &str, path: &str) -> Option<(&'static str, Vec<u8>)> {
         ("post", "/api/v1/operator/tokens") => j(json!({ "name": "intruder" })),
         ("post", "/api/v1/tenants") => j(json!({ "slug": "intruder-tenant", "name": "x" })),
         ("post", "/api/v1/tenants/{tenant}/enrollment-profiles") => j(json!({ "platform": "ios" })),
+        ("put", "/api/v1/tenants/{tenant}/ca/signing-identity") => j(json!({
+            "certificate_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        })),
         ("post", "/api/v1/tenants/{tenant}/scep/challenges") => {
             j(json!({ "registration": "intruder" }))
         }

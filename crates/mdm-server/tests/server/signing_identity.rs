@@ -34,7 +34,7 @@ fn openssl(dir: &Path, args: &[&str]) -> TestResult {
     Ok(())
 }
 
-fn read(dir: &Path, name: &str) -> Result<String, String> {
+pub(crate) fn read(dir: &Path, name: &str) -> Result<String, String> {
     std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{name}: {e}"))
 }
 
@@ -86,7 +86,7 @@ fn issue(
 
 /// A root, an issuing CA under it, and under that an ECDSA signer, an RSA
 /// signer, a signer whose key usage forbids signatures and a 1024-bit one.
-fn public_ca(dir: &Path) -> TestResult {
+pub(crate) fn public_ca(dir: &Path) -> TestResult {
     openssl(
         dir,
         &[
