@@ -1,15 +1,14 @@
 //! The LDAP / Active Directory connector on the settings page: configure,
 //! "test connection" (each step up to the first failure) and "sync now".
 
-use super::settings::{SettingsPage, last_run, settings_form};
+use super::settings::{SettingsForm, SettingsPage, last_run};
 use super::{FormData, Signed, fail};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use mdm_core::CoreError;
@@ -162,15 +161,13 @@ fn keep_form(page: &mut SettingsPage, form: &FormData) {
 
 async fn configure(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        form,
+        tenant,
+        mut page,
+    }: SettingsForm,
 ) -> Response {
-    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     keep_form(&mut page, &form);
     let stored_ca = match s.core.directory_connector(&signed.actor(), &tenant).await {
         Ok(c) => c.ca_pem,
@@ -202,15 +199,13 @@ async fn configure(
 
 async fn test(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        tenant,
+        mut page,
+        ..
+    }: SettingsForm,
 ) -> Response {
-    let (_, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     match s.core.test_directory(&signed.actor(), &tenant).await {
         Ok(report) => {
             page.directory.steps = report
@@ -240,15 +235,13 @@ async fn test(
 
 async fn sync(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        tenant,
+        mut page,
+        ..
+    }: SettingsForm,
 ) -> Response {
-    let (_, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     match s
         .core
         .sync_directory(&signed.actor(), &tenant, SyncTrigger::Manual)

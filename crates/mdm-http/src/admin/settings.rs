@@ -12,9 +12,9 @@ use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mdm_core::CoreError;
 use mdm_core::facilities::{PushCredential, TestMail};
@@ -239,17 +239,42 @@ async fn page(
     }
 }
 
-/// The form, its tenant and the settings page to show its errors on.
-pub async fn settings_form(
-    s: &AppState,
-    signed: &Signed,
-    slug: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(FormData, Tenant, SettingsPage), Response> {
-    let (form, tenant, nav) = super::form_page(s, signed, slug, "settings", headers, body).await?;
-    let page = settings_page(s, signed, &tenant, nav).await.map_err(fail)?;
-    Ok((form, tenant, page))
+/// A form posted from the settings page, its CSRF token checked: who posted
+/// it, its fields, its tenant, and the settings page to show its result or
+/// errors on. Nothing runs for a request without a live session or with a
+/// foreign token (the rejection is the sign-in redirect or the refusal page).
+pub struct SettingsForm {
+    pub signed: Signed,
+    pub form: FormData,
+    pub tenant: Tenant,
+    pub page: SettingsPage,
+}
+
+impl FromRequest<AppState> for SettingsForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, s).await?;
+        let Path(slug) = Path::<String>::from_request_parts(&mut parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (form, tenant, nav) =
+            super::form_page(s, &signed, &slug, "settings", &headers, &body).await?;
+        let page = settings_page(s, &signed, &tenant, nav)
+            .await
+            .map_err(fail)?;
+        Ok(Self {
+            signed,
+            form,
+            tenant,
+            page,
+        })
+    }
 }
 
 fn number(v: &str) -> Option<f64> {
@@ -258,15 +283,13 @@ fn number(v: &str) -> Option<f64> {
 
 async fn user_settings(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        form,
+        tenant,
+        mut page,
+    }: SettingsForm,
 ) -> Response {
-    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     page.pin_days = form.get("pin_days").to_string();
     page.profile_minutes = form.get("profile_minutes").to_string();
     page.reminder_hours = form.get("reminder_hours").to_string();
@@ -324,15 +347,13 @@ async fn user_settings(
 
 async fn regenerate(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        form,
+        tenant,
+        mut page,
+    }: SettingsForm,
 ) -> Response {
-    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     if !form.checked("understood") {
         page.confirm_error = Some("Tick the box to confirm that older links will stop working.");
         return render(FORM_INVALID, &page);
@@ -352,15 +373,13 @@ async fn regenerate(
 
 async fn test_mail(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        form,
+        tenant,
+        mut page,
+    }: SettingsForm,
 ) -> Response {
-    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     page.mail_to = form.get("to").to_string();
     match s
         .core
@@ -388,15 +407,13 @@ async fn test_mail(
 
 async fn upload_signing_identity(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm {
+        signed,
+        form,
+        tenant,
+        mut page,
+    }: SettingsForm,
 ) -> Response {
-    let (form, tenant, mut page) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let key = form.get("private_key_pem").trim();
     let new = mdm_core::signing_identity::NewSigningIdentity {
         certificate_pem: Some(form.get("certificate_pem").to_string()),
@@ -427,15 +444,8 @@ async fn upload_signing_identity(
 
 async fn remove_signing_identity(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    SettingsForm { signed, tenant, .. }: SettingsForm,
 ) -> Response {
-    let (_, tenant, _) = match settings_form(&s, &signed, &slug, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     match s
         .core
         .remove_signing_identity(&signed.actor(), &tenant)
