@@ -377,28 +377,23 @@ impl Core {
         tenant: &Tenant,
     ) -> CoreResult<Option<Arc<LoadedIdentity>>> {
         let now = self.now();
-        let loaded = match self.identity_cache.fresh(&tenant.id, now) {
-            Some(cached) => cached,
-            None => {
-                let loaded = match self.store.signing_identity(tenant.id).await? {
-                    Some(record) => Some(Arc::new(self.open_identity(&record)?)),
-                    None => None,
-                };
-                self.identity_cache.put(tenant.id, now, loaded.clone());
-                loaded
-            }
+        if let Some(cached) = self.identity_cache.fresh(&tenant.id, now) {
+            return Ok(cached.filter(|l| l.valid_at(now)));
+        }
+        let loaded = match self.store.signing_identity(tenant.id).await? {
+            Some(record) => Some(Arc::new(self.open_identity(&record)?)),
+            None => None,
         };
-        Ok(loaded.filter(|l| {
-            let valid = l.valid_at(now);
-            if !valid {
-                tracing::warn!(
-                    tenant = %tenant.slug,
-                    subject = %l.cert.subject_string(),
-                    "the uploaded profile-signing identity is not valid now; the tenant's own signer signs"
-                );
-            }
-            valid
-        }))
+        self.identity_cache.put(tenant.id, now, loaded.clone());
+        // Said once per reload (every 10 s at most), not on every profile.
+        if let Some(l) = loaded.as_ref().filter(|l| !l.valid_at(now)) {
+            tracing::warn!(
+                tenant = %tenant.slug,
+                subject = %l.cert.subject_string(),
+                "the uploaded profile-signing identity is not valid now; the tenant's own signer signs"
+            );
+        }
+        Ok(loaded.filter(|l| l.valid_at(now)))
     }
 
     fn open_identity(&self, record: &SigningIdentityRecord) -> CoreResult<LoadedIdentity> {

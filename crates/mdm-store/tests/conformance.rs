@@ -99,6 +99,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         pki::profile_signer_concurrent_first_use,
         pki::profile_signer_renewal,
         pki::signing_identities,
+        pki::signing_identity_expiry_falls_back,
         certificates::round_trip_and_uniqueness,
         certificates::filters_and_paging,
         certificates::equal_times_page_by_serial,

@@ -676,3 +676,88 @@ pub async fn signing_identities(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An uploaded signing identity signs profiles while it is valid; once it has
+/// expired the tenant's own signer signs them (enrolment does not stop), the
+/// identity shows as not in use, and an expired one cannot be uploaded.
+pub async fn signing_identity_expiry_falls_back(ctx: Ctx) -> anyhow::Result<()> {
+    use mdm_core::profiles::{ApplePlatform, NewProfile};
+    use mdm_core::signing_identity::NewSigningIdentity;
+    let s = ctx.store.clone();
+    let t = new_tenant(&s).await?;
+    let t0 = now();
+    let clock = Arc::new(MovableClock(std::sync::Mutex::new(t0)));
+    let core = crate::support::core_on(s.clone(), clock.clone())?;
+    let at = |when: OffsetDateTime| *clock.0.lock().unwrap() = when;
+    let actor = mdm_core::tokens::Actor::Cli;
+    let signer_of = || async {
+        let issued = core
+            .issue_profile(
+                &actor,
+                &t,
+                &NewProfile {
+                    platform: ApplePlatform::Ios,
+                    user_id: None,
+                    registration: None,
+                },
+            )
+            .await?;
+        let signer = mdm_pki::verify_signed_data(&issued.signed, None, &[])
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .signer;
+        anyhow::Ok(signer)
+    };
+
+    // A root outside the server and a P-256 signer it certifies for 10 days.
+    let root_key = mdm_pki::RsaKey::generate(2048)?;
+    let root = mdm_pki::self_signed_ca(
+        &root_key,
+        "CN=Outside Root",
+        &[7],
+        t0 - Duration::days(1),
+        t0 + Duration::days(365),
+    )?;
+    let key = mdm_pki::EcKey::generate()?;
+    let leaf = mdm_pki::issue_content_signer(
+        &root_key,
+        &root,
+        "CN=Uploaded Signing,O=Conformance",
+        key.public_key_spki().clone(),
+        &[8],
+        t0 - Duration::hours(1),
+        t0 + Duration::days(10),
+    )?;
+    let upload = NewSigningIdentity {
+        certificate_pem: Some(format!(
+            "{}{}",
+            mdm_pki::cert_to_pem(&leaf)?,
+            mdm_pki::cert_to_pem(&root)?
+        )),
+        private_key_pem: Some(mdm_pki::der::pem::encode_string(
+            "PRIVATE KEY",
+            mdm_pki::der::pem::LineEnding::LF,
+            &key.to_pkcs8_der()?,
+        )?),
+    };
+    let info = core.set_signing_identity(&actor, &t, &upload).await?;
+    anyhow::ensure!(info.in_use && info.chain.is_empty(), "uploaded: {info:?}");
+    check_eq!(signer_of().await?, leaf.clone());
+
+    at(t0 + Duration::days(11));
+    let fallback = signer_of().await?;
+    anyhow::ensure!(fallback != leaf, "an expired identity still signs");
+    let ca = s
+        .active_ca(t.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no CA"))?;
+    let ca_cert = mdm_pki::cert_from_der(&ca.cert_der)?;
+    mdm_pki::verify_issued_by(&fallback, &ca_cert)?;
+    check_eq!(core.signing_identity(&actor, &t).await?.in_use, false);
+    let info = core.ca_info(&actor, &t).await?;
+    check_eq!(info.profiles_signed_by, "profile_signer");
+    match core.set_signing_identity(&actor, &t, &upload).await {
+        Err(mdm_core::CoreError::Invalid { message, .. }) if message.contains("expired on") => {}
+        other => anyhow::bail!("an expired upload: {:?}", other.map(|i| i.subject)),
+    }
+    Ok(())
+}
