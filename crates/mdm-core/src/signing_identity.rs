@@ -12,6 +12,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::tenants::Tenant;
 use crate::tokens::Actor;
+use base64::Engine as _;
 use mdm_pki::x509_cert::Certificate;
 use mdm_pki::x509_cert::ext::pkix::{KeyUsage, KeyUsages};
 use mdm_pki::{CertificateExt, SigningKey};
@@ -45,8 +46,7 @@ pub struct SigningIdentityRecord {
     pub uploaded_by: String,
 }
 
-/// An identity to upload, as PEM. A PKCS#12 file (`.p12`, `.pfx`) is given
-/// as the text `openssl pkcs12 -in identity.p12 -nodes` prints.
+/// An identity to upload: PEM text, or a PKCS#12 file.
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSigningIdentity {
@@ -57,6 +57,11 @@ pub struct NewSigningIdentity {
     /// The unencrypted private key as PEM (`PRIVATE KEY`, `RSA PRIVATE KEY`
     /// or `EC PRIVATE KEY`), when `certificate_pem` does not hold it.
     pub private_key_pem: Option<String>,
+    /// Instead of PEM: a PKCS#12 file (`.p12`, `.pfx`, as Keychain Access,
+    /// Windows or `openssl pkcs12 -export` write it), base64.
+    pub pkcs12_base64: Option<String>,
+    /// The PKCS#12 file's password.
+    pub password: Option<String>,
 }
 
 impl std::fmt::Debug for NewSigningIdentity {
@@ -64,6 +69,7 @@ impl std::fmt::Debug for NewSigningIdentity {
         f.debug_struct("NewSigningIdentity")
             .field("certificate_pem", &self.certificate_pem.is_some())
             .field("private_key_pem", &self.private_key_pem.is_some())
+            .field("pkcs12_base64", &self.pkcs12_base64.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +137,18 @@ fn time_text(t: OffsetDateTime) -> String {
 
 /// The key and certificates of an upload, from whichever form it came in.
 fn material(new: &NewSigningIdentity) -> CoreResult<(SigningKey, Vec<Certificate>)> {
+    if let Some(p12) = &new.pkcs12_base64 {
+        if new.certificate_pem.is_some() || new.private_key_pem.is_some() {
+            return Err(CoreError::invalid(
+                "pkcs12_base64",
+                "give either a PKCS#12 file or PEM, not both",
+            ));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(p12.trim())
+            .map_err(|e| CoreError::invalid("pkcs12_base64", format!("not base64: {e}")))?;
+        return pkcs12_material(&der, new.password.as_deref().unwrap_or_default());
+    }
     let certs_text = new.certificate_pem.as_deref().ok_or_else(|| {
         CoreError::invalid("certificate_pem", "give the signing certificate as PEM")
     })?;
@@ -167,6 +185,24 @@ fn material(new: &NewSigningIdentity) -> CoreResult<(SigningKey, Vec<Certificate
     Ok((key, certs))
 }
 
+/// The key and certificates of a PKCS#12 file.
+pub(crate) fn pkcs12_material(
+    der: &[u8],
+    password: &str,
+) -> CoreResult<(SigningKey, Vec<Certificate>)> {
+    let bundle = mdm_pki::read_pkcs12(der, password)
+        .map_err(|e| CoreError::invalid("pkcs12_base64", e.to_string()))?;
+    if bundle.certs.len() > MAX_UPLOADED_CERTS {
+        return Err(CoreError::invalid(
+            "pkcs12_base64",
+            format!("more than {MAX_UPLOADED_CERTS} certificates"),
+        ));
+    }
+    let key = SigningKey::from_pkcs8_der(&bundle.key_pkcs8)
+        .map_err(|e| CoreError::invalid("pkcs12_base64", e.to_string()))?;
+    Ok((key, bundle.certs))
+}
+
 fn self_issued(c: &Certificate) -> bool {
     c.tbs_certificate().subject() == c.tbs_certificate().issuer()
         && mdm_pki::verify_issued_by(c, c).is_ok()
@@ -175,7 +211,11 @@ fn self_issued(c: &Certificate) -> bool {
 /// Checks an upload: the key is the signing certificate's, the certificates
 /// form its chain, it is valid now and may sign.
 fn check(new: &NewSigningIdentity, now: OffsetDateTime) -> CoreResult<Checked> {
-    let field = "certificate_pem";
+    let field = if new.pkcs12_base64.is_some() {
+        "pkcs12_base64"
+    } else {
+        "certificate_pem"
+    };
     let (key, mut certs) = material(new)?;
     let leaf_at = certs
         .iter()
@@ -502,6 +542,8 @@ mod tests {
         NewSigningIdentity {
             certificate_pem: Some(certs.to_string()),
             private_key_pem: key.map(str::to_string),
+            pkcs12_base64: None,
+            password: None,
         }
     }
 
@@ -556,6 +598,21 @@ mod tests {
         assert!(message.contains("no -----BEGIN CERTIFICATE"), "{message}");
         let (field, _) = refusal(&pem(&p.leaf_pem, None), p.now)?;
         assert_eq!(field, "certificate_pem", "no key anywhere");
+
+        let both = NewSigningIdentity {
+            pkcs12_base64: Some("MAMCAQM=".into()),
+            ..pem(&p.leaf_pem, None)
+        };
+        assert_eq!(refusal(&both, p.now)?.0, "pkcs12_base64");
+        let garbage = NewSigningIdentity {
+            pkcs12_base64: Some("MAMCAQM=".into()),
+            password: Some("x".into()),
+            certificate_pem: None,
+            private_key_pem: None,
+        };
+        let (field, message) = refusal(&garbage, p.now)?;
+        assert_eq!(field, "pkcs12_base64");
+        assert!(message.contains("PKCS#12"), "{message}");
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ mod ec;
 mod error;
 mod key;
 mod pem;
+mod pkcs12;
 mod profile;
 mod random;
 mod signed_data;
@@ -43,6 +44,7 @@ pub use ec::EcKey;
 pub use error::{PkiError, check_len};
 pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
 pub use pem::{PemBlock, pem_blocks};
+pub use pkcs12::{MAX_PKCS12_ITERATIONS, Pkcs12Identity, read_pkcs12};
 pub use random::random_bytes;
 pub use signed_data::{
     ContentKey, SignedContent, VerifiedSigner, attribute_octets, build_certs_only,

@@ -563,3 +563,98 @@ fn openssl_accepts_ecdsa_signed_profile_for_smime_signing() {
     assert!(!text.contains("Key Encipherment"), "{text}");
     assert!(!text.contains("Extended Key Usage"), "{text}");
 }
+
+/// PKCS#12 files as openssl writes them — its default (PBES2: PBKDF2 with
+/// HMAC-SHA-256, AES-256-CBC; SHA-256 MAC), the 3DES form Keychain Access
+/// exports (SHA-1 MAC), and `-legacy` (RC2-40 certificates) when this
+/// openssl has its legacy provider — give back the key and certificates; a
+/// wrong password, a file with no key and garbage are refused.
+#[test]
+fn reads_openssl_pkcs12_files() {
+    if !openssl() {
+        return;
+    }
+    let (ca_key, ca_cert) = ca();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(
+        dir.path(),
+        "c.pem",
+        cert_to_pem(ca_cert).unwrap().as_bytes(),
+    );
+    let key = write(
+        dir.path(),
+        "k.pem",
+        ca_key.to_pkcs8_pem().unwrap().as_bytes(),
+    );
+    let variants: [(&str, &[&str]); 3] = [
+        ("default", &[]),
+        (
+            "3des",
+            &[
+                "-keypbe",
+                "PBE-SHA1-3DES",
+                "-certpbe",
+                "PBE-SHA1-3DES",
+                "-macalg",
+                "sha1",
+            ],
+        ),
+        ("legacy", &["-legacy"]),
+    ];
+    for (name, extra) in variants {
+        let out = dir.path().join(format!("{name}.p12"));
+        let made = Command::new("openssl")
+            .args([
+                "pkcs12",
+                "-export",
+                "-inkey",
+                &key,
+                "-in",
+                &cert,
+                "-passout",
+                "pass:pässwörd",
+                "-out",
+            ])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        if !made.status.success() {
+            assert_eq!(
+                name,
+                "legacy",
+                "openssl pkcs12 {name}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            eprintln!("NOTICE: openssl has no legacy provider; skipping the RC2 PKCS#12 case");
+            continue;
+        }
+        let der = std::fs::read(&out).unwrap();
+        let id = mdm_pki::read_pkcs12(&der, "pässwörd").unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(id.certs, vec![ca_cert.clone()], "{name}");
+        let key = mdm_pki::SigningKey::from_pkcs8_der(&id.key_pkcs8).unwrap();
+        assert!(
+            key.matches(ca_cert.tbs_certificate().subject_public_key_info()),
+            "{name}"
+        );
+        let e = mdm_pki::read_pkcs12(&der, "wrong")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("does not open with this password"),
+            "{name}: {e}"
+        );
+    }
+    let nokey = dir.path().join("nokey.p12");
+    run(Command::new("openssl")
+        .args([
+            "pkcs12", "-export", "-nokeys", "-in", &cert, "-passout", "pass:x", "-out",
+        ])
+        .arg(&nokey));
+    let e = mdm_pki::read_pkcs12(&std::fs::read(&nokey).unwrap(), "x")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no private key"), "{e}");
+}

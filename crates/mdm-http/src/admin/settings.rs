@@ -16,6 +16,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
 use mdm_core::CoreError;
 use mdm_core::facilities::{PushCredential, TestMail};
 use mdm_core::settings::SettingsPatch;
@@ -415,9 +416,14 @@ async fn upload_signing_identity(
     }: SettingsForm,
 ) -> Response {
     let key = form.get("private_key_pem").trim();
+    let p12 = form.file("pkcs12").filter(|f| !f.is_empty());
     let new = mdm_core::signing_identity::NewSigningIdentity {
-        certificate_pem: Some(form.get("certificate_pem").to_string()),
-        private_key_pem: (!key.is_empty()).then(|| key.to_string()),
+        certificate_pem: p12
+            .is_none()
+            .then(|| form.get("certificate_pem").to_string()),
+        private_key_pem: (p12.is_none() && !key.is_empty()).then(|| key.to_string()),
+        pkcs12_base64: p12.map(|f| base64::engine::general_purpose::STANDARD.encode(f)),
+        password: p12.map(|_| form.get("pkcs12_password").to_string()),
     };
     match s
         .core
@@ -429,10 +435,10 @@ async fn upload_signing_identity(
             None,
         ),
         Err(CoreError::Invalid { field, message }) => {
-            let what = if field == "private_key_pem" {
-                "Private key"
-            } else {
-                "Certificates"
+            let what = match field.as_str() {
+                "private_key_pem" => "Private key",
+                "pkcs12_base64" => "PKCS#12 file",
+                _ => "Certificates",
             };
             // The pasted text is not shown again: it may hold a private key.
             page.signing.error = Some(format!("{what}: {message}"));

@@ -515,8 +515,42 @@ async fn walk(
         !b.page().await?.contains("BEGIN PRIVATE KEY"),
         "the pasted key is not shown again"
     );
-    b.fill("#certificate_pem", &chain).await?;
-    b.fill("#private_key_pem", &read("ec.key")?).await?;
+    // The .p12 file chosen in the file field, with its password.
+    let p12 = pki.path().join("ec.p12");
+    let p12_path = p12.display().to_string();
+    std::process::Command::new("openssl")
+        .current_dir(pki.path())
+        .args([
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "ec.key",
+            "-in",
+            "ec.pem",
+            "-certfile",
+            "issuing.pem",
+            "-passout",
+            "pass:portal",
+            "-out",
+            &p12_path,
+        ])
+        .output()
+        .map_err(|e| e.to_string())
+        .and_then(|o| {
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&o.stderr).into())
+            }
+        })?;
+    b.fill("#certificate_pem", "").await?;
+    b.fill("#private_key_pem", "").await?;
+    b.find("#pkcs12")
+        .await?
+        .send_keys(&p12_path)
+        .await
+        .map_err(|e| e.to_string())?;
+    b.fill("#pkcs12_password", "portal").await?;
     b.click("#upload-signing").await?;
     b.find("#flash").await?;
     let subject = b.text("#signing-subject").await?;

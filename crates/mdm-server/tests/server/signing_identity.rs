@@ -1,6 +1,6 @@
 //! A profile-signing identity the administrator uploads (ADR 0017): made
 //! here by `openssl` as a public CA would issue it (root → issuing CA →
-//! signer), uploaded as PEM and as the text of a PKCS#12 file, refused with a reason when it
+//! signer), uploaded as PEM and as PKCS#12 (binary and as openssl's text), refused with a reason when it
 //! could not sign, then signing profiles that `openssl cms -verify` accepts
 //! against the root alone and that the simulated iPhone, trusting that root
 //! as its system store does, enrols with. Removing it brings the tenant's own
@@ -11,6 +11,7 @@ use crate::client::expect;
 use crate::ensure;
 use crate::sim_lifecycle::admin;
 use crate::support::{Server, TestResult};
+use base64::Engine as _;
 use mdm_pki::CertificateExt;
 use mdm_sim::mdm_apple::CommandStatus;
 use mdm_sim::{Channel, Device, DeviceFacts, DeviceState, Platform};
@@ -231,6 +232,34 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
             r.text
         );
     }
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "rsa.key",
+            "-in",
+            "rsa.pem",
+            "-certfile",
+            "issuing.pem",
+            "-passout",
+            "pass:s3cret",
+            "-out",
+            "rsa.p12",
+        ],
+    )?;
+    let p12 = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(d.join("rsa.p12")).map_err(|e| e.to_string())?);
+    let r = put(json!({ "pkcs12_base64": p12, "password": "wrong" })).await?;
+    ensure!(
+        r.status == 422
+            && r.text.contains("pkcs12_base64")
+            && r.text.contains("does not open with this password"),
+        "wrong password: {} {}",
+        r.status,
+        r.text
+    );
     let none = f.api.get(&path).await?;
     ensure!(
         none.status == 404,
@@ -296,25 +325,19 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
         "enrolled with the uploaded signer: {handled:?}"
     );
 
-    // A PKCS#12 file, as the text `openssl pkcs12 -nodes` prints it (bag
-    // attributes, certificates and key in one), replaces it.
-    openssl(
-        d,
-        &[
-            "pkcs12",
-            "-export",
-            "-inkey",
-            "rsa.key",
-            "-in",
-            "rsa.pem",
-            "-certfile",
-            "issuing.pem",
-            "-passout",
-            "pass:s3cret",
-            "-out",
-            "rsa.p12",
-        ],
+    // A PKCS#12 file (openssl's default: PBES2, AES-256, SHA-256 MAC)
+    // replaces it; so does the text `openssl pkcs12 -nodes` prints of one
+    // (bag attributes, certificates and key in one), and the legacy 3DES
+    // form Keychain Access exports.
+    let info = expect(
+        put(json!({ "pkcs12_base64": p12, "password": "s3cret" })).await?,
+        200,
+        "upload PKCS#12",
     )?;
+    ensure!(
+        info["key"] == "RSA 2048" && info["chain"] == json!([issuing_subject]),
+        "PKCS#12: {info}"
+    );
     openssl(
         d,
         &[
@@ -338,10 +361,7 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
         200,
         "upload the PKCS#12 text",
     )?;
-    ensure!(
-        info["key"] == "RSA 2048" && info["chain"] == json!([issuing_subject]),
-        "PKCS#12: {info}"
-    );
+    ensure!(info["key"] == "RSA 2048", "PKCS#12 text: {info}");
     let rsa_profile = admin(&s, &f)
         .issue_profile(&http, Platform::Mac, None)
         .await
@@ -352,6 +372,38 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
         "the RSA identity signs"
     );
     cms_verifies(d, &rsa_profile.signed, "root.pem")?;
+
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "ec.key",
+            "-in",
+            "ec.pem",
+            "-certfile",
+            "issuing.pem",
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-certpbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
+            "-passout",
+            "pass:legacy",
+            "-out",
+            "legacy.p12",
+        ],
+    )?;
+    let legacy = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(d.join("legacy.p12")).map_err(|e| e.to_string())?);
+    let info = expect(
+        put(json!({ "pkcs12_base64": legacy, "password": "legacy" })).await?,
+        200,
+        "upload the 3DES PKCS#12",
+    )?;
+    ensure!(info["key"] == "ECDSA P-256", "3DES PKCS#12: {info}");
 
     // Another tenant cannot read or replace it.
     let other = fixture(&s).await?;
@@ -400,8 +452,8 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
         .filter(|a| **a == "signing_identity.removed")
         .count();
     ensure!(
-        uploaded == 2 && removed == 1,
-        "two uploads and one removal audited, none of the refusals: {actions:?}"
+        uploaded == 4 && removed == 1,
+        "four uploads and one removal audited, none of the refusals: {actions:?}"
     );
     ensure!(
         !audit.to_string().contains("PRIVATE KEY"),

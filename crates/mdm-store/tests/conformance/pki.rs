@@ -738,6 +738,8 @@ pub async fn signing_identity_expiry_falls_back(ctx: Ctx) -> anyhow::Result<()> 
             mdm_pki::der::pem::LineEnding::LF,
             &key.to_pkcs8_der()?,
         )?),
+        pkcs12_base64: None,
+        password: None,
     };
     let info = core.set_signing_identity(&actor, &t, &upload).await?;
     anyhow::ensure!(info.in_use && info.chain.is_empty(), "uploaded: {info:?}");
