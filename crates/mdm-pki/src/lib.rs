@@ -40,7 +40,7 @@ pub use cert::{
 };
 pub use csr::{build_csr, challenge_password, csr_from_der, directory_string, verify_csr};
 pub use detached::{DetachedSigner, KnownSigner, SignerCache, verify_detached};
-pub use ec::EcKey;
+pub use ec::{Curve, EcKey};
 pub use error::{PkiError, check_len};
 pub use key::{RsaKey, rsa_pkcs1v15_encrypt};
 pub use pem::{PemBlock, pem_blocks};

@@ -40,7 +40,7 @@ pub struct SignedContent {
 pub enum ContentKey<'k> {
     /// An RSA key (a tenant CA signing its own profiles, a SCEP peer).
     Rsa(&'k RsaKey),
-    /// An ECDSA P-256 key (the profile signer).
+    /// An ECDSA P-256 or P-384 key (the profile signer, an uploaded identity).
     Ec(&'k EcKey),
 }
 
@@ -67,12 +67,18 @@ pub fn sign_attached<'k>(
     signing_time: OffsetDateTime,
 ) -> Result<Vec<u8>, PkiError> {
     let attrs = vec![signing_time_attribute(signing_time)?];
+    let key = key.into();
+    // SHA-256, or the hash an ECDSA key's curve signs with (SHA-384 on P-384).
+    let digest = match &key {
+        ContentKey::Ec(k) => k.curve().digest(),
+        ContentKey::Rsa(_) => DigestAlg::Sha256,
+    };
     build_signed(
         ID_DATA,
         Some(content),
-        key.into(),
+        key,
         cert,
-        DigestAlg::Sha256,
+        digest,
         attrs,
         extra_certs,
     )
@@ -111,10 +117,14 @@ fn build_signed(
     mut attributes: Vec<Attribute>,
     extra_certs: &[Certificate],
 ) -> Result<Vec<u8>, PkiError> {
-    if matches!(key, ContentKey::Ec(_)) && digest != DigestAlg::Sha256 {
-        return Err(PkiError::InvalidArgument(
-            "an ECDSA P-256 key signs with SHA-256 only".into(),
-        ));
+    if let ContentKey::Ec(k) = key
+        && digest != k.curve().digest()
+    {
+        return Err(PkiError::InvalidArgument(format!(
+            "an ECDSA {} key signs with {:?} only",
+            k.curve().name(),
+            k.curve().digest()
+        )));
     }
     let econtent = match content {
         Some(bytes) => Some(Any::new(Tag::OctetString, bytes).map_err(PkiError::encode)?),

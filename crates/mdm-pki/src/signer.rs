@@ -123,10 +123,13 @@ impl signature::Keypair for crate::EcKey {
 }
 
 impl DynSignatureAlgorithmIdentifier for crate::EcKey {
-    /// ecdsa-with-SHA256, parameters absent (RFC 5758).
+    /// ecdsa-with-SHA256 or -SHA384 by the curve, parameters absent (RFC 5758).
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         Ok(AlgorithmIdentifierOwned {
-            oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+            oid: match self.curve() {
+                crate::Curve::P256 => const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+                crate::Curve::P384 => const_oid::db::rfc5912::ECDSA_WITH_SHA_384,
+            },
             parameters: None,
         })
     }

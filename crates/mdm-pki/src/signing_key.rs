@@ -12,12 +12,12 @@ use crate::{EcKey, PkiError, RsaKey};
 /// The smallest RSA key accepted for signing content.
 pub const MIN_RSA_SIGNING_BITS: usize = 2048;
 
-/// An RSA or ECDSA P-256 private key that signs CMS content.
+/// An RSA, ECDSA P-256 or P-384 private key that signs CMS content.
 #[derive(Debug)]
 pub enum SigningKey {
     /// RSA, signing with PKCS#1 v1.5 and SHA-256.
     Rsa(Box<RsaKey>),
-    /// ECDSA on P-256 with SHA-256.
+    /// ECDSA on P-256 with SHA-256, or on P-384 with SHA-384.
     Ec(EcKey),
 }
 
@@ -31,11 +31,11 @@ impl SigningKey {
             }
             a if a == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY => {
                 Ok(Self::Ec(EcKey::from_pkcs8_der(der).map_err(|_| {
-                    PkiError::KeyRejected("only ECDSA keys on P-256 are supported".into())
+                    PkiError::KeyRejected("only ECDSA keys on P-256 and P-384 are supported".into())
                 })?))
             }
             other => Err(PkiError::UnsupportedAlgorithm(format!(
-                "{} keys cannot sign profiles (RSA or ECDSA P-256 only)",
+                "{} keys cannot sign profiles (RSA, ECDSA P-256 or P-384 only)",
                 crate::oid_name(&other)
             ))),
         }
@@ -72,7 +72,7 @@ impl SigningKey {
             "PRIVATE KEY" => Self::from_pkcs8_der(&der),
             "RSA PRIVATE KEY" => Self::rsa(RsaKey::from_pkcs1_der(&der).map_err(rsa_rejected)?),
             "EC PRIVATE KEY" => Ok(Self::Ec(EcKey::from_sec1_der(&der).map_err(|_| {
-                PkiError::KeyRejected("only ECDSA keys on P-256 are supported".into())
+                PkiError::KeyRejected("only ECDSA keys on P-256 and P-384 are supported".into())
             })?)),
             "ENCRYPTED PRIVATE KEY" => Err(PkiError::KeyRejected(
                 "the key is encrypted: give it unencrypted (openssl pkey -in key.pem -out plain.pem)"
@@ -113,11 +113,11 @@ impl SigningKey {
         }
     }
 
-    /// What kind of key this is, for people: `RSA 2048`, `ECDSA P-256`.
+    /// What kind of key this is, for people: `RSA 2048`, `ECDSA P-384`.
     pub fn describe(&self) -> String {
         match self {
             Self::Rsa(k) => format!("RSA {}", k.bits()),
-            Self::Ec(_) => "ECDSA P-256".into(),
+            Self::Ec(k) => format!("ECDSA {}", k.curve().name()),
         }
     }
 }
@@ -178,6 +178,11 @@ mod tests {
         let loaded = SigningKey::from_pkcs8_der(&der).unwrap();
         assert_eq!(loaded.describe(), "ECDSA P-256");
         assert!(loaded.matches(ec.public_key_spki()));
+
+        let p384 = EcKey::generate_on(crate::Curve::P384).unwrap();
+        let loaded = SigningKey::from_pkcs8_der(&p384.to_pkcs8_der().unwrap()).unwrap();
+        assert_eq!(loaded.describe(), "ECDSA P-384");
+        assert!(loaded.matches(p384.public_key_spki()));
 
         let rsa = RsaKey::generate(2048).unwrap();
         let pem = rsa.to_pkcs8_pem().unwrap();

@@ -658,3 +658,49 @@ fn reads_openssl_pkcs12_files() {
         .to_string();
     assert!(e.contains("no private key"), "{e}");
 }
+
+/// A P-384 key signs with SHA-384 throughout (digest and ecdsa-with-SHA384),
+/// which we and openssl verify against its CA.
+#[test]
+fn p384_content_signer_signs_with_sha384() {
+    let (ca_key, ca_cert) = ca();
+    let key = EcKey::generate_on(mdm_pki::Curve::P384).unwrap();
+    let cert = issue_content_signer(
+        ca_key,
+        ca_cert,
+        "CN=acme P-384 Signing,O=Acme",
+        key.public_key_spki().clone(),
+        &[0x0e, 0xc1],
+        at(NOW - 60),
+        at(NOW + 86_400 * 30),
+    )
+    .unwrap();
+    let content = b"<plist>p-384</plist>";
+    let signed = sign_attached(content, &key, &cert, &[], at(NOW)).unwrap();
+    let v = verify_signed_data(&signed, None, &[]).unwrap();
+    assert_eq!(v.signer, cert);
+    assert_eq!(v.digest, DigestAlg::Sha384);
+    if !openssl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sig = write(dir.path(), "p384.der", &signed);
+    let ca_pem = write(
+        dir.path(),
+        "ca.pem",
+        cert_to_pem(ca_cert).unwrap().as_bytes(),
+    );
+    run(Command::new("openssl").args([
+        "cms",
+        "-verify",
+        "-no_check_time",
+        "-inform",
+        "DER",
+        "-in",
+        &sig,
+        "-CAfile",
+        &ca_pem,
+        "-out",
+        "/dev/null",
+    ]));
+}

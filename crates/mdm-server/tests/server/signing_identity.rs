@@ -129,6 +129,15 @@ pub(crate) fn public_ca(dir: &Path) -> TestResult {
         "issuing",
         signer_ext,
     )?;
+    let p384 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"];
+    issue(
+        dir,
+        "ec384",
+        &p384,
+        "/O=Example Org/CN=Example Org P-384 Signing",
+        "issuing",
+        signer_ext,
+    )?;
     issue(
         dir,
         "rsa",
@@ -405,6 +414,26 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
     )?;
     ensure!(info["key"] == "ECDSA P-256", "3DES PKCS#12: {info}");
 
+    // A P-384 identity signs with SHA-384 throughout; openssl agrees.
+    let body = json!({
+        "certificate_pem": format!("{}{issuing}", read(d, "ec384.pem")?),
+        "private_key_pem": read(d, "ec384.key")?,
+    });
+    let info = expect(put(body).await?, 200, "upload P-384")?;
+    ensure!(info["key"] == "ECDSA P-384", "P-384: {info}");
+    let p384_profile = admin(&s, &f)
+        .issue_profile(&http, Platform::Iphone, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let verified =
+        mdm_pki::verify_signed_data(&p384_profile.signed, None, &[]).map_err(|e| e.to_string())?;
+    ensure!(
+        verified.digest == mdm_pki::DigestAlg::Sha384,
+        "P-384 digest {:?}",
+        verified.digest
+    );
+    cms_verifies(d, &p384_profile.signed, "root.pem")?;
+
     // Another tenant cannot read or replace it.
     let other = fixture(&s).await?;
     let foreign = other.api.get(&path).await?;
@@ -452,8 +481,8 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
         .filter(|a| **a == "signing_identity.removed")
         .count();
     ensure!(
-        uploaded == 4 && removed == 1,
-        "four uploads and one removal audited, none of the refusals: {actions:?}"
+        uploaded == 5 && removed == 1,
+        "five uploads and one removal audited, none of the refusals: {actions:?}"
     );
     ensure!(
         !audit.to_string().contains("PRIVATE KEY"),
