@@ -191,14 +191,10 @@ impl DirectoryStore for SqlStore {
             "INSERT INTO directory_connectors ({CONNECTOR_COLS}) VALUES "
         ));
         sql.tuple(connector_values(c));
-        let updates = CONNECTOR_COLS
-            .split(',')
-            .map(str::trim)
-            .filter(|c| *c != "tenant_id" && *c != "created_at")
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        sql.push(&format!(" ON CONFLICT (tenant_id) DO UPDATE SET {updates}"));
+        sql.push(&crate::sql::replace_tenant_row(
+            CONNECTOR_COLS,
+            &["created_at"],
+        ));
         sql.execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await

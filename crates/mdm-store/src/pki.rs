@@ -331,14 +331,7 @@ impl PkiStore for SqlStore {
             identity.uploaded_at.into(),
             identity.uploaded_by.as_str().into(),
         ]);
-        let updates = IDENTITY_COLS
-            .split(',')
-            .map(str::trim)
-            .filter(|c| *c != "tenant_id")
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        sql.push(&format!(" ON CONFLICT (tenant_id) DO UPDATE SET {updates}"));
+        sql.push(&crate::sql::replace_tenant_row(IDENTITY_COLS, &[]));
         sql.execute(&mut *tx).await?;
         insert_audit(&mut tx, self.backend, std::slice::from_ref(audit)).await?;
         commit(tx).await

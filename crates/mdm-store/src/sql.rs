@@ -400,6 +400,20 @@ pub(crate) fn update_set(table: &str, sets: Vec<(&str, Arg)>) -> Sql {
 /// took 44 s at 500 rows per statement and 6.4 s at 25 (debug build). About
 /// 300 values per statement is the measured best. PostgreSQL has no such
 /// cost, and fewer round trips win there.
+/// ` ON CONFLICT (tenant_id) DO UPDATE SET c = excluded.c, …` for every
+/// column of `cols` (a comma-separated list) but the key and those `kept`:
+/// an upsert of a tenant's one row that replaces it whole.
+pub(crate) fn replace_tenant_row(cols: &str, kept: &[&str]) -> String {
+    let updates = cols
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "tenant_id" && !kept.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(" ON CONFLICT (tenant_id) DO UPDATE SET {updates}")
+}
+
 pub(crate) fn rows_per_insert(backend: Backend, columns: usize) -> usize {
     let values = match backend {
         Backend::Sqlite => 300,

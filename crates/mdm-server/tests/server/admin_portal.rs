@@ -518,9 +518,9 @@ async fn walk(
     // The .p12 file chosen in the file field, with its password.
     let p12 = pki.path().join("ec.p12");
     let p12_path = p12.display().to_string();
-    std::process::Command::new("openssl")
-        .current_dir(pki.path())
-        .args([
+    crate::signing_identity::openssl(
+        pki.path(),
+        &[
             "pkcs12",
             "-export",
             "-inkey",
@@ -533,16 +533,8 @@ async fn walk(
             "pass:portal",
             "-out",
             &p12_path,
-        ])
-        .output()
-        .map_err(|e| e.to_string())
-        .and_then(|o| {
-            if o.status.success() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&o.stderr).into())
-            }
-        })?;
+        ],
+    )?;
     b.fill("#certificate_pem", "").await?;
     b.fill("#private_key_pem", "").await?;
     b.find("#pkcs12")

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-fn openssl(dir: &Path, args: &[&str]) -> TestResult {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> TestResult {
     let out = Command::new("openssl")
         .current_dir(dir)
         .args(args)
