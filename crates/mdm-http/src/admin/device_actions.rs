@@ -2,15 +2,14 @@
 //! enrollment profile — each behind a confirmation page that says what will
 //! happen, and each written to the audit trail by its use case.
 
-use super::{FormData, Nav, Signed, fail, form_page, tenant_page};
+use super::{Devices, FormData, Nav, Posted, Signed, fail, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use mdm_core::devices::EraseOptions;
@@ -144,16 +143,15 @@ fn options(form: &FormData) -> EraseOptions {
 
 async fn run(
     State(s): State<AppState>,
-    signed: Signed,
-    Path((slug, id, action)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id, action)): Path<(String, String, String)>,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Devices>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "devices", &headers, &body).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let (Ok(id), Some(action)) = (id.parse::<DeviceId>(), Action::parse(&action)) else {
         return fail(CoreError::NotFound("device action"));
     };

@@ -24,14 +24,16 @@ use crate::AppState;
 use crate::error::page_status;
 use crate::pages::{cookie, message, see_other};
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use mdm_core::CoreError;
 use mdm_core::admin_sessions::SignedInAdmin;
 use mdm_core::tenants::Tenant;
 use mdm_core::tokens::{Actor, Scope};
+use std::marker::PhantomData;
 use time::OffsetDateTime;
 
 /// The session cookie (HttpOnly, SameSite=Strict, Path=/admin, Secure on HTTPS).
@@ -119,20 +121,74 @@ pub async fn tenant_page(
     Ok((tenant, nav))
 }
 
-/// A posted form of a tenant page: its fields, once its CSRF token is this
-/// session's, with the tenant and the layout ([`check_csrf`], [`tenant_page`]).
-pub async fn form_page(
-    s: &AppState,
-    signed: &Signed,
-    slug: &str,
-    section: &'static str,
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Result<(FormData, Tenant, Nav), Response> {
-    let form = FormData::parse(headers, body);
-    check_csrf(signed, &form)?;
-    let (tenant, nav) = tenant_page(s, signed, slug, section).await?;
-    Ok((form, tenant, nav))
+/// The portal section (its highlighted tab) a posted form belongs to.
+pub trait Section {
+    const NAME: &'static str;
+}
+
+macro_rules! sections {
+    ($($ty:ident => $name:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("The `", $name, "` section of the portal.")]
+            pub struct $ty;
+            impl Section for $ty {
+                const NAME: &'static str = $name;
+            }
+        )*
+    };
+}
+
+sections! {
+    Users => "users",
+    Devices => "devices",
+    Registrations => "registrations",
+    Settings => "settings",
+    Setup => "setup",
+}
+
+/// A form posted from a tenant page of section `S`, its CSRF token checked:
+/// who posted it, its fields, its tenant (the route's `{slug}`, in the
+/// administrator's scope) and the page layout. Nothing runs for a request
+/// without a live session or with a foreign token: the rejection is the
+/// sign-in redirect or the refusal page ([`check_csrf`], [`tenant_page`]).
+pub struct Posted<S> {
+    pub signed: Signed,
+    pub form: FormData,
+    pub tenant: Tenant,
+    pub nav: Nav,
+    section: PhantomData<S>,
+}
+
+impl<S: Section> FromRequest<AppState> for Posted<S> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, s).await?;
+        let params = RawPathParams::from_request_parts(&mut parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(slug) = params
+            .iter()
+            .find_map(|(k, v)| (k == "slug").then(|| v.to_string()))
+        else {
+            return Err(fail(CoreError::NotFound("tenant")));
+        };
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = FormData::parse(&headers, &body);
+        check_csrf(&signed, &form)?;
+        let (tenant, nav) = tenant_page(s, &signed, &slug, S::NAME).await?;
+        Ok(Self {
+            signed,
+            form,
+            tenant,
+            nav,
+            section: PhantomData,
+        })
+    }
 }
 
 /// Refuses a form whose token is not this session's: nothing changes.

@@ -4,15 +4,14 @@
 //! with "remind now"; and the recent attempts with their stage times.
 
 use super::charts::{day_columns, stage_bars};
-use super::{Nav, Signed, enc, fail, form_page, tenant_page, when, when_opt};
+use super::{Nav, Posted, Registrations, Signed, enc, fail, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use mdm_core::CoreError;
@@ -249,16 +248,14 @@ async fn page(
 /// "Remind now" on a stalled registration.
 async fn remind(
     State(s): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Posted {
+        signed,
+        tenant,
+        nav,
+        ..
+    }: Posted<Registrations>,
 ) -> Response {
-    let (_, tenant, nav) =
-        match form_page(&s, &signed, &slug, "registrations", &headers, &body).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
     match s
         .core
         .remind_registration(&signed.actor(), &tenant, &id)

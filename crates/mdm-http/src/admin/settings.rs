@@ -5,16 +5,15 @@
 //! and what signs management profiles, with the upload of a signing
 //! identity from a CA devices trust (ADR 0017).
 
-use super::{FormData, Nav, Signed, fail, tenant_page, when, when_opt};
+use super::{FormData, Nav, Posted, Settings, Signed, fail, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use mdm_core::CoreError;
@@ -255,17 +254,13 @@ impl FromRequest<AppState> for SettingsForm {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let signed = Signed::from_request_parts(&mut parts, s).await?;
-        let Path(slug) = Path::<String>::from_request_parts(&mut parts, s)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let headers = parts.headers.clone();
-        let body = Bytes::from_request(Request::from_parts(parts, body), s)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let (form, tenant, nav) =
-            super::form_page(s, &signed, &slug, "settings", &headers, &body).await?;
+        let Posted {
+            signed,
+            form,
+            tenant,
+            nav,
+            ..
+        } = Posted::<Settings>::from_request(req, s).await?;
         let page = settings_page(s, &signed, &tenant, nav)
             .await
             .map_err(fail)?;

@@ -4,15 +4,14 @@
 //! marks the tenant set up, after which its home page is the user list.
 
 use super::user_forms::csv_of;
-use super::{Nav, Signed, fail, form_page, tenant_page};
+use super::{Nav, Posted, Setup, Signed, fail, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use mdm_core::invites::InviteRequest;
@@ -179,15 +178,15 @@ fn typed_users(text: &str) -> Result<Vec<NewUser>, Vec<String>> {
 
 async fn submit(
     State(s): State<AppState>,
-    signed: Signed,
-    Path((slug, step)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, step)): Path<(String, String)>,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Setup>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "setup", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let step = step_of(&step);
     let mut page = match build(&s, &signed, &tenant, nav, step).await {
         Ok(p) => p,

@@ -1,15 +1,14 @@
 //! Adding and editing a user, and importing users from CSV — each a plain
 //! form whose errors are shown next to the field they concern.
 
-use super::{FormData, Nav, Signed, fail, form_page, tenant_page};
+use super::{FormData, Nav, Posted, Signed, Users, fail, tenant_page};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use mdm_core::invites::AddUsersOptions;
@@ -97,15 +96,14 @@ async fn new_page(State(s): State<AppState>, signed: Signed, Path(slug): Path<St
 
 async fn create(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Users>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let new = NewUser {
         email: form.get("email").to_string(),
         display_name: Some(form.get("display_name").to_string()).filter(|n| !n.is_empty()),
@@ -175,15 +173,15 @@ async fn edit_page(
 
 async fn edit(
     State(s): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Users>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let Ok(id) = id.parse::<UserId>() else {
         return fail(CoreError::NotFound("user"));
     };
@@ -260,15 +258,14 @@ pub fn csv_of(form: &FormData) -> Option<Vec<u8>> {
 
 async fn import(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Users>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let mut page = ImportPage {
         title: "Import users from CSV",
         nav,

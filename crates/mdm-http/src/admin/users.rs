@@ -2,15 +2,14 @@
 //! selection, and each user's page with devices, registrations and
 //! invitations. Adding, editing and importing are in `user_forms.rs`.
 
-use super::{Nav, Signed, enc, fail, form_page, tenant_page, when, when_opt};
+use super::{Nav, Posted, Signed, Users, enc, fail, tenant_page, when, when_opt};
 use crate::AppState;
 use crate::error::FORM_INVALID;
 use crate::pages::{render, see_other};
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use mdm_core::UserId;
@@ -144,15 +143,14 @@ async fn list(
 /// Actions > Send Invite on the selected users (R4).
 async fn invite(
     State(s): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        signed,
+        form,
+        tenant,
+        nav,
+        ..
+    }: Posted<Users>,
 ) -> Response {
-    let (form, tenant, nav) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let ids: Result<Vec<UserId>, _> = form.all("user").iter().map(|v| v.parse()).collect();
     let ids = match ids {
         Ok(ids) if !ids.is_empty() && form.get("action") == "invite" => ids,
@@ -323,15 +321,14 @@ async fn detail(
 /// Disable or enable a user (a disabled user cannot sign in or register).
 async fn set_enabled(
     State(s): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Posted {
+        signed,
+        form,
+        tenant,
+        ..
+    }: Posted<Users>,
 ) -> Response {
-    let (form, tenant, _) = match form_page(&s, &signed, &slug, "users", &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let Ok(id) = id.parse::<UserId>() else {
         return fail(mdm_core::CoreError::NotFound("user"));
     };

@@ -89,6 +89,21 @@ impl Browser {
         Err(format!("click {css}: {last}"))
     }
 
+    /// Clicks `css` and waits until the browser has left the page: a form
+    /// whose answer shows an element the old page had too (`#flash`) is
+    /// not read before its answer arrives.
+    async fn submit(&self, css: &str) -> Result<(), String> {
+        let old = self.find("html").await?;
+        self.click(css).await?;
+        for _ in 0..150 {
+            if old.tag_name().await.is_err() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("{css}: the page did not change"))
+    }
+
     async fn fill(&self, css: &str, text: &str) -> Result<(), String> {
         let el = self.find(css).await?;
         el.clear().await.map_err(|e| e.to_string())?;
@@ -372,7 +387,7 @@ async fn walk(
     b.click(&format!("tr[data-serial=\"{serial}\"] a")).await?;
     b.click("#delete").await?;
     b.find("#warning").await?;
-    b.click("#confirm").await?;
+    b.submit("#confirm").await?;
     b.find("#flash").await?;
     ensure!(
         !b.page()
@@ -483,7 +498,7 @@ async fn walk(
         "needs the confirmation"
     );
     b.click("#understood").await?;
-    b.click("#regenerate").await?;
+    b.submit("#regenerate").await?;
     b.find("#flash").await?;
     ensure!(b.text("#url-version").await? == "2", "version 2");
     ensure!(b.text("#registration-url").await? != old, "a new link");
@@ -543,7 +558,7 @@ async fn walk(
         .await
         .map_err(|e| e.to_string())?;
     b.fill("#pkcs12_password", "portal").await?;
-    b.click("#upload-signing").await?;
+    b.submit("#upload-signing").await?;
     b.find("#flash").await?;
     let subject = b.text("#signing-subject").await?;
     ensure!(
@@ -555,7 +570,7 @@ async fn walk(
         "the uploaded identity signs"
     );
     b.shot("16-settings-signing-identity").await?;
-    b.click("#remove-signing").await?;
+    b.submit("#remove-signing").await?;
     b.find("#flash").await?;
     ensure!(
         !b.page().await?.contains("id=\"signing-subject\""),
