@@ -38,6 +38,7 @@ mod store;
 mod tables;
 mod tenants;
 mod users;
+mod walvfs;
 
 pub use convert::{CopyReport, copy_all};
 pub use store::{Backend, SqlStore};

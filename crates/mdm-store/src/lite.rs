@@ -124,7 +124,9 @@ impl Target {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.uri, flags)?;
+        // Every connection writes its WAL through the coalescing VFS (ADR 0018).
+        let vfs = crate::walvfs::register().map_err(LiteError::new)?;
+        let conn = Connection::open_with_flags_and_vfs(&self.uri, flags, vfs)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
