@@ -384,17 +384,16 @@ pub async fn bad_input(s: Arc<Server>) -> TestResult {
         "[{}]",
         vec!["{\"email\":\"padding-padding-padding@example.com\"}"; 120_000].join(",")
     );
-    // Its own client: the server closes a connection whose body it refused to read.
-    let r = f
-        .api
-        .with_token(f.api.token.as_deref().unwrap_or_default())
-        .raw(
-            "POST",
-            &format!("{base}/bulk"),
-            "application/json",
-            huge.into(),
-        )
-        .await?;
+    let token = format!("Bearer {}", f.api.token.as_deref().unwrap_or_default());
+    let r = crate::client::post_refused_body(
+        &format!("{}{base}/bulk", f.api.base),
+        &[
+            ("authorization", &token),
+            ("content-type", "application/json"),
+        ],
+        huge.into(),
+    )
+    .await?;
     ensure!(
         r.status == 413 && r.code() == "payload_too_large",
         "oversized: {} {}",
