@@ -31,7 +31,13 @@ fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
 fn mac_key() -> Vec<u8> {
     let mut pw: Vec<u8> = PASSWORD.encode_utf16().flat_map(u16::to_be_bytes).collect();
     pw.extend_from_slice(&[0, 0]);
-    let fill = |s: &[u8]| -> Vec<u8> { s.iter().cycle().take(s.len().div_ceil(64) * 64).copied().collect() };
+    let fill = |s: &[u8]| -> Vec<u8> {
+        s.iter()
+            .cycle()
+            .take(s.len().div_ceil(64) * 64)
+            .copied()
+            .collect()
+    };
     let mut h = Sha256::new();
     h.update([3u8; 64]);
     h.update(fill(&SALT));
@@ -45,12 +51,19 @@ fn pfx_around(safe: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(&mac_key()).expect("any key length");
     mac.update(safe);
     let digest = mac.finalize().into_bytes();
-    let auth_safe = tlv(0x30, &[tlv(0x06, ID_DATA), tlv(0xa0, &tlv(0x04, safe))].concat());
+    let auth_safe = tlv(
+        0x30,
+        &[tlv(0x06, ID_DATA), tlv(0xa0, &tlv(0x04, safe))].concat(),
+    );
     let alg = tlv(0x30, &[tlv(0x06, SHA256), vec![0x05, 0x00]].concat());
     // One iteration: the DEFAULT, so DER leaves it out.
     let mac_data = tlv(
         0x30,
-        &[tlv(0x30, &[alg, tlv(0x04, &digest)].concat()), tlv(0x04, &SALT)].concat(),
+        &[
+            tlv(0x30, &[alg, tlv(0x04, &digest)].concat()),
+            tlv(0x04, &SALT),
+        ]
+        .concat(),
     );
     tlv(0x30, &[tlv(0x02, &[3]), auth_safe, mac_data].concat())
 }
