@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::wiring;
 use anyhow::Context;
+use axum::serve::ListenerExt as _;
 use mdm_core::core::Bootstrap;
 use mdm_http::HttpLimits;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -52,9 +53,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
                 self_signed_anchor = tls.anchor_der.is_some(), "serving HTTPS; client certificates requested, not required");
             mdm_server::tls::serve(listener, app, tls, shutdown()).await?;
         }
-        // The peer address reaches handlers (sign-in throttling per address).
+        // The peer address reaches handlers (sign-in throttling per address);
+        // `tap_io` is what lets the wrapped listener hand it over.
         None => axum::serve(
-            listener,
+            mdm_server::linger::LingeringListener(listener).tap_io(|_| {}),
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown())

@@ -192,8 +192,11 @@ pub async fn serve(
     });
     let listener = listener.into_std().context("TLS listener")?;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.config.clone());
-    axum_server::from_tcp_rustls(listener, config)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .acceptor(crate::linger::LingerAcceptor);
+    axum_server::from_tcp(listener)
         .context("TLS listener")?
+        .acceptor(acceptor)
         .handle(handle)
         .serve(
             app.layer(axum::middleware::from_fn(peer_certificate))

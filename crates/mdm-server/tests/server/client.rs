@@ -104,67 +104,22 @@ pub fn count(page: &Value) -> usize {
     page["items"].as_array().map_or(0, Vec::len)
 }
 
-/// POSTs a body the server refuses before reading all of it, and reads the
-/// answer anyway. The server answers, then closes a connection that still
-/// holds unread bytes, which resets it; an HTTP client whose write fails
-/// reports that and never reads the answer already in its socket. Here the
-/// body is written beside the read, and write errors are ignored.
+/// POSTs a body the server refuses before reading all of it, on a
+/// connection of its own: the server answers, reads and discards the rest of
+/// the body so that the answer arrives (`mdm_server::linger`), then closes
+/// the connection, and a pooled one would be reused by the next request.
 pub async fn post_refused_body(
     url: &str,
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Reply, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
-    let (host, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, format!("/{p}")),
-        None => (rest, "/".to_string()),
-    };
-    let stream = tokio::net::TcpStream::connect(host)
-        .await
-        .map_err(|e| format!("connect {host}: {e}"))?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let once = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut req = once.post(url).body(body);
     for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
-    head.push_str("\r\n");
-    let (mut rd, mut wr) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        if wr.write_all(head.as_bytes()).await.is_ok() {
-            let _ = wr.write_all(&body).await;
-        }
-    });
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) => return Ok(()),
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-                // The reset that follows the answer.
-                Err(_) if !answer.is_empty() => return Ok(()),
-                Err(e) => return Err(format!("reading the answer: {e}")),
-            }
-        }
-    })
-    .await;
-    writer.abort();
-    read.map_err(|_| "no answer in 30 s".to_string())??;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or(format!("no header end: {text}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or(format!("no status line: {head}"))?;
-    Ok(Reply {
-        status,
-        body: serde_json::from_str(body).unwrap_or(Value::Null),
-        text: body.to_string(),
-    })
+    reply(req).await
 }

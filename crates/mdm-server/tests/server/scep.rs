@@ -603,17 +603,8 @@ pub async fn bad_scep_input(s: Arc<Server>) -> TestResult {
     }
     let (st, _) = send(pki.clone(), deep).await?;
     ensure!(st == 400, "deep BER nesting: {st}");
-    // On its own connection: the server closes a connection whose body it
-    // refused unread, and a pooled one could be reused by the next request.
-    let once = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let res = once.post(&pki).body(vec![0x30; 300 * 1024]).send().await;
-    ensure!(
-        res.map(|r| r.status().as_u16()).unwrap_or(413) == 413,
-        "oversized"
-    );
+    let r = crate::client::post_refused_body(&pki, &[], vec![0x30; 300 * 1024]).await?;
+    ensure!(r.status == 413, "oversized: {} {}", r.status, r.text);
     let (st, _) = send(format!("{}?operation=Nonsense", scep.url), Vec::new()).await?;
     ensure!(st == 400, "unknown operation: {st}");
     let (st, _) = send(
