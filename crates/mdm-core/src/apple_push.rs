@@ -29,6 +29,47 @@ pub const PUSH_JOB: &str = "apple.push";
 /// How long APNs may hold a push for an offline device.
 pub const PUSH_EXPIRY: time::Duration = time::Duration::days(1);
 
+/// A push attempt to record (`AppleStore::record_pushes`).
+#[derive(Clone, Debug)]
+pub struct PushRecord<'a> {
+    pub tenant: TenantId,
+    pub enrollment: &'a str,
+    pub at: OffsetDateTime,
+    /// `sent`, `recorded`, `token_gone`, `retry: …`, `rejected: …`.
+    pub outcome: &'a str,
+    /// APNs said the token is gone: no pushes until the next TokenUpdate.
+    pub token_dead: bool,
+    pub audit: &'a [crate::audit::AuditEntry],
+    /// The job to mark done with the record.
+    pub done: Option<JobDone<'a>>,
+}
+
+/// What a push's answer means: its label, whether the token is dead, and
+/// the job's outcome.
+fn judge(outcome: &PushOutcome) -> (String, bool, JobOutcome) {
+    match outcome {
+        PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Completed),
+        PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Completed),
+        PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, JobOutcome::Completed),
+        PushOutcome::Retry {
+            reason,
+            retry_after,
+        } => (
+            format!("retry: {reason}"),
+            false,
+            JobOutcome::Retry {
+                error: reason.clone(),
+                at: *retry_after,
+            },
+        ),
+        PushOutcome::Rejected { reason } => (
+            format!("rejected: {reason}"),
+            false,
+            JobOutcome::Permanent(reason.clone()),
+        ),
+    }
+}
+
 impl Core {
     /// Asks for a push to the channel: at most one per channel per second,
     /// run at the end of that second so the commands queued in it are all
@@ -55,95 +96,113 @@ impl Core {
         }
     }
 
-    /// The push job. A push that is done is recorded and its job marked
-    /// done in one transaction.
-    pub(crate) async fn run_apple_push(&self, job: &Job, worker: &str) -> JobOutcome {
-        let (Some(tenant), Some(id)) = (job.tenant_id, job.payload["enrollment"].as_str()) else {
-            return JobOutcome::Permanent("apple.push: bad payload".into());
-        };
-        let enrollment = match self.store.apple_enrollment(tenant, id).await {
-            Ok(Some(e)) => e,
-            Ok(None) => return JobOutcome::Done,
-            Err(e) => return JobOutcome::retry(e.to_string()),
-        };
-        if !enrollment.pushable() {
-            return JobOutcome::Done;
-        }
+    /// The push jobs of one pass of the worker: every push goes to the
+    /// pusher in one call (which sends them concurrently, at most its
+    /// in-flight limit at once), and every push that went out is recorded,
+    /// its job marked done with it, in one transaction. One outcome per job,
+    /// in order.
+    pub(crate) async fn run_apple_pushes(&self, jobs: &[Job], worker: &str) -> Vec<JobOutcome> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        // (index into `outcomes`, enrollment id, device) of each push sent.
+        let mut sent = Vec::new();
+        let mut pushes = Vec::new();
         let now = self.now();
-        let push = ApplePush {
-            tenant_id: tenant,
-            enrollment_id: enrollment.id.clone(),
-            token: enrollment.token.clone().unwrap_or_default(),
-            push_magic: enrollment.push_magic.clone().unwrap_or_default(),
-            topic: enrollment.topic.clone(),
-            expires_at: Some(now + PUSH_EXPIRY),
-        };
-        let outcome = self
-            .pusher
-            .push_apple(std::slice::from_ref(&push))
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or(PushOutcome::Retry {
+        for job in jobs {
+            let (Some(tenant), Some(id)) = (job.tenant_id, job.payload["enrollment"].as_str())
+            else {
+                outcomes.push(JobOutcome::Permanent("apple.push: bad payload".into()));
+                continue;
+            };
+            let enrollment = match self.store.apple_enrollment(tenant, id).await {
+                Ok(Some(e)) => e,
+                Ok(None) => {
+                    outcomes.push(JobOutcome::Done);
+                    continue;
+                }
+                Err(e) => {
+                    outcomes.push(JobOutcome::retry(e.to_string()));
+                    continue;
+                }
+            };
+            if !enrollment.pushable() {
+                outcomes.push(JobOutcome::Done);
+                continue;
+            }
+            pushes.push(ApplePush {
+                tenant_id: tenant,
+                enrollment_id: enrollment.id.clone(),
+                token: enrollment.token.clone().unwrap_or_default(),
+                push_magic: enrollment.push_magic.clone().unwrap_or_default(),
+                topic: enrollment.topic.clone(),
+                expires_at: Some(now + PUSH_EXPIRY),
+            });
+            sent.push((outcomes.len(), enrollment.device_id));
+            // Replaced below by what the push came to.
+            outcomes.push(JobOutcome::Done);
+        }
+        if pushes.is_empty() {
+            return outcomes;
+        }
+        let answers = self.pusher.push_apple(&pushes).await;
+        let mut labels = Vec::with_capacity(pushes.len());
+        let mut audits = Vec::with_capacity(pushes.len());
+        for (k, ((slot, device), push)) in sent.iter().zip(&pushes).enumerate() {
+            let outcome = answers.get(k).cloned().unwrap_or(PushOutcome::Retry {
                 reason: "the pusher answered nothing".into(),
                 retry_after: None,
             });
-        let (label, dead, result) = match &outcome {
-            PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Completed),
-            PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Completed),
-            PushOutcome::TokenGone { .. } => {
-                ("token_gone".to_string(), true, JobOutcome::Completed)
+            let (label, dead, result) = judge(&outcome);
+            let mut audit = Vec::new();
+            if dead && let Ok(Some(device)) = self.store.device(push.tenant_id, *device).await {
+                audit.push(
+                    device_audit(
+                        &device,
+                        now,
+                        &Actor::System,
+                        AuditAction::DevicePushTokenDead,
+                    )
+                    .details(serde_json::json!({ "enrollment": push.enrollment_id })),
+                );
             }
-            PushOutcome::Retry {
-                reason,
-                retry_after,
-            } => (
-                format!("retry: {reason}"),
-                false,
-                JobOutcome::Retry {
-                    error: reason.clone(),
-                    at: *retry_after,
-                },
-            ),
-            PushOutcome::Rejected { reason } => (
-                format!("rejected: {reason}"),
-                false,
-                JobOutcome::Permanent(reason.clone()),
-            ),
-        };
-        let mut audit = Vec::new();
-        if dead && let Ok(Some(device)) = self.store.device(tenant, enrollment.device_id).await {
-            audit.push(
-                device_audit(
-                    &device,
-                    now,
-                    &Actor::System,
-                    AuditAction::DevicePushTokenDead,
-                )
-                .details(serde_json::json!({ "enrollment": enrollment.id })),
-            );
+            if let Some(o) = outcomes.get_mut(*slot) {
+                *o = result;
+            }
+            labels.push((label, dead));
+            audits.push(audit);
         }
-        let done = (result == JobOutcome::Completed).then_some(JobDone {
-            id: job.id,
-            worker,
-            at: now,
-        });
-        match self
-            .store
-            .record_push(tenant, &enrollment.id, now, &label, dead, &audit, done)
-            .await
-        {
-            Ok(()) => result,
-            Err(e) => {
-                tracing::warn!(error = %e, enrollment = %enrollment.id, "recording a push failed");
-                // The push went out; only its bookkeeping (and the job's
-                // completion with it) was lost.
-                match result {
-                    JobOutcome::Completed => JobOutcome::Done,
-                    other => other,
+        let records: Vec<PushRecord<'_>> = sent
+            .iter()
+            .zip(&pushes)
+            .zip(labels.iter().zip(&audits))
+            .map(|(((slot, _), push), ((label, dead), audit))| PushRecord {
+                tenant: push.tenant_id,
+                enrollment: &push.enrollment_id,
+                at: now,
+                outcome: label,
+                token_dead: *dead,
+                audit,
+                done: (outcomes.get(*slot) == Some(&JobOutcome::Completed))
+                    .then(|| {
+                        jobs.get(*slot).map(|j| JobDone {
+                            id: j.id,
+                            worker,
+                            at: now,
+                        })
+                    })
+                    .flatten(),
+            })
+            .collect();
+        if let Err(e) = self.store.record_pushes(&records).await {
+            tracing::warn!(error = %e, pushes = records.len(), "recording pushes failed");
+            // The pushes went out; only their bookkeeping (and their jobs'
+            // completion with it) was lost: the worker completes the jobs.
+            for o in &mut outcomes {
+                if *o == JobOutcome::Completed {
+                    *o = JobOutcome::Done;
                 }
             }
         }
+        outcomes
     }
 
     /// Notes that a channel was seen now (written by [`Core::flush_last_seen`]).

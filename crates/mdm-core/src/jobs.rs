@@ -166,8 +166,19 @@ impl crate::Core {
             claimed: jobs.len(),
             ..JobPass::default()
         };
-        for job in jobs {
+        // The pass's Apple pushes go out together (and are recorded in one
+        // transaction); every other job runs on its own.
+        let (pushes, others): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| j.kind == crate::apple_push::PUSH_JOB);
+        let mut ran = Vec::with_capacity(pushes.len() + others.len());
+        let pushed = self.run_apple_pushes(&pushes, worker).await;
+        ran.extend(pushes.into_iter().zip(pushed));
+        for job in others {
             let outcome = self.run_job(&job, worker).await;
+            ran.push((job, outcome));
+        }
+        for (job, outcome) in ran {
             let at = self.now();
             match outcome {
                 JobOutcome::Completed => pass.done += 1,
@@ -202,7 +213,11 @@ impl crate::Core {
             crate::invites::SEND_JOB => self.run_invitation_send(job).await,
             crate::directory::SYNC_JOB => self.run_directory_sync_job(job).await,
             crate::renewal::RENEWAL_JOB => self.run_renewal_scan().await,
-            crate::apple_push::PUSH_JOB => self.run_apple_push(job, worker).await,
+            crate::apple_push::PUSH_JOB => self
+                .run_apple_pushes(std::slice::from_ref(job), worker)
+                .await
+                .pop()
+                .unwrap_or(JobOutcome::Done),
             crate::registrations::EXPIRE_JOB => {
                 self.run_registration_expiry(job.tenant_id, &job.payload)
                     .await

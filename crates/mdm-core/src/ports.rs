@@ -679,21 +679,11 @@ pub trait AppleStore: Send + Sync {
         device: DeviceId,
         query: &CommandQuery,
     ) -> StoreResult<Page<AppleCommand>>;
-    /// Records a push attempt on the enrollment; `token_dead` marks the
-    /// token dead (until the next TokenUpdate). Writes `audit` with it and,
-    /// with `done`, marks that job done (while its lease is held), all in
-    /// one transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn record_push(
-        &self,
-        tenant: TenantId,
-        enrollment: &str,
-        at: OffsetDateTime,
-        outcome: &str,
-        token_dead: bool,
-        audit: &[AuditEntry],
-        done: Option<crate::jobs::JobDone<'_>>,
-    ) -> StoreResult<()>;
+    /// Records push attempts, each on its enrollment (`token_dead` marks
+    /// the token dead until the next TokenUpdate), with their audit entries
+    /// and, with `done`, marks their jobs done (while the lease is held): all
+    /// in one transaction, so a pass of the job worker is one commit.
+    async fn record_pushes(&self, pushes: &[crate::apple_push::PushRecord<'_>]) -> StoreResult<()>;
     /// Devices whose device channel is live (enabled, device active) and
     /// bound to an unrevoked certificate that expires before `before`, with
     /// no renewal registration open: (tenant, device), soonest expiry first.

@@ -15,13 +15,13 @@ use crate::sql::{Arg, Sql, to_millis, update_set};
 use crate::store::{Backend, SqlStore, WriteTx, commit};
 use async_trait::async_trait;
 use mdm_core::StoreError;
+use mdm_core::apple_push::PushRecord;
 use mdm_core::audit::AuditEntry;
 use mdm_core::commands::{
     AppleCommand, CommandQuery, CommandState, Poll, Queued, ResultOutcome, ResultRecord,
 };
 use mdm_core::devices::{AppleChannel, AppleEnrollment, DeviceStatus};
 use mdm_core::ids::{DeviceId, TenantId};
-use mdm_core::jobs::JobDone;
 use mdm_core::pki::CertificateRecord;
 use mdm_core::ports::{AppleStore, EnrollmentChange, StoreResult};
 use mdm_core::users::Page;
@@ -104,7 +104,7 @@ fn json_arg(v: &serde_json::Value) -> Arg {
 }
 
 /// Inserts the enrollment or replaces the stored one's fields (the push
-/// bookkeeping columns belong to `record_push`). On SQLite, as in
+/// bookkeeping columns belong to `record_pushes`). On SQLite, as in
 /// `update_device`, a stored enrollment is updated naming its indexed
 /// columns (device, certificate, enabled, last seen) only when they change.
 async fn upsert_enrollment(
@@ -140,7 +140,7 @@ async fn upsert_enrollment(
         e.created_at.into(),
         e.updated_at.into(),
     ]);
-    // The push bookkeeping columns belong to `record_push`.
+    // The push bookkeeping columns belong to `record_pushes`.
     sql.push(
         " ON CONFLICT (tenant_id, id) DO UPDATE SET device_id = excluded.device_id, \
          channel = excluded.channel, registration_id = excluded.registration_id, topic = excluded.topic, \
@@ -621,34 +621,30 @@ impl AppleStore for SqlStore {
         .collect()
     }
 
-    async fn record_push(
-        &self,
-        tenant: TenantId,
-        enrollment: &str,
-        at: OffsetDateTime,
-        outcome: &str,
-        token_dead: bool,
-        audit: &[AuditEntry],
-        done: Option<JobDone<'_>>,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let mut sql =
-            Sql::new("UPDATE apple_enrollments SET last_push_at = $1, last_push_outcome = $2")
-                .arg(at)
-                .arg(outcome);
-        if token_dead {
-            sql.push(", token_dead_at = ").bind(at);
+    async fn record_pushes(&self, pushes: &[PushRecord<'_>]) -> StoreResult<()> {
+        if pushes.is_empty() {
+            return Ok(());
         }
-        sql.push(" WHERE tenant_id = ")
-            .bind(tenant)
-            .push(" AND id = ")
-            .bind(enrollment);
-        sql.execute(&mut *tx).await?;
-        insert_audit(&mut tx, self.backend, audit).await?;
-        if let Some(done) = done {
-            crate::jobs::complete_job_sql(&done)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.begin_write().await?;
+        for p in pushes {
+            let mut sql =
+                Sql::new("UPDATE apple_enrollments SET last_push_at = $1, last_push_outcome = $2")
+                    .arg(p.at)
+                    .arg(p.outcome);
+            if p.token_dead {
+                sql.push(", token_dead_at = ").bind(p.at);
+            }
+            sql.push(" WHERE tenant_id = ")
+                .bind(p.tenant)
+                .push(" AND id = ")
+                .bind(p.enrollment);
+            sql.execute(&mut *tx).await?;
+            insert_audit(&mut tx, self.backend, p.audit).await?;
+            if let Some(done) = &p.done {
+                crate::jobs::complete_job_sql(done)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         commit(tx).await
     }

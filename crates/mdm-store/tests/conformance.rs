@@ -127,6 +127,7 @@ fn backend_tests() -> Vec<(&'static str, TestFn)> {
         apple::results_are_recorded_once,
         apple::push_bookkeeping,
         apple::push_job_outcomes,
+        apple::push_pass_goes_together,
         apple::change_queues_its_jobs,
         apple::renewal_candidates,
         android::android_registration_nonce_and_results,

@@ -7,6 +7,7 @@ use crate::devices::{enrolled, enrollment};
 use crate::pki::{certificate, certificate_audit, new_ca};
 use crate::support::{Ctx, actions, entry, hex, new_tenant, now};
 use mdm_core::StoreError;
+use mdm_core::apple_push::PushRecord;
 use mdm_core::audit::AuditAction;
 use mdm_core::commands::{AppleCommand, CommandQuery, CommandState, ResultOutcome, ResultRecord};
 use mdm_core::devices::{AppleEnrollment, Device, DeviceStatus};
@@ -357,8 +358,16 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
     let t = new_tenant(s).await?;
     let (d, e, _) = live(s, t.id).await?;
     let at = now();
-    s.record_push(t.id, &e.id, at, "sent", false, &[], None)
-        .await?;
+    s.record_pushes(&[PushRecord {
+        tenant: t.id,
+        enrollment: &e.id,
+        at,
+        outcome: "sent",
+        token_dead: false,
+        audit: &[],
+        done: None,
+    }])
+    .await?;
     let got = s
         .apple_enrollment(t.id, &e.id)
         .await?
@@ -380,8 +389,16 @@ pub async fn push_bookkeeping(ctx: Ctx) -> anyhow::Result<()> {
         ("device", d.id.to_string()),
     );
     audit.device_id = Some(d.id.to_string());
-    s.record_push(t.id, &e.id, at, "token_gone", true, &[audit], None)
-        .await?;
+    s.record_pushes(&[PushRecord {
+        tenant: t.id,
+        enrollment: &e.id,
+        at,
+        outcome: "token_gone",
+        token_dead: true,
+        audit: &[audit],
+        done: None,
+    }])
+    .await?;
     let got = s
         .apple_enrollment(t.id, &e.id)
         .await?
@@ -563,6 +580,128 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
             .filter(|a| *a == "device.push_token_dead")
             .count(),
         1
+    );
+    Ok(())
+}
+
+/// Answers each push by its enrollment (`Recorded` for any other), and
+/// counts the calls.
+struct ByEnrollment {
+    answers: std::collections::HashMap<String, mdm_core::push::PushOutcome>,
+    calls: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl mdm_core::push::Pusher for ByEnrollment {
+    async fn push_apple(
+        &self,
+        pushes: &[mdm_core::push::ApplePush],
+    ) -> Vec<mdm_core::push::PushOutcome> {
+        self.calls.lock().unwrap().push(pushes.len());
+        pushes
+            .iter()
+            .map(|p| {
+                self.answers
+                    .get(&p.enrollment_id)
+                    .cloned()
+                    .unwrap_or(mdm_core::push::PushOutcome::Recorded)
+            })
+            .collect()
+    }
+
+    async fn push_android(
+        &self,
+        pushes: &[mdm_core::push::AndroidPush],
+    ) -> Vec<mdm_core::push::PushOutcome> {
+        pushes
+            .iter()
+            .map(|_| mdm_core::push::PushOutcome::Recorded)
+            .collect()
+    }
+}
+
+/// One pass of the worker hands all its push jobs to the pusher in one call
+/// (which sends them concurrently) and records them in one transaction, each
+/// job ending where its own outcome puts it.
+pub async fn push_pass_goes_together(ctx: Ctx) -> anyhow::Result<()> {
+    use mdm_core::push::PushOutcome;
+    let _guard = ctx.jobs_lock.lock().await;
+    let s = ctx.store.clone();
+    let mut fleet = Vec::new();
+    for _ in 0..3 {
+        let t = new_tenant(&s).await?;
+        let (d, e, _) = live(&s, t.id).await?;
+        fleet.push((t, d, e));
+    }
+    let answers = [
+        PushOutcome::Sent {
+            id: Some("apns-1".into()),
+        },
+        PushOutcome::TokenGone { since: None },
+        PushOutcome::Retry {
+            reason: "503".into(),
+            retry_after: Some(now() + Duration::hours(1)),
+        },
+    ];
+    let pusher = std::sync::Arc::new(ByEnrollment {
+        answers: fleet
+            .iter()
+            .zip(answers)
+            .map(|((_, _, e), a)| (e.id.clone(), a))
+            .collect(),
+        calls: Default::default(),
+    });
+    let core =
+        crate::support::core_on(s.clone(), std::sync::Arc::new(mdm_core::ports::SystemClock))?
+            .with_pusher(pusher.clone());
+    for (t, d, _) in &fleet {
+        let cmd = mdm_apple::Command::new(
+            format!("C-{}", hex(12)),
+            mdm_apple::CommandRequest::ProfileList,
+        );
+        core.queue_command(
+            &mdm_core::tokens::Actor::Cli,
+            t,
+            mdm_core::commands::CommandTarget::device(d.id),
+            cmd,
+        )
+        .await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let pass = core.work_jobs("push-pass-test", 100).await?;
+    anyhow::ensure!(
+        pass.done >= 2 && pass.retried >= 1,
+        "two done, one retried: {pass:?}"
+    );
+    let calls = pusher.calls.lock().unwrap().clone();
+    anyhow::ensure!(
+        calls.len() == 1 && calls[0] >= 3,
+        "the pass's pushes in one call: {calls:?}"
+    );
+    let mut outcomes = Vec::new();
+    for (t, _, e) in &fleet {
+        let got = s
+            .apple_enrollment(t.id, &e.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("gone"))?;
+        let states = push_job_states(&s, t.id).await?;
+        outcomes.push((got.last_push_outcome, got.token_dead_at.is_some(), states));
+    }
+    check_eq!(
+        outcomes,
+        vec![
+            (Some("sent".to_string()), false, vec!["done".to_string()]),
+            (
+                Some("token_gone".to_string()),
+                true,
+                vec!["done".to_string()]
+            ),
+            (
+                Some("retry: 503".to_string()),
+                false,
+                vec!["queued".to_string()]
+            ),
+        ]
     );
     Ok(())
 }
