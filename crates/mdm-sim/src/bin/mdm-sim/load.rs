@@ -75,6 +75,11 @@ pub struct LoadArgs {
     /// How long `idle-wrk` runs wrk.
     #[arg(long, default_value_t = 10)]
     pub(crate) wrk_seconds: u64,
+    /// Writes each timed operation's start (ms from the start of its
+    /// window) and latency (ms), one per line in start order, to
+    /// `DIR/<label>-<mode>.tsv`: where in a run the slow ones fall.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) latency_log: Option<std::path::PathBuf>,
     /// The command each round trip carries (admin API JSON `type`).
     #[arg(long, default_value = "ProfileList")]
     pub(crate) command: String,
@@ -86,6 +91,8 @@ pub(crate) struct Window {
     pub(crate) failed: usize,
     pub(crate) first_error: Option<String>,
     latencies: Vec<Duration>,
+    /// The successful operations, as `run_timed` timed them.
+    timeline: Vec<Timed>,
     /// p50 and p99 in ms as another load generator measured them (wrk).
     pub(crate) percentiles: Option<(f64, f64)>,
     pub(crate) wall: Duration,
@@ -140,7 +147,7 @@ impl Meter {
         }
     }
 
-    pub(crate) fn stop(self, outcomes: Vec<Result<Duration, String>>) -> Window {
+    pub(crate) fn stop(self, outcomes: Vec<Result<Timed, String>>) -> Window {
         let wall = self.start.elapsed();
         let server_ms = self.server0.zip(cpu_ms(self.pid)).map(|(a, b)| b - a);
         let db1 = cpu_sum_ms(&self.db_pids);
@@ -151,6 +158,7 @@ impl Meter {
             failed: 0,
             first_error: None,
             latencies: Vec::new(),
+            timeline: Vec::new(),
             percentiles: None,
             wall,
             server_ms,
@@ -161,9 +169,10 @@ impl Meter {
         };
         for o in outcomes {
             match o {
-                Ok(d) => {
+                Ok(t) => {
                     w.ok += 1;
-                    w.latencies.push(d);
+                    w.latencies.push(t.took);
+                    w.timeline.push(t);
                 }
                 Err(e) => {
                     w.failed += 1;
@@ -177,6 +186,25 @@ impl Meter {
 }
 
 pub(crate) fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
+    if let Some(dir) = &a.latency_log {
+        let path = dir.join(format!("{}-{mode}.tsv", a.label));
+        let mut timeline = w.timeline.clone();
+        timeline.sort_by_key(|t| t.at);
+        let text: String = timeline
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:.3}\t{:.3}\n",
+                    t.at.as_secs_f64() * 1e3,
+                    t.took.as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
+            Ok(()) => eprintln!("[{}] latencies of {mode} in {}", a.label, path.display()),
+            Err(e) => eprintln!("[{}] cannot write {}: {e}", a.label, path.display()),
+        }
+    }
     let per = |ms: Option<f64>| ms.map(|m| m / w.ok.max(1) as f64);
     let fmt = |v: Option<f64>| v.map_or("NA".to_owned(), |v| format!("{v:.3}"));
     let rate = w.ok as f64 / w.wall.as_secs_f64();
@@ -216,14 +244,23 @@ pub(crate) fn report(a: &LoadArgs, mode: &str, c: usize, w: &Window) {
     );
 }
 
+/// One timed operation: when it started, from the start of its run, and how
+/// long it took.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timed {
+    pub(crate) at: Duration,
+    pub(crate) took: Duration,
+}
+
 /// Runs `job(i)` for i in 0..n with `c` in flight; each result timed.
-pub(crate) async fn run_timed<F, Fut>(n: usize, c: usize, job: F) -> Vec<Result<Duration, String>>
+pub(crate) async fn run_timed<F, Fut>(n: usize, c: usize, job: F) -> Vec<Result<Timed, String>>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let job = Arc::new(job);
     let next = Arc::new(AtomicUsize::new(0));
+    let began = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..c.max(1) {
         let (job, next) = (job.clone(), next.clone());
@@ -235,7 +272,10 @@ where
                     break;
                 }
                 let t = Instant::now();
-                out.push(job(i).await.map(|()| t.elapsed()));
+                out.push(job(i).await.map(|()| Timed {
+                    at: t.duration_since(began),
+                    took: t.elapsed(),
+                }));
             }
             out
         }));
