@@ -245,6 +245,10 @@ pub trait PkiStore: Send + Sync {
         &self,
         tenant: TenantId,
     ) -> StoreResult<Option<crate::signing_identity::SigningIdentityRecord>>;
+    /// Every tenant's uploaded signing identity as (tenant slug, not-after),
+    /// for the server's expiry gauge and warnings: the one query over all
+    /// tenants here, read by the server itself, never by a tenant's caller.
+    async fn signing_identity_expiries(&self) -> StoreResult<Vec<(String, OffsetDateTime)>>;
     /// Stores the tenant's uploaded signing identity, replacing the one it
     /// had, with its audit entry, in one transaction.
     async fn put_signing_identity(

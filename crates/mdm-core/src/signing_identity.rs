@@ -303,7 +303,42 @@ fn check(new: &NewSigningIdentity, now: OffsetDateTime) -> CoreResult<Checked> {
     Ok(Checked { key, leaf, chain })
 }
 
+/// How long before an uploaded identity expires the server starts warning.
+pub const EXPIRY_WARNING: time::Duration = time::Duration::days(30);
+
+/// An uploaded identity's expiry, for the server's gauge and warnings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityExpiry {
+    pub tenant_slug: String,
+    pub not_after: OffsetDateTime,
+}
+
+impl IdentityExpiry {
+    /// Whether the server should warn about it at `now`: it expires within
+    /// [`EXPIRY_WARNING`] or has expired (profiles are then signed by the
+    /// signer the tenant CA certifies, which devices show as unverified
+    /// unless they trust the tenant CA).
+    pub fn due(&self, now: OffsetDateTime) -> bool {
+        self.not_after - now < EXPIRY_WARNING
+    }
+}
+
 impl Core {
+    /// Every tenant's uploaded signing identity and when it expires: a
+    /// server-wide read for the operator's gauge, not for a tenant's caller.
+    pub async fn signing_identity_expiries(&self) -> CoreResult<Vec<IdentityExpiry>> {
+        Ok(self
+            .store
+            .signing_identity_expiries()
+            .await?
+            .into_iter()
+            .map(|(tenant_slug, not_after)| IdentityExpiry {
+                tenant_slug,
+                not_after,
+            })
+            .collect())
+    }
+
     /// The tenant's uploaded signing identity, if it has one.
     pub async fn signing_identity(
         &self,
@@ -493,6 +528,19 @@ mod tests {
     use time::Duration;
 
     type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    #[test]
+    fn expiry_warns_within_thirty_days_and_after() -> TestResult {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
+        let at = |days: i64| IdentityExpiry {
+            tenant_slug: "t".into(),
+            not_after: now + Duration::days(days),
+        };
+        assert!(!at(31).due(now));
+        assert!(at(29).due(now));
+        assert!(at(-1).due(now), "an expired identity is warned about too");
+        Ok(())
+    }
 
     struct Pki {
         root_pem: String,

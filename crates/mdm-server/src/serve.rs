@@ -43,6 +43,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let worker = tokio::spawn(work_jobs(core.clone(), renewal_scan));
     let seen = tokio::spawn(flush_last_seen(core.clone()));
     let statistics = tokio::spawn(refresh_statistics(core.clone()));
+    let identities = tokio::spawn(watch_signing_identities(core.clone()));
     let core_flush = core.clone();
     let app = mdm_http::router(core, metrics, &limits);
     announce(&config, addr, bootstrap.as_ref())?;
@@ -66,6 +67,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     worker.abort();
     seen.abort();
     statistics.abort();
+    identities.abort();
     if let Err(e) = core_flush.flush_last_seen().await {
         tracing::warn!(error = %e, "last-seen times: final flush failed");
     }
@@ -148,6 +150,49 @@ async fn refresh_statistics(core: mdm_core::Core) {
             Ok(tables) => tracing::debug!(?tables, "planner statistics refreshed"),
             Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
         }
+    }
+}
+
+/// Publishes each tenant's uploaded profile-signing identity's expiry as the
+/// gauge `mdm_profile_signing_identity_expiry_seconds{tenant}` (Unix time;
+/// NaN once the identity is removed, so expiry alerts stop) and warns, at
+/// most hourly per tenant, when one expires within 30 days or has expired.
+async fn watch_signing_identities(core: mdm_core::Core) {
+    const GAUGE: &str = "mdm_profile_signing_identity_expiry_seconds";
+    const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut published = std::collections::HashSet::<String>::new();
+    let mut warned = std::collections::HashMap::<String, std::time::Instant>::new();
+    loop {
+        every.tick().await;
+        let expiries = match core.signing_identity_expiries().await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the signing identities' expiry failed");
+                continue;
+            }
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let current: std::collections::HashSet<String> =
+            expiries.iter().map(|e| e.tenant_slug.clone()).collect();
+        for gone in published.difference(&current) {
+            metrics::gauge!(GAUGE, "tenant" => gone.clone()).set(f64::NAN);
+        }
+        for e in &expiries {
+            metrics::gauge!(GAUGE, "tenant" => e.tenant_slug.clone())
+                .set(e.not_after.unix_timestamp() as f64);
+            let recently = warned
+                .get(&e.tenant_slug)
+                .is_some_and(|at| at.elapsed() < WARN_EVERY);
+            if e.due(now) && !recently {
+                let days_left = (e.not_after - now).whole_days();
+                tracing::warn!(tenant = %e.tenant_slug, not_after = %e.not_after, days_left,
+                    "the uploaded profile-signing identity expires soon or has expired: profiles fall back to the tenant CA's signer; upload a renewed one");
+                warned.insert(e.tenant_slug.clone(), std::time::Instant::now());
+            }
+        }
+        published = current;
     }
 }
 

@@ -308,6 +308,21 @@ impl PkiStore for SqlStore {
         .await
     }
 
+    async fn signing_identity_expiries(&self) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+        Sql::new(
+            "SELECT t.slug, s.not_after FROM signing_identities s \
+             JOIN tenants t ON t.id = s.tenant_id ORDER BY t.slug",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let r = Row(row);
+            Ok((r.text("slug")?, r.time("not_after")?))
+        })
+        .collect()
+    }
+
     async fn put_signing_identity(
         &self,
         identity: &SigningIdentityRecord,

@@ -293,6 +293,27 @@ pub async fn uploaded_identity_signs_profiles(s: Arc<Server>) -> TestResult {
             && info["in_use"] == true,
         "uploaded: {info}"
     );
+    // The operator's gauge carries its expiry (the server reads every 10 s).
+    let not_after = ec_cert.not_after().map_err(|e| e.to_string())?;
+    let wanted = format!(
+        "mdm_profile_signing_identity_expiry_seconds{{tenant=\"{}\"}} {}",
+        f.slug,
+        not_after.unix_timestamp()
+    );
+    let mut gauge = None;
+    for _ in 0..60 {
+        let m = f.api.get("/metrics").await?;
+        gauge = m
+            .text
+            .lines()
+            .find(|l| l.starts_with(&wanted))
+            .map(str::to_owned);
+        if gauge.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    ensure!(gauge.is_some(), "no gauge line {wanted:?} within 15 s");
     let shown = f.api.get(&path).await?;
     ensure!(
         shown.status == 200 && !shown.text.contains("PRIVATE KEY"),

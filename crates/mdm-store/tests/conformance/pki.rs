@@ -655,8 +655,24 @@ pub async fn signing_identities(ctx: Ctx) -> anyhow::Result<()> {
         &signing_identity_audit(&other, AuditAction::SigningIdentityUploaded),
     )
     .await?;
+    // The expiry gauge's read: every tenant's identity, by slug.
+    let expiries = s.signing_identity_expiries().await?;
+    let mine = |slug: &str| {
+        expiries
+            .iter()
+            .filter(|(t, _)| t == slug)
+            .map(|(_, at)| *at)
+            .collect::<Vec<_>>()
+    };
+    check_eq!(mine(&a.slug), vec![second.not_after]);
+    check_eq!(mine(&b.slug), vec![other.not_after]);
     let removed = signing_identity_audit(&second, AuditAction::SigningIdentityRemoved);
     s.delete_signing_identity(a.id, &removed).await?;
+    let expiries = s.signing_identity_expiries().await?;
+    anyhow::ensure!(
+        !expiries.iter().any(|(t, _)| *t == a.slug),
+        "a removed identity has no expiry"
+    );
     check_eq!(s.signing_identity(a.id).await?, None);
     check_eq!(s.signing_identity(b.id).await?, Some(other));
     let before = actions(s, a.id).await?;
