@@ -44,32 +44,6 @@ pub struct PushRecord<'a> {
     pub done: Option<JobDone<'a>>,
 }
 
-/// What a push's answer means: its label, whether the token is dead, and
-/// the job's outcome.
-fn judge(outcome: &PushOutcome) -> (String, bool, JobOutcome) {
-    match outcome {
-        PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Completed),
-        PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Completed),
-        PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, JobOutcome::Completed),
-        PushOutcome::Retry {
-            reason,
-            retry_after,
-        } => (
-            format!("retry: {reason}"),
-            false,
-            JobOutcome::Retry {
-                error: reason.clone(),
-                at: *retry_after,
-            },
-        ),
-        PushOutcome::Rejected { reason } => (
-            format!("rejected: {reason}"),
-            false,
-            JobOutcome::Permanent(reason.clone()),
-        ),
-    }
-}
-
 impl Core {
     /// Asks for a push to the channel: at most one per channel per second,
     /// run at the end of that second so the commands queued in it are all
@@ -144,14 +118,11 @@ impl Core {
             return outcomes;
         }
         let answers = self.pusher.push_apple(&pushes).await;
-        let mut labels = Vec::with_capacity(pushes.len());
-        let mut audits = Vec::with_capacity(pushes.len());
+        // Per push sent: its label, whether its token is dead, its audit.
+        let mut notes = Vec::with_capacity(pushes.len());
         for (k, ((slot, device), push)) in sent.iter().zip(&pushes).enumerate() {
-            let outcome = answers.get(k).cloned().unwrap_or(PushOutcome::Retry {
-                reason: "the pusher answered nothing".into(),
-                retry_after: None,
-            });
-            let (label, dead, result) = judge(&outcome);
+            let answer = answers.get(k).cloned().unwrap_or_else(PushOutcome::missing);
+            let (label, dead, result) = answer.judge(JobOutcome::Completed);
             let mut audit = Vec::new();
             if dead && let Ok(Some(device)) = self.store.device(push.tenant_id, *device).await {
                 audit.push(
@@ -167,29 +138,27 @@ impl Core {
             if let Some(o) = outcomes.get_mut(*slot) {
                 *o = result;
             }
-            labels.push((label, dead));
-            audits.push(audit);
+            notes.push((label, dead, audit));
         }
         let records: Vec<PushRecord<'_>> = sent
             .iter()
             .zip(&pushes)
-            .zip(labels.iter().zip(&audits))
-            .map(|(((slot, _), push), ((label, dead), audit))| PushRecord {
+            .zip(&notes)
+            .map(|(((slot, _), push), (label, dead, audit))| PushRecord {
                 tenant: push.tenant_id,
                 enrollment: &push.enrollment_id,
                 at: now,
                 outcome: label,
                 token_dead: *dead,
                 audit,
-                done: (outcomes.get(*slot) == Some(&JobOutcome::Completed))
-                    .then(|| {
-                        jobs.get(*slot).map(|j| JobDone {
-                            id: j.id,
-                            worker,
-                            at: now,
-                        })
-                    })
-                    .flatten(),
+                done: jobs
+                    .get(*slot)
+                    .filter(|_| outcomes.get(*slot) == Some(&JobOutcome::Completed))
+                    .map(|j| JobDone {
+                        id: j.id,
+                        worker,
+                        at: now,
+                    }),
             })
             .collect();
         if let Err(e) = self.store.record_pushes(&records).await {

@@ -8,6 +8,7 @@
 //! with none configured, [`LogPusher`] records and logs each push.
 
 use crate::ids::TenantId;
+use crate::jobs::JobOutcome;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -77,6 +78,44 @@ pub enum PushOutcome {
     /// The provider refused the push for a reason retrying cannot fix (bad
     /// topic, bad certificate, payload too large).
     Rejected { reason: String },
+}
+
+impl PushOutcome {
+    /// What a pusher that answered fewer outcomes than pushes stands for.
+    pub(crate) fn missing() -> Self {
+        PushOutcome::Retry {
+            reason: "the pusher answered nothing".into(),
+            retry_after: None,
+        }
+    }
+
+    /// What the answer means for the job that asked for the push: the label
+    /// recorded on the device, whether its token is dead, and the job's
+    /// outcome — `delivered` when the push went out, was recorded or found
+    /// the token gone.
+    pub(crate) fn judge(&self, delivered: JobOutcome) -> (String, bool, JobOutcome) {
+        match self {
+            PushOutcome::Sent { .. } => ("sent".to_string(), false, delivered),
+            PushOutcome::Recorded => ("recorded".to_string(), false, delivered),
+            PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, delivered),
+            PushOutcome::Retry {
+                reason,
+                retry_after,
+            } => (
+                format!("retry: {reason}"),
+                false,
+                JobOutcome::Retry {
+                    error: reason.clone(),
+                    at: *retry_after,
+                },
+            ),
+            PushOutcome::Rejected { reason } => (
+                format!("rejected: {reason}"),
+                false,
+                JobOutcome::Permanent(reason.clone()),
+            ),
+        }
+    }
 }
 
 /// Sends pushes. Implementations reuse connections, bound their

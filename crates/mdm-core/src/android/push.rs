@@ -76,31 +76,8 @@ impl Core {
             .await
             .into_iter()
             .next()
-            .unwrap_or(PushOutcome::Retry {
-                reason: "the pusher answered nothing".into(),
-                retry_after: None,
-            });
-        let (label, dead, result) = match &outcome {
-            PushOutcome::Sent { .. } => ("sent".to_string(), false, JobOutcome::Done),
-            PushOutcome::Recorded => ("recorded".to_string(), false, JobOutcome::Done),
-            PushOutcome::TokenGone { .. } => ("token_gone".to_string(), true, JobOutcome::Done),
-            PushOutcome::Retry {
-                reason,
-                retry_after,
-            } => (
-                format!("retry: {reason}"),
-                false,
-                JobOutcome::Retry {
-                    error: reason.clone(),
-                    at: *retry_after,
-                },
-            ),
-            PushOutcome::Rejected { reason } => (
-                format!("rejected: {reason}"),
-                false,
-                JobOutcome::Permanent(reason.clone()),
-            ),
-        };
+            .unwrap_or_else(PushOutcome::missing);
+        let (label, dead, result) = outcome.judge(JobOutcome::Done);
         let now = self.now();
         let mut audit = Vec::new();
         if dead && let Ok(Some(device)) = self.store.device(tenant, device_id).await {

@@ -458,9 +458,14 @@ pub async fn populate(s: &SqlStore, tenant: TenantId) -> anyhow::Result<()> {
 }
 
 /// A pusher that answers the scripted outcomes in order and counts pushes.
+/// Answers a push from `answers` by its enrollment, else from the front of
+/// `script`, else `Recorded`; counts the pushes and the calls.
+#[derive(Default)]
 struct Scripted {
-    outcomes: std::sync::Mutex<Vec<mdm_core::push::PushOutcome>>,
+    answers: std::collections::HashMap<String, mdm_core::push::PushOutcome>,
+    script: std::sync::Mutex<Vec<mdm_core::push::PushOutcome>>,
     pushes: std::sync::atomic::AtomicUsize,
+    calls: std::sync::Mutex<Vec<usize>>,
 }
 
 #[async_trait::async_trait]
@@ -471,8 +476,16 @@ impl mdm_core::push::Pusher for Scripted {
     ) -> Vec<mdm_core::push::PushOutcome> {
         self.pushes
             .fetch_add(pushes.len(), std::sync::atomic::Ordering::SeqCst);
-        let mut script = self.outcomes.lock().unwrap();
-        pushes.iter().map(|_| script.remove(0)).collect()
+        self.calls.lock().unwrap().push(pushes.len());
+        let mut script = self.script.lock().unwrap();
+        pushes
+            .iter()
+            .map(|p| match self.answers.get(&p.enrollment_id) {
+                Some(a) => a.clone(),
+                None if !script.is_empty() => script.remove(0),
+                None => mdm_core::push::PushOutcome::Recorded,
+            })
+            .collect()
     }
 
     async fn push_android(
@@ -496,7 +509,7 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     let t = new_tenant(&s).await?;
     let (d, e, _) = live(&s, t.id).await?;
     let pusher = std::sync::Arc::new(Scripted {
-        outcomes: std::sync::Mutex::new(vec![
+        script: std::sync::Mutex::new(vec![
             PushOutcome::TokenGone { since: None },
             PushOutcome::Retry {
                 reason: "503".into(),
@@ -509,7 +522,7 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
                 id: Some("apns-1".into()),
             },
         ]),
-        pushes: Default::default(),
+        ..Scripted::default()
     });
     let core =
         crate::support::core_on(s.clone(), std::sync::Arc::new(mdm_core::ports::SystemClock))?
@@ -584,42 +597,6 @@ pub async fn push_job_outcomes(ctx: Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Answers each push by its enrollment (`Recorded` for any other), and
-/// counts the calls.
-struct ByEnrollment {
-    answers: std::collections::HashMap<String, mdm_core::push::PushOutcome>,
-    calls: std::sync::Mutex<Vec<usize>>,
-}
-
-#[async_trait::async_trait]
-impl mdm_core::push::Pusher for ByEnrollment {
-    async fn push_apple(
-        &self,
-        pushes: &[mdm_core::push::ApplePush],
-    ) -> Vec<mdm_core::push::PushOutcome> {
-        self.calls.lock().unwrap().push(pushes.len());
-        pushes
-            .iter()
-            .map(|p| {
-                self.answers
-                    .get(&p.enrollment_id)
-                    .cloned()
-                    .unwrap_or(mdm_core::push::PushOutcome::Recorded)
-            })
-            .collect()
-    }
-
-    async fn push_android(
-        &self,
-        pushes: &[mdm_core::push::AndroidPush],
-    ) -> Vec<mdm_core::push::PushOutcome> {
-        pushes
-            .iter()
-            .map(|_| mdm_core::push::PushOutcome::Recorded)
-            .collect()
-    }
-}
-
 /// One pass of the worker hands all its push jobs to the pusher in one call
 /// (which sends them concurrently) and records them in one transaction, each
 /// job ending where its own outcome puts it.
@@ -643,13 +620,13 @@ pub async fn push_pass_goes_together(ctx: Ctx) -> anyhow::Result<()> {
             retry_after: Some(now() + Duration::hours(1)),
         },
     ];
-    let pusher = std::sync::Arc::new(ByEnrollment {
+    let pusher = std::sync::Arc::new(Scripted {
         answers: fleet
             .iter()
             .zip(answers)
             .map(|((_, _, e), a)| (e.id.clone(), a))
             .collect(),
-        calls: Default::default(),
+        ..Scripted::default()
     });
     let core =
         crate::support::core_on(s.clone(), std::sync::Arc::new(mdm_core::ports::SystemClock))?
