@@ -219,14 +219,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_upload_gets_its_answer() {
-        let answer = refused_upload(true)
-            .await
-            .expect("the client read an answer");
+    async fn a_refused_upload_gets_its_answer() -> io::Result<()> {
+        let answer = refused_upload(true).await?;
         assert!(
             answer.starts_with("HTTP/1.1 413"),
             "expected a 413, got {answer:?}"
         );
+        Ok(())
     }
 
     /// What the listener is for: without it the same client gets a reset.
@@ -248,24 +247,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_client_that_closed_first_costs_no_wait() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+    async fn a_client_that_closed_first_costs_no_wait() -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
         let server = tokio::spawn(async move {
             let _ = axum::serve(LingeringListener(listener), app).await;
         });
-        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        let mut conn = TcpStream::connect(addr).await?;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("write");
+            .await?;
         let started = std::time::Instant::now();
         let mut answer = Vec::new();
-        conn.read_to_end(&mut answer).await.expect("read");
+        conn.read_to_end(&mut answer).await?;
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
         // The FIN goes out before the lingering starts: the client has the
         // end of the answer at once, not after LINGER_IDLE.
         assert!(started.elapsed() < LINGER_IDLE, "{:?}", started.elapsed());
         server.abort();
+        Ok(())
     }
 }
